@@ -18,16 +18,12 @@
 
 use crate::{RecordKind, Tape};
 
-/// Where the merge stands on one stream.
+/// A stream that still has records: its next record's time and position.
 #[derive(Clone, Copy, Debug)]
 struct Head {
-    /// Exchange time of the next record, or `i64::MAX` when exhausted.
-    next_ts: i64,
-    /// Position of the next record.
+    ts: i64,
     pos: usize,
-    /// Rank (tie-break); lower wins.
-    rank: u32,
-    exhausted: bool,
+    stream: usize,
 }
 
 /// One run to process: records `start..` of stream `stream` while their
@@ -46,7 +42,12 @@ pub struct Run {
 #[derive(Debug)]
 pub struct Merge<'a> {
     tapes: Vec<&'a Tape>,
-    heads: Vec<Head>,
+    /// Streams with records left, in rank order: scanning with a strict `<`
+    /// on time alone then breaks ties by rank.
+    active: Vec<Head>,
+    /// Per stream: its index in `active` (stale once exhausted).
+    slot: Vec<usize>,
+    ranks: Vec<u32>,
 }
 
 /// The sort key that gives each stream its rank.
@@ -62,15 +63,22 @@ impl<'a> Merge<'a> {
             let h = tapes[i].header();
             (rank_key(tapes[i].kind(), h.symbol(), h.venue()), i)
         });
-        let mut heads = vec![Head { next_ts: i64::MAX, pos: 0, rank: 0, exhausted: true }; tapes.len()];
+        let mut ranks = vec![0; tapes.len()];
         for (rank, &i) in order.iter().enumerate() {
-            heads[i].rank = rank as u32;
+            ranks[i] = rank as u32;
         }
-        let mut merge = Merge { tapes, heads };
-        for i in 0..merge.heads.len() {
-            merge.advance(i, 0);
+        let active: Vec<Head> = order
+            .iter()
+            .filter_map(|&stream| {
+                let t = tapes[stream];
+                (!t.is_empty()).then(|| Head { ts: t.ts_at(0).unwrap_or(i64::MAX), pos: 0, stream })
+            })
+            .collect();
+        let mut slot = vec![usize::MAX; tapes.len()];
+        for (i, h) in active.iter().enumerate() {
+            slot[h.stream] = i;
         }
-        merge
+        Merge { tapes, active, slot, ranks }
     }
 
     /// The tapes, in the caller's order.
@@ -80,42 +88,58 @@ impl<'a> Merge<'a> {
 
     /// The rank of stream `i` (0 = wins ties).
     pub fn rank(&self, i: usize) -> u32 {
-        self.heads[i].rank
+        self.ranks[i]
     }
 
     /// The next run, or `None` when every stream is exhausted.
     #[inline]
     pub fn next_run(&self) -> Option<Run> {
-        let mut best: Option<usize> = None;
-        let mut second: Option<usize> = None;
-        let key = |h: &Head| (h.next_ts, h.rank);
-        for (i, h) in self.heads.iter().enumerate() {
-            if h.exhausted {
-                continue;
+        let (first, rest) = self.active.split_first()?;
+        // Best and runner-up by (time, rank); `active` is in rank order, so a
+        // strict `<` keeps the lower rank on equal times.
+        let (mut b, mut bts) = (0, first.ts);
+        let (mut r, mut rts) = (usize::MAX, i64::MAX);
+        for (j, h) in rest.iter().enumerate() {
+            let j = j + 1;
+            if h.ts < bts {
+                (r, rts) = (b, bts);
+                (b, bts) = (j, h.ts);
+            } else if r == usize::MAX || h.ts < rts {
+                (r, rts) = (j, h.ts);
             }
-            match best {
-                None => best = Some(i),
-                Some(b) if key(h) < key(&self.heads[b]) => {
-                    second = best;
-                    best = Some(i);
-                }
-                Some(_) => {
-                    if second.is_none_or(|s| key(h) < key(&self.heads[s])) {
-                        second = Some(i);
-                    }
+        }
+        let bound = if r == usize::MAX {
+            i64::MAX
+        } else if b < r {
+            rts
+        } else {
+            rts.saturating_sub(1)
+        };
+        let head = self.active[b];
+        Some(Run { stream: head.stream, start: head.pos, bound })
+    }
+
+    /// Records that stream `stream` has been consumed up to (not including)
+    /// record `pos`, whose exchange time the caller already read (`None`
+    /// when the stream is exhausted). Saves re-reading it from the tape.
+    #[inline]
+    pub fn advance_to(&mut self, stream: usize, pos: usize, next_ts: Option<i64>) {
+        let i = self.slot[stream];
+        let Some(head) = self.active.get_mut(i) else { return };
+        match next_ts {
+            Some(ts) => {
+                head.ts = ts;
+                head.pos = pos;
+            }
+            None => {
+                // Rare (once per tape): keep rank order, re-index the rest.
+                self.active.remove(i);
+                self.slot[stream] = usize::MAX;
+                for (j, h) in self.active.iter().enumerate().skip(i) {
+                    self.slot[h.stream] = j;
                 }
             }
         }
-        let b = best?;
-        let head = self.heads[b];
-        let bound = match second {
-            None => i64::MAX,
-            Some(s) => {
-                let other = self.heads[s];
-                if head.rank < other.rank { other.next_ts } else { other.next_ts.saturating_sub(1) }
-            }
-        };
-        Some(Run { stream: b, start: head.pos, bound })
     }
 
     /// Records that stream `stream` has been consumed up to (not including)
@@ -123,17 +147,7 @@ impl<'a> Merge<'a> {
     #[inline]
     pub fn advance(&mut self, stream: usize, pos: usize) {
         let tape = self.tapes[stream];
-        let head = &mut self.heads[stream];
-        head.pos = pos;
-        match tape.ts_at(pos) {
-            Some(ts) if pos < tape.len() => {
-                head.next_ts = ts;
-                head.exhausted = false;
-            }
-            _ => {
-                head.next_ts = i64::MAX;
-                head.exhausted = true;
-            }
-        }
+        let next = if pos < tape.len() { tape.ts_at(pos) } else { None };
+        self.advance_to(stream, pos, next);
     }
 }

@@ -1,0 +1,625 @@
+//! A price-level (L2) order book with O(1) updates.
+//!
+//! # Design
+//!
+//! Levels live in a **window** of `W` slots on the instrument's tick grid:
+//! slot `s` holds the quantity at price `base + s × tick`, one array per
+//! side, plus one occupancy bit per slot. An update is a subtraction, a
+//! division by the tick (a multiply-high by a precomputed reciprocal, not a
+//! hardware divide), a store and, when a level appears or disappears, a bit
+//! flip; removing the best level finds the next one by scanning occupancy
+//! words (64 levels per instruction). Top-N depth walks set bits from the
+//! touch.
+//!
+//! Prices outside the window, or off the tick grid, go to a small sorted
+//! **overflow** list per side, so no level is ever dropped. When an update
+//! outside the window would become its side's best, the window is
+//! re-centred on it (O(W/64 + levels), rare: the window spans thousands of
+//! ticks). Arrays are allocated once per book; nothing allocates per update.
+//! The overflow list and the re-centring scratch space grow only when the
+//! book holds more out-of-window levels than ever before.
+
+use ticktape_tape::{Level, Quote, UNDEF, side};
+
+/// Default window size in slots (a power of two): 32,768 ticks, e.g. ±1,638
+/// USDT around BTCUSDT's mid at a 0.10 tick.
+pub const DEFAULT_WINDOW: usize = 1 << 15;
+
+/// Exact division of `n < 2^32` by a fixed `d < 2^32` with one multiply:
+/// with `c = ceil(2^64 / d)`, the high half of `c × n` is `n / d` and the low
+/// half is at most `c − 1` exactly when `d` divides `n` (Lemire, Kaser &
+/// Kurz, "Faster remainder by direct computation", 2019). Hand-written
+/// because it is one instruction on the hottest path, where a hardware
+/// divide would cost more than the rest of the update.
+#[derive(Clone, Copy, Debug)]
+struct Divider {
+    d: u64,
+    c: u64,
+}
+
+impl Divider {
+    fn new(d: u64) -> Self {
+        debug_assert!(d > 0 && d < 1 << 32);
+        let c = if d == 1 { 0 } else { (u64::MAX / d).wrapping_add(1) };
+        Divider { d, c }
+    }
+
+    /// `Some(n / d)` if `d` divides `n`, for `n < 2^32`.
+    #[inline(always)]
+    fn exact(self, n: u64) -> Option<u64> {
+        if self.d == 1 {
+            return Some(n);
+        }
+        let p = u128::from(self.c) * u128::from(n);
+        ((p as u64) < self.c).then_some((p >> 64) as u64)
+    }
+}
+
+/// One side's window: quantities, occupancy bits and the best slot.
+///
+/// Both sides keep their best level at the **highest** occupied slot: bids
+/// use slot `s` for price `base + s × tick`, asks use the mirrored slot
+/// `s ^ (W − 1)`. One code path then serves both sides without a branch on
+/// the side, which is unpredictable in a live feed.
+#[derive(Clone, Debug)]
+struct Slots {
+    qty: Vec<i64>,
+    bits: Vec<u64>,
+    /// Best occupied slot + 1, or 0 when the side is empty.
+    top: usize,
+    /// Occupied slots.
+    levels: usize,
+}
+
+impl Slots {
+    fn new(w: usize) -> Self {
+        Slots { qty: vec![0; w], bits: vec![0; w / 64], top: 0, levels: 0 }
+    }
+
+    /// Sets slot `s` to `qty` (0 empties it). Branch-free except when the
+    /// best level is removed and the next one must be found.
+    #[inline(always)]
+    fn set(&mut self, s: usize, qty: i64) {
+        let old = std::mem::replace(&mut self.qty[s], qty);
+        let (was, now) = (old != 0, qty != 0);
+        let w = s >> 6;
+        let m = 1u64 << (s & 63);
+        self.bits[w] = (self.bits[w] & !m) | (m * u64::from(now));
+        self.levels = self.levels + usize::from(now) - usize::from(was);
+        // Raise `top` to s + 1 if the slot is now occupied (select, no branch).
+        self.top = self.top.max((s + 1) & usize::from(now).wrapping_neg());
+        if !now && s + 1 == self.top {
+            self.top = self.below(s);
+        }
+    }
+
+    /// Highest occupied slot below `s`, plus one; 0 if none.
+    #[inline]
+    fn below(&self, s: usize) -> usize {
+        if self.levels == 0 {
+            return 0;
+        }
+        let mut w = s >> 6;
+        let mut word = self.bits[w] & ((1u64 << (s & 63)) - 1);
+        loop {
+            if word != 0 {
+                return (w << 6) + 64 - word.leading_zeros() as usize;
+            }
+            if w == 0 {
+                return 0;
+            }
+            w -= 1;
+            word = self.bits[w];
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.levels > 0 {
+            for (w, word) in self.bits.iter_mut().enumerate() {
+                let mut x = *word;
+                while x != 0 {
+                    self.qty[(w << 6) + x.trailing_zeros() as usize] = 0;
+                    x &= x - 1;
+                }
+                *word = 0;
+            }
+        }
+        self.top = 0;
+        self.levels = 0;
+    }
+
+    /// Occupied slots, best (highest) first.
+    fn iter_from(&self, top: usize) -> impl Iterator<Item = usize> + '_ {
+        let mut next = top;
+        std::iter::from_fn(move || {
+            if next == 0 {
+                return None;
+            }
+            let s = next - 1;
+            next = self.below(s);
+            Some(s)
+        })
+    }
+}
+
+/// An L2 book for one instrument. Prices and quantities are the tape's
+/// fixed-point integers.
+#[derive(Clone, Debug)]
+pub struct Book {
+    tick: i64,
+    div: Divider,
+    /// Price of slot 0; meaningful once `anchored`.
+    base: i64,
+    anchored: bool,
+    w: usize,
+    /// `w × tick`: offsets at or beyond are outside the window.
+    span: u64,
+    /// `[bids, asks]`; asks are mirrored (see [`Slots`]).
+    sides: [Slots; 2],
+    /// Out-of-window or off-grid levels, ascending by price.
+    far_bids: Vec<(i64, i64)>,
+    far_asks: Vec<(i64, i64)>,
+    scratch: Vec<(u8, i64, i64)>,
+}
+
+impl Default for Book {
+    fn default() -> Self {
+        Book::new()
+    }
+}
+
+impl Book {
+    /// An empty book with a tick of one price unit.
+    pub fn new() -> Self {
+        Book::with_tick(1)
+    }
+
+    /// An empty book on a grid of `tick` price units (≤ 0 means unknown:
+    /// 1 is used, which is always correct, only the window covers a
+    /// narrower price range).
+    pub fn with_tick(tick: i64) -> Self {
+        Book::with_window(tick, DEFAULT_WINDOW)
+    }
+
+    /// An empty book with a window of `window` slots (rounded up to a power
+    /// of two, at least 64).
+    pub fn with_window(tick: i64, window: usize) -> Self {
+        let w = window.max(64).next_power_of_two();
+        let mut tick = if tick <= 0 { 1 } else { tick };
+        // Keep `span` below 2^32 so the divider stays exact; a coarser grid
+        // than the true tick is never wrong, only off-grid prices overflow.
+        if (w as u64).saturating_mul(tick as u64) >= 1 << 32 {
+            tick = 1;
+        }
+        Book {
+            tick,
+            div: Divider::new(tick as u64),
+            base: 0,
+            anchored: false,
+            w,
+            span: w as u64 * tick as u64,
+            sides: [Slots::new(w), Slots::new(w)],
+            far_bids: Vec::new(),
+            far_asks: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The tick (slot width) in price units.
+    pub fn tick(&self) -> i64 {
+        self.tick
+    }
+
+    /// Applies one level update: clears the book first if it starts a
+    /// snapshot, then sets the level's new absolute quantity (0 removes it).
+    #[inline(always)]
+    pub fn apply(&mut self, level: &Level) {
+        if level.is_snapshot_start() {
+            self.clear();
+        }
+        self.set(level.side, level.price, level.qty);
+    }
+
+    #[inline(always)]
+    fn slot(&self, price: i64) -> Option<usize> {
+        let off = price.wrapping_sub(self.base) as u64;
+        if off >= self.span || !self.anchored {
+            return None;
+        }
+        self.div.exact(off).map(|s| s as usize)
+    }
+
+    /// Sets the quantity of one level (`side_code` is [`side::BID`] or
+    /// [`side::ASK`]; anything else is ignored). Negative quantities are
+    /// treated as 0.
+    #[inline(always)]
+    pub fn set(&mut self, side_code: u8, price: i64, qty: i64) {
+        let k = usize::from(side_code.wrapping_sub(1));
+        if k > 1 {
+            return;
+        }
+        let qty = qty.max(0);
+        match self.slot(price) {
+            Some(s) => self.sides[k].set(s ^ self.mirror(k), qty),
+            None => self.set_outside(side_code, price, qty),
+        }
+    }
+
+    /// XOR mask turning a window slot into side `k`'s slot (0 for bids).
+    #[inline(always)]
+    fn mirror(&self, k: usize) -> usize {
+        (self.w - 1) & usize::from(k == 1).wrapping_neg()
+    }
+
+    /// The cold path: a price outside the window or off the grid.
+    #[cold]
+    fn set_outside(&mut self, side_code: u8, price: i64, qty: i64) {
+        let empty = !self.anchored || (self.sides[0].levels == 0 && self.sides[1].levels == 0);
+        let on_grid = !self.anchored || (price.wrapping_sub(self.base)).rem_euclid(self.tick) == 0;
+        if qty != 0 && on_grid {
+            let would_be_best = match side_code {
+                side::BID => self.best_bid().is_none_or(|(b, _)| price > b),
+                _ => self.best_ask().is_none_or(|(a, _)| price < a),
+            };
+            if empty || would_be_best {
+                self.recenter(price);
+                if let Some(s) = self.slot(price) {
+                    let k = usize::from(side_code - 1);
+                    self.sides[k].set(s ^ self.mirror(k), qty);
+                    return;
+                }
+            }
+        }
+        let far = if side_code == side::BID { &mut self.far_bids } else { &mut self.far_asks };
+        match far.binary_search_by_key(&price, |&(p, _)| p) {
+            Ok(i) if qty == 0 => {
+                far.remove(i);
+            }
+            Ok(i) => far[i].1 = qty,
+            Err(i) if qty != 0 => far.insert(i, (price, qty)),
+            Err(_) => {}
+        }
+    }
+
+    /// Moves the window so that `price` sits in its middle, keeping the
+    /// grid's alignment, and redistributes every level.
+    fn recenter(&mut self, price: i64) {
+        let half = (self.w / 2) as i64 * self.tick;
+        let new_base = if self.anchored {
+            let shift = (price - half - self.base).div_euclid(self.tick);
+            self.base + shift * self.tick
+        } else {
+            price - half
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        for k in 0..2 {
+            let slots = &self.sides[k];
+            for s in slots.iter_from(slots.top) {
+                let price = self.base + (s ^ self.mirror(k)) as i64 * self.tick;
+                scratch.push((k as u8 + 1, price, slots.qty[s]));
+            }
+        }
+        scratch.extend(self.far_bids.drain(..).map(|(p, q)| (side::BID, p, q)));
+        scratch.extend(self.far_asks.drain(..).map(|(p, q)| (side::ASK, p, q)));
+        self.sides[0].clear();
+        self.sides[1].clear();
+        self.base = new_base;
+        self.anchored = true;
+        for &(code, p, q) in &scratch {
+            let k = usize::from(code - 1);
+            match self.slot(p) {
+                Some(s) => self.sides[k].set(s ^ self.mirror(k), q),
+                None if k == 0 => self.far_bids.push((p, q)),
+                None => self.far_asks.push((p, q)),
+            }
+        }
+        self.far_bids.sort_unstable();
+        self.far_asks.sort_unstable();
+        self.scratch = scratch;
+    }
+
+    /// Replaces the book by a one-level book from a best bid/offer record
+    /// (used for instruments that have quotes but no L2 tape).
+    pub fn apply_quote(&mut self, q: &Quote) {
+        self.clear();
+        if q.bid_price != UNDEF && q.bid_qty > 0 {
+            self.set(side::BID, q.bid_price, q.bid_qty);
+        }
+        if q.ask_price != UNDEF && q.ask_qty > 0 {
+            self.set(side::ASK, q.ask_price, q.ask_qty);
+        }
+    }
+
+    /// Removes every level (the window stays where it is).
+    pub fn clear(&mut self) {
+        self.sides[0].clear();
+        self.sides[1].clear();
+        self.far_bids.clear();
+        self.far_asks.clear();
+    }
+
+    /// Price of side `k`'s slot `s`.
+    #[inline]
+    fn price_of(&self, k: usize, s: usize) -> i64 {
+        self.base + (s ^ self.mirror(k)) as i64 * self.tick
+    }
+
+    /// The best level inside the window of side `k`.
+    #[inline]
+    fn window_best(&self, k: usize) -> Option<(i64, i64)> {
+        let side = &self.sides[k];
+        let s = side.top.checked_sub(1)?;
+        Some((self.price_of(k, s), side.qty[s]))
+    }
+
+    /// Best bid `(price, qty)`.
+    #[inline]
+    pub fn best_bid(&self) -> Option<(i64, i64)> {
+        match (self.window_best(0), self.far_bids.last()) {
+            (Some(w), Some(&f)) => Some(if f.0 > w.0 { f } else { w }),
+            (w, f) => w.or(f.copied()),
+        }
+    }
+
+    /// Best ask `(price, qty)`.
+    #[inline]
+    pub fn best_ask(&self) -> Option<(i64, i64)> {
+        match (self.window_best(1), self.far_asks.first()) {
+            (Some(w), Some(&f)) => Some(if f.0 < w.0 { f } else { w }),
+            (w, f) => w.or(f.copied()),
+        }
+    }
+
+    /// Mid price in price units (may be fractional).
+    pub fn mid(&self) -> Option<f64> {
+        let (b, _) = self.best_bid()?;
+        let (a, _) = self.best_ask()?;
+        Some((b as f64 + a as f64) / 2.0)
+    }
+
+    /// Best ask minus best bid, in price units.
+    pub fn spread(&self) -> Option<i64> {
+        Some(self.best_ask()?.0 - self.best_bid()?.0)
+    }
+
+    /// Micro-price: the mid weighted by the opposite side's size,
+    /// `(bid × ask_qty + ask × bid_qty) / (bid_qty + ask_qty)`, in price units.
+    pub fn micro_price(&self) -> Option<f64> {
+        let (b, bq) = self.best_bid()?;
+        let (a, aq) = self.best_ask()?;
+        let (bq, aq) = (bq as f64, aq as f64);
+        Some((b as f64 * aq + a as f64 * bq) / (bq + aq))
+    }
+
+    /// Sum of quantities of the best `n` bid levels.
+    #[inline]
+    pub fn bid_depth(&self, n: usize) -> i64 {
+        self.bid_levels().take(n).map(|(_, q)| q).sum()
+    }
+
+    /// Sum of quantities of the best `n` ask levels.
+    #[inline]
+    pub fn ask_depth(&self, n: usize) -> i64 {
+        self.ask_levels().take(n).map(|(_, q)| q).sum()
+    }
+
+    /// Number of bid levels.
+    pub fn bid_count(&self) -> usize {
+        self.sides[0].levels + self.far_bids.len()
+    }
+
+    /// Number of ask levels.
+    pub fn ask_count(&self) -> usize {
+        self.sides[1].levels + self.far_asks.len()
+    }
+
+    /// Bid levels from the best down, as `(price, qty)`.
+    pub fn bid_levels(&self) -> Levels<'_> {
+        Levels { book: self, bid: true, top: self.sides[0].top, far: self.far_bids.len() }
+    }
+
+    /// Ask levels from the best up, as `(price, qty)`.
+    pub fn ask_levels(&self) -> Levels<'_> {
+        Levels { book: self, bid: false, top: self.sides[1].top, far: 0 }
+    }
+}
+
+/// Iterator over one side's levels from the best outward: a two-way merge
+/// of the window (walked through its occupancy bits) and the overflow list.
+#[derive(Debug)]
+pub struct Levels<'a> {
+    book: &'a Book,
+    bid: bool,
+    /// Next window slot of this side + 1, or 0 when the window is done.
+    top: usize,
+    /// Bids: overflow entries `..far` remain (taken from the end).
+    /// Asks: overflow entries `far..` remain (taken from the start).
+    far: usize,
+}
+
+impl Iterator for Levels<'_> {
+    type Item = (i64, i64);
+
+    fn next(&mut self) -> Option<(i64, i64)> {
+        let b = self.book;
+        let k = usize::from(!self.bid);
+        let slots = &b.sides[k];
+        let far_next =
+            if self.bid { self.far.checked_sub(1).map(|i| b.far_bids[i]) } else { b.far_asks.get(self.far).copied() };
+        let window_next = self.top.checked_sub(1).map(|s| (b.price_of(k, s), slots.qty[s]));
+        let take_far = match (window_next, far_next) {
+            (None, None) => return None,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (Some(w), Some(f)) => {
+                if self.bid {
+                    f.0 > w.0
+                } else {
+                    f.0 < w.0
+                }
+            }
+        };
+        if take_far {
+            if self.bid {
+                self.far -= 1;
+            } else {
+                self.far += 1;
+            }
+            far_next
+        } else {
+            self.top = slots.below(self.top - 1);
+            window_next
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn divider_is_exact() {
+        for d in [1u64, 2, 3, 7, 10, 100, 12345, (1 << 31) - 1, (1 << 32) - 1] {
+            let div = Divider::new(d);
+            for n in [0u64, 1, d - 1, d, d + 1, 2 * d, 123_456_789, (1 << 32) - 1].into_iter().filter(|&n| n < 1 << 32)
+            {
+                let want = n.is_multiple_of(d).then_some(n / d);
+                assert_eq!(div.exact(n), want, "{n} / {d}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn divider_matches_hardware_division(d in 1u64..(1 << 32), n in 0u64..(1 << 32)) {
+            prop_assert_eq!(Divider::new(d).exact(n), n.is_multiple_of(d).then_some(n / d));
+        }
+    }
+
+    #[test]
+    fn levels_are_kept_best_first() {
+        let mut b = Book::with_tick(1);
+        b.set(side::BID, 100, 5);
+        b.set(side::BID, 102, 7);
+        b.set(side::BID, 101, 1);
+        b.set(side::ASK, 105, 2);
+        b.set(side::ASK, 103, 4);
+        assert_eq!(b.best_bid(), Some((102, 7)));
+        assert_eq!(b.best_ask(), Some((103, 4)));
+        assert_eq!(b.bid_levels().collect::<Vec<_>>(), vec![(102, 7), (101, 1), (100, 5)]);
+        assert_eq!(b.ask_levels().collect::<Vec<_>>(), vec![(103, 4), (105, 2)]);
+        assert_eq!(b.bid_depth(2), 8);
+        assert_eq!(b.ask_depth(10), 6);
+        assert_eq!(b.spread(), Some(1));
+        assert_eq!(b.mid(), Some(102.5));
+        assert!((b.micro_price().unwrap() - (102.0 * 4.0 + 103.0 * 7.0) / 11.0).abs() < 1e-9);
+        b.set(side::BID, 102, 0);
+        assert_eq!(b.best_bid(), Some((101, 1)));
+        b.set(side::BID, 999, 0); // removing an absent level is a no-op
+        assert_eq!(b.bid_count(), 2);
+    }
+
+    #[test]
+    fn snapshot_start_clears_the_book() {
+        let mut b = Book::new();
+        b.set(side::BID, 100, 5);
+        b.set(side::ASK, 101, 5);
+        let snap = Level {
+            price: 90,
+            qty: 3,
+            side: side::BID,
+            flags: ticktape_tape::level_flags::SNAPSHOT_START,
+            ..Level::default()
+        };
+        b.apply(&snap);
+        assert_eq!(b.best_bid(), Some((90, 3)));
+        assert_eq!(b.best_ask(), None);
+    }
+
+    #[test]
+    fn quote_replaces_the_book() {
+        let mut b = Book::new();
+        b.set(side::BID, 1, 1);
+        b.apply_quote(&Quote { bid_price: 10, bid_qty: 2, ask_price: 12, ask_qty: 3, ..Quote::default() });
+        assert_eq!(b.best_bid(), Some((10, 2)));
+        assert_eq!(b.best_ask(), Some((12, 3)));
+        assert_eq!(b.bid_count(), 1);
+    }
+
+    #[test]
+    fn far_and_off_grid_levels_are_kept_in_order() {
+        let mut b = Book::with_window(10, 64);
+        b.set(side::BID, 10_000, 1); // anchors the window around 10,000
+        b.set(side::BID, 10_005, 2); // off grid, inside the window range
+        b.set(side::BID, 1_000, 3); // far below the window
+        b.set(side::ASK, 10_010, 4);
+        b.set(side::ASK, 50_000, 5); // far above
+        assert_eq!(b.bid_levels().collect::<Vec<_>>(), vec![(10_005, 2), (10_000, 1), (1_000, 3)]);
+        assert_eq!(b.ask_levels().collect::<Vec<_>>(), vec![(10_010, 4), (50_000, 5)]);
+        assert_eq!(b.best_bid(), Some((10_005, 2)));
+        // A new best far above the window re-centres it; nothing is lost.
+        b.set(side::ASK, 9_000_000, 0);
+        b.set(side::BID, 20_000, 6);
+        assert_eq!(b.best_bid(), Some((20_000, 6)));
+        assert_eq!(b.bid_count(), 4);
+        assert_eq!(b.bid_depth(10), 12);
+    }
+
+    fn check_against_model(
+        b: &Book,
+        bids: &BTreeMap<i64, i64>,
+        asks: &BTreeMap<i64, i64>,
+    ) -> Result<(), TestCaseError> {
+        let want_bids: Vec<(i64, i64)> = bids.iter().rev().map(|(&p, &q)| (p, q)).collect();
+        let want_asks: Vec<(i64, i64)> = asks.iter().map(|(&p, &q)| (p, q)).collect();
+        prop_assert_eq!(b.bid_levels().collect::<Vec<_>>(), want_bids.clone());
+        prop_assert_eq!(b.ask_levels().collect::<Vec<_>>(), want_asks.clone());
+        prop_assert_eq!(b.best_bid(), want_bids.first().copied());
+        prop_assert_eq!(b.best_ask(), want_asks.first().copied());
+        prop_assert_eq!(b.bid_count(), want_bids.len());
+        prop_assert_eq!(b.ask_count(), want_asks.len());
+        prop_assert_eq!(b.bid_depth(5), want_bids.iter().take(5).map(|l| l.1).sum::<i64>());
+        prop_assert_eq!(b.ask_depth(5), want_asks.iter().take(5).map(|l| l.1).sum::<i64>());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The book agrees with a BTreeMap model after every update, with a
+        /// tiny window so that re-centring, overflow and off-grid prices are
+        /// all exercised, and with snapshot clears in between.
+        #[test]
+        fn book_matches_a_map_model(
+            tick in prop::sample::select(vec![1i64, 5, 10]),
+            ops in prop::collection::vec((0u8..40, 1u8..3, -300i64..300, 0i64..4), 0..400)
+        ) {
+            let mut b = Book::with_window(tick, 64);
+            let mut bids = BTreeMap::new();
+            let mut asks = BTreeMap::new();
+            for (op, s, p, q) in ops {
+                if op == 0 {
+                    b.clear();
+                    bids.clear();
+                    asks.clear();
+                    continue;
+                }
+                // Mostly on-grid prices around 10,000, some off-grid, some far away.
+                let price = match op {
+                    1 => 10_000 + p * 1_000,
+                    2 => 10_000 + p * tick + 1,
+                    _ => 10_000 + p * tick,
+                };
+                b.set(s, price, q);
+                let m = if s == side::BID { &mut bids } else { &mut asks };
+                if q == 0 { m.remove(&price); } else { m.insert(price, q); }
+                check_against_model(&b, &bids, &asks)?;
+            }
+        }
+    }
+}

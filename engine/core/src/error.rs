@@ -1,0 +1,45 @@
+//! The engine's error type.
+
+use std::path::PathBuf;
+
+/// Result alias for the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the engine can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A tape could not be opened, read or written.
+    #[error(transparent)]
+    Tape(#[from] ticktape_tape::Error),
+    /// A tape's records are not in time order, so it cannot be merged.
+    #[error(
+        "{path}: the tape is not sorted by exchange time (header SORTED flag is clear); run `ticktape inspect --verify` on it and re-convert it"
+    )]
+    NotSorted {
+        /// The tape.
+        path: PathBuf,
+    },
+    /// Nothing to replay.
+    #[error("no tapes given; pass one or more .tape files (make some with `ticktape gen --out DIR`)")]
+    NoTapes,
+    /// A configuration value is out of range.
+    #[error("invalid {what}: {why}")]
+    Config {
+        /// The setting.
+        what: &'static str,
+        /// Why it is refused and what is allowed.
+        why: String,
+    },
+    /// An operating-system error outside tape I/O.
+    #[error("{path}: cannot {action}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,317 @@
+//! Replaying tapes: merge them in time order, keep a book per instrument,
+//! call a handler per event.
+//!
+//! The order of events is the tape crate's merge order (see
+//! [`ticktape_tape::merge`]): non-decreasing exchange time; at equal time,
+//! lower record-kind code first (trades before the book updates they cause),
+//! then symbol, venue and the order tapes were given in; within a tape, file
+//! order. The loop processes each merge run with a typed inner loop, so a
+//! record costs one time comparison, its book update and the handler call.
+//! Nothing is allocated per event.
+
+use std::path::Path;
+
+use ticktape_tape::{Bar, Fill, Funding, Level, Merge, Quote, Record, RecordKind, Series, Tape, Trade};
+
+use crate::book::Book;
+use crate::error::{Error, Result};
+
+/// One instrument (venue + symbol) seen in the replayed tapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instrument {
+    /// Symbol, as in the tape headers.
+    pub symbol: String,
+    /// Venue, as in the tape headers.
+    pub venue: String,
+    /// Decimal exponent of prices.
+    pub price_exponent: i8,
+    /// Decimal exponent of quantities.
+    pub qty_exponent: i8,
+    /// Decimal exponent of money amounts, rates and series values.
+    pub value_exponent: i8,
+    /// Price tick in price units (0 if no tape says).
+    pub price_tick: i64,
+    /// Quantity lot in quantity units (0 if no tape says).
+    pub qty_lot: i64,
+    /// Whether an L2 tape drives this instrument's book (otherwise quotes do).
+    pub has_l2: bool,
+}
+
+/// One event handed to a [`Handler`], borrowing the record in place.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A trade print.
+    Trade(&'a Trade),
+    /// An L2 level update (already applied to the book).
+    Level(&'a Level),
+    /// A best bid/offer (applied to the book when the instrument has no L2 tape).
+    Quote(&'a Quote),
+    /// Funding, mark or index.
+    Funding(&'a Funding),
+    /// A completed bar.
+    Bar(&'a Bar),
+    /// A series value.
+    Series(&'a Series),
+    /// A trader fill.
+    Fill(&'a Fill),
+}
+
+impl Event<'_> {
+    /// The record's exchange time, ns.
+    #[inline]
+    pub fn ts_exchange(&self) -> i64 {
+        match self {
+            Event::Trade(r) => r.ts.exchange,
+            Event::Level(r) => r.ts.exchange,
+            Event::Quote(r) => r.ts.exchange,
+            Event::Funding(r) => r.ts.exchange,
+            Event::Bar(r) => r.ts.exchange,
+            Event::Series(r) => r.ts.exchange,
+            Event::Fill(r) => r.ts.exchange,
+        }
+    }
+
+    /// The record's kind.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Event::Trade(_) => RecordKind::Trade,
+            Event::Level(_) => RecordKind::Level,
+            Event::Quote(_) => RecordKind::Quote,
+            Event::Funding(_) => RecordKind::Funding,
+            Event::Bar(_) => RecordKind::Bar,
+            Event::Series(_) => RecordKind::Series,
+            Event::Fill(_) => RecordKind::Fill,
+        }
+    }
+}
+
+/// Receives every event of a replay, in order.
+pub trait Handler {
+    /// Called once per record after it has been applied to `books`
+    /// (`books[instrument]` is the event's instrument). The default does
+    /// nothing.
+    #[inline]
+    fn on_event(&mut self, instrument: usize, event: Event<'_>, books: &[Book]) {
+        let _ = (instrument, event, books);
+    }
+}
+
+/// The handler that does nothing (books are still maintained).
+impl Handler for () {}
+
+/// What a replay did.
+#[derive(Debug)]
+pub struct ReplayOutcome {
+    /// Events delivered.
+    pub events: u64,
+    /// Events delivered per record kind, indexed by kind code.
+    pub by_kind: [u64; 8],
+    /// Merge runs (stretches of consecutive events from one tape); events /
+    /// runs is the mean run length, which bounds the merge overhead.
+    pub runs: u64,
+    /// Every instrument's book after the last event.
+    pub books: Vec<Book>,
+}
+
+/// A set of open tapes ready to replay. Opening validates everything, so a
+/// replay itself cannot fail on bad input.
+#[derive(Debug)]
+pub struct Replay {
+    tapes: Vec<Tape>,
+    instruments: Vec<Instrument>,
+    tape_instrument: Vec<usize>,
+}
+
+enum Source<'a> {
+    Trade(&'a [Trade]),
+    Level(&'a [Level]),
+    Quote(&'a [Quote]),
+    Funding(&'a [Funding]),
+    Bar(&'a [Bar]),
+    Series(&'a [Series]),
+    Fill(&'a [Fill]),
+}
+
+impl<'a> Source<'a> {
+    fn of(tape: &'a Tape) -> Result<Self> {
+        Ok(match tape.kind() {
+            RecordKind::Trade => Source::Trade(tape.records()?),
+            RecordKind::Level => Source::Level(tape.records()?),
+            RecordKind::Quote => Source::Quote(tape.records()?),
+            RecordKind::Funding => Source::Funding(tape.records()?),
+            RecordKind::Bar => Source::Bar(tape.records()?),
+            RecordKind::Series => Source::Series(tape.records()?),
+            RecordKind::Fill => Source::Fill(tape.records()?),
+        })
+    }
+}
+
+/// Runs `f` over `recs[start..]` while records are within `bound`; returns
+/// where it stopped and the exchange time of the record there, if any.
+#[inline(always)]
+fn drive<R: Record>(recs: &[R], start: usize, bound: i64, mut f: impl FnMut(&R)) -> (usize, Option<i64>) {
+    let rest = recs.get(start..).unwrap_or_default();
+    for (k, r) in rest.iter().enumerate() {
+        let ts = r.stamp().exchange;
+        if ts > bound {
+            return (start + k, Some(ts));
+        }
+        f(r);
+    }
+    (recs.len(), None)
+}
+
+/// Whether records of this kind carry prices and quantities in the
+/// instrument's units (and so must agree on exponents).
+fn carries_prices(kind: RecordKind) -> bool {
+    matches!(kind, RecordKind::Trade | RecordKind::Level | RecordKind::Quote | RecordKind::Funding | RecordKind::Bar)
+}
+
+impl Replay {
+    /// Opens and validates the tapes at `paths`.
+    pub fn open<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
+        let tapes = paths.iter().map(Tape::open).collect::<Result<Vec<_>, _>>()?;
+        Self::from_tapes(tapes)
+    }
+
+    /// Builds a replay over already open tapes. Every tape must be sorted,
+    /// and tapes of one instrument must agree on their exponents.
+    pub fn from_tapes(tapes: Vec<Tape>) -> Result<Self> {
+        if tapes.is_empty() {
+            return Err(Error::NoTapes);
+        }
+        let mut instruments: Vec<Instrument> = Vec::new();
+        let mut first_tape: Vec<usize> = Vec::new();
+        for (ti, tape) in tapes.iter().enumerate() {
+            let h = tape.header();
+            if !h.is_sorted() && !tape.is_empty() {
+                return Err(Error::NotSorted { path: tape.path().to_path_buf() });
+            }
+            let idx = instruments.iter().position(|i| i.symbol == h.symbol() && i.venue == h.venue());
+            let idx = match idx {
+                Some(i) => i,
+                None => {
+                    instruments.push(Instrument {
+                        symbol: h.symbol().to_owned(),
+                        venue: h.venue().to_owned(),
+                        price_exponent: h.price_exponent,
+                        qty_exponent: h.qty_exponent,
+                        value_exponent: h.value_exponent,
+                        price_tick: 0,
+                        qty_lot: 0,
+                        has_l2: false,
+                    });
+                    first_tape.push(usize::MAX);
+                    instruments.len() - 1
+                }
+            };
+            let inst = &mut instruments[idx];
+            if carries_prices(tape.kind()) {
+                if first_tape[idx] == usize::MAX {
+                    first_tape[idx] = ti;
+                    inst.price_exponent = h.price_exponent;
+                    inst.qty_exponent = h.qty_exponent;
+                } else if (inst.price_exponent, inst.qty_exponent) != (h.price_exponent, h.qty_exponent) {
+                    let other = tapes[first_tape[idx]].path().display();
+                    return Err(Error::Config {
+                        what: "tape set",
+                        why: format!(
+                            "{} has price/qty exponents {}/{} but {other} has {}/{} for the same instrument {}; \
+                             re-convert one of them with matching --price-decimals/--qty-decimals",
+                            tape.path().display(),
+                            h.price_exponent,
+                            h.qty_exponent,
+                            inst.price_exponent,
+                            inst.qty_exponent,
+                            inst.symbol
+                        ),
+                    });
+                }
+                if inst.price_tick == 0 {
+                    inst.price_tick = h.price_tick;
+                }
+                if inst.qty_lot == 0 {
+                    inst.qty_lot = h.qty_lot;
+                }
+            }
+            if tape.kind() == RecordKind::Level {
+                inst.has_l2 = true;
+            }
+        }
+        // Instruments in a canonical order, whatever the order of the tapes.
+        let mut order: Vec<usize> = (0..instruments.len()).collect();
+        order.sort_by(|&a, &b| {
+            (&instruments[a].venue, &instruments[a].symbol).cmp(&(&instruments[b].venue, &instruments[b].symbol))
+        });
+        let sorted: Vec<Instrument> = order.iter().map(|&i| instruments[i].clone()).collect();
+        let tape_instrument = tapes
+            .iter()
+            .map(|t| {
+                let h = t.header();
+                sorted.iter().position(|i| i.symbol == h.symbol() && i.venue == h.venue()).unwrap_or(0)
+            })
+            .collect();
+        Ok(Replay { tapes, instruments: sorted, tape_instrument })
+    }
+
+    /// The instruments, in canonical (venue, symbol) order; handler
+    /// `instrument` arguments index this slice.
+    pub fn instruments(&self) -> &[Instrument] {
+        &self.instruments
+    }
+
+    /// The tapes, in the order given.
+    pub fn tapes(&self) -> &[Tape] {
+        &self.tapes
+    }
+
+    /// Which instrument each tape belongs to.
+    pub fn tape_instruments(&self) -> &[usize] {
+        &self.tape_instrument
+    }
+
+    /// Total number of records over all tapes.
+    pub fn total_records(&self) -> u64 {
+        self.tapes.iter().map(|t| t.len() as u64).sum()
+    }
+
+    /// Replays every tape in merge order into `handler`.
+    pub fn run<H: Handler + ?Sized>(&self, handler: &mut H) -> Result<ReplayOutcome> {
+        let mut books: Vec<Book> = self.instruments.iter().map(|i| Book::with_tick(i.price_tick)).collect();
+        let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
+        let quote_driven: Vec<bool> = self.instruments.iter().map(|i| !i.has_l2).collect();
+        let mut merge = Merge::new(self.tapes.iter().collect());
+        let mut by_kind = [0u64; 8];
+        let mut runs = 0u64;
+        while let Some(run) = merge.next_run() {
+            runs += 1;
+            let inst = self.tape_instrument[run.stream];
+            let (start, bound) = (run.start, run.bound);
+            let (end, next_ts) = match sources[run.stream] {
+                Source::Level(recs) => drive(recs, start, bound, |r| {
+                    books[inst].apply(r);
+                    handler.on_event(inst, Event::Level(r), &books);
+                }),
+                Source::Trade(recs) => drive(recs, start, bound, |r| handler.on_event(inst, Event::Trade(r), &books)),
+                Source::Quote(recs) => drive(recs, start, bound, |r| {
+                    if quote_driven[inst] {
+                        books[inst].apply_quote(r);
+                    }
+                    handler.on_event(inst, Event::Quote(r), &books);
+                }),
+                Source::Funding(recs) => {
+                    drive(recs, start, bound, |r| handler.on_event(inst, Event::Funding(r), &books))
+                }
+                Source::Bar(recs) => drive(recs, start, bound, |r| handler.on_event(inst, Event::Bar(r), &books)),
+                Source::Series(recs) => drive(recs, start, bound, |r| handler.on_event(inst, Event::Series(r), &books)),
+                Source::Fill(recs) => drive(recs, start, bound, |r| handler.on_event(inst, Event::Fill(r), &books)),
+            };
+            merge.advance_to(run.stream, end, next_ts);
+        }
+        // Every tape is consumed to its end.
+        for t in &self.tapes {
+            by_kind[t.kind().code() as usize] += t.len() as u64;
+        }
+        Ok(ReplayOutcome { events: by_kind.iter().sum(), by_kind, runs, books })
+    }
+}

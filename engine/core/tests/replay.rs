@@ -1,0 +1,171 @@
+//! Replay order, book maintenance over synthetic markets, and refusals.
+
+use std::fs;
+use std::path::PathBuf;
+
+use ticktape_engine::Error;
+use ticktape_engine::book::Book;
+use ticktape_engine::replay::{Event, Handler, Replay};
+use ticktape_engine::synth::{SymbolSpec, SynthConfig, generate};
+use ticktape_tape::{Stamp, Tape, TapeMeta, TapeWriter, Trade, side};
+
+fn make(dir: &std::path::Path, events: u64, symbols: &[&str], seed: u64) -> Vec<PathBuf> {
+    let mut cfg = SynthConfig::new(events);
+    cfg.symbols = symbols.iter().map(|s| SymbolSpec::preset(s)).collect();
+    cfg.seed = seed;
+    generate(&cfg, dir).unwrap().into_iter().map(|s| s.path).collect()
+}
+
+#[test]
+fn synthetic_tapes_are_byte_identical_for_the_same_seed() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let pa = make(a.path(), 50_000, &["BTCUSDT", "ETHUSDT"], 7);
+    let pb = make(b.path(), 50_000, &["BTCUSDT", "ETHUSDT"], 7);
+    assert_eq!(pa.len(), 4);
+    for (x, y) in pa.iter().zip(&pb) {
+        assert_eq!(x.file_name(), y.file_name());
+        assert_eq!(fs::read(x).unwrap(), fs::read(y).unwrap(), "{}", x.display());
+    }
+    let c = tempfile::tempdir().unwrap();
+    let pc = make(c.path(), 50_000, &["BTCUSDT", "ETHUSDT"], 8);
+    assert_ne!(fs::read(&pa[0]).unwrap(), fs::read(&pc[0]).unwrap(), "another seed gives another market");
+}
+
+#[test]
+fn synthetic_tapes_are_sorted_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = make(dir.path(), 30_000, &["BTCUSDT"], 1);
+    let mut total = 0;
+    for p in &paths {
+        let t = Tape::open(p).unwrap();
+        t.verify().unwrap();
+        assert!(t.header().has_local_ts());
+        total += t.len() as u64;
+    }
+    // The generator stops after the message that reaches the target.
+    assert!((30_000..30_000 + 2_000).contains(&total), "{total}");
+}
+
+/// Checks the synthetic market is internally consistent: books never cross
+/// after a batch, sizes are positive, and every trade prints at or through
+/// the touch it hits (trades are delivered before the book updates they
+/// cause, at equal exchange time).
+#[derive(Default)]
+struct Consistency {
+    batches: u64,
+    trades: u64,
+    crossed: u64,
+    bad_trades: u64,
+    negative: u64,
+    last_ts: i64,
+    backwards: u64,
+}
+
+impl Handler for Consistency {
+    fn on_event(&mut self, inst: usize, ev: Event<'_>, books: &[Book]) {
+        let ts = ev.ts_exchange();
+        if ts < self.last_ts {
+            self.backwards += 1;
+        }
+        self.last_ts = ts;
+        let book = &books[inst];
+        match ev {
+            Event::Level(l) => {
+                if l.qty < 0 {
+                    self.negative += 1;
+                }
+                if l.is_batch_end() {
+                    self.batches += 1;
+                    if let (Some((b, _)), Some((a, _))) = (book.best_bid(), book.best_ask())
+                        && b >= a
+                    {
+                        self.crossed += 1;
+                    }
+                }
+            }
+            Event::Trade(t) => {
+                self.trades += 1;
+                let ok = match t.side {
+                    side::BUY => book.best_ask().is_some_and(|(a, _)| t.price >= a),
+                    side::SELL => book.best_bid().is_some_and(|(b, _)| t.price <= b),
+                    _ => false,
+                };
+                if !ok {
+                    self.bad_trades += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn synthetic_market_is_consistent_under_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = make(dir.path(), 200_000, &["BTCUSDT", "SOLUSDT"], 3);
+    let replay = Replay::open(&paths).unwrap();
+    let mut h = Consistency::default();
+    let out = replay.run(&mut h).unwrap();
+    assert_eq!(out.events, replay.total_records());
+    assert_eq!(h.backwards, 0, "events out of time order");
+    assert_eq!(h.negative, 0);
+    assert_eq!(h.crossed, 0, "book crossed after a batch");
+    assert_eq!(h.bad_trades, 0, "trade printed inside the spread");
+    assert!(h.trades > 10_000 && h.batches > 10_000, "{} trades, {} batches", h.trades, h.batches);
+    assert_eq!(replay.instruments().len(), 2);
+    assert_eq!(replay.instruments()[0].symbol, "BTCUSDT");
+    for b in &out.books {
+        assert!(b.bid_count() >= 10 && b.ask_count() >= 10);
+    }
+}
+
+#[test]
+fn replay_outcome_does_not_depend_on_tape_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = make(dir.path(), 20_000, &["BTCUSDT", "ETHUSDT"], 5);
+    #[derive(Default)]
+    struct Trace(Vec<(usize, i64, u8)>);
+    impl Handler for Trace {
+        fn on_event(&mut self, inst: usize, ev: Event<'_>, _: &[Book]) {
+            self.0.push((inst, ev.ts_exchange(), ev.kind().code() as u8));
+        }
+    }
+    let mut a = Trace::default();
+    Replay::open(&paths).unwrap().run(&mut a).unwrap();
+    let mut reversed = paths.clone();
+    reversed.reverse();
+    let mut b = Trace::default();
+    Replay::open(&reversed).unwrap().run(&mut b).unwrap();
+    assert_eq!(a.0, b.0);
+}
+
+fn write_trades(path: &std::path::Path, ts: &[i64], price_exponent: i8) {
+    let meta = TapeMeta { symbol: "X".into(), venue: "v".into(), price_exponent, ..TapeMeta::default() };
+    let mut w = TapeWriter::<Trade>::create(path, &meta).unwrap();
+    for &t in ts {
+        w.push(&Trade { ts: Stamp { exchange: t, local: t }, price: 1, qty: 1, side: side::BUY, ..Trade::default() })
+            .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn replay_refuses_unsorted_tapes_and_mismatched_exponents() {
+    let dir = tempfile::tempdir().unwrap();
+    let unsorted = dir.path().join("u.tape");
+    write_trades(&unsorted, &[3, 1], -2);
+    let e = Replay::open(&[&unsorted]).unwrap_err();
+    assert!(matches!(e, Error::NotSorted { .. }), "{e}");
+    assert!(e.to_string().contains("u.tape"));
+
+    let a = dir.path().join("a.tape");
+    let b = dir.path().join("b.tape");
+    write_trades(&a, &[1], -2);
+    write_trades(&b, &[1], -1);
+    let e = Replay::open(&[&a, &b]).unwrap_err();
+    assert!(e.to_string().contains("exponents"), "{e}");
+
+    let e = Replay::open::<PathBuf>(&[]).unwrap_err();
+    assert!(matches!(e, Error::NoTapes));
+}
