@@ -1,0 +1,63 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `ticktape` binary under test.
+pub fn ticktape() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ticktape"))
+}
+
+/// Runs ticktape with `args`.
+pub fn run(args: &[&str]) -> Output {
+    ticktape().args(args).output().expect("run ticktape")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a failed run printed exactly one `error:` line containing every
+/// needle, exited with status 1 and did not panic.
+pub fn assert_one_error_line(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "exit status; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "error line lacks {n:?}: {err}");
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// `../shared/data/real` beside the workspace, or `$TICKTAPE_SHARED/data/real`,
+/// if present.
+pub fn real_data() -> Option<PathBuf> {
+    let base = std::env::var_os("TICKTAPE_SHARED").map(PathBuf::from).unwrap_or_else(|| root().join("../shared"));
+    let p = base.join("data/real");
+    p.is_dir().then_some(p)
+}
+
+/// Generates synthetic tapes into `dir` through the CLI.
+pub fn gen_tapes(dir: &Path, events: &str, symbols: &str) -> Vec<PathBuf> {
+    let o = run(&["gen", "--out", dir.to_str().unwrap(), "--events", events, "--symbols", symbols, "--seed", "11"]);
+    assert!(o.status.success(), "gen failed: {}", stderr(&o));
+    let mut tapes: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tape"))
+        .collect();
+    tapes.sort();
+    tapes
+}
