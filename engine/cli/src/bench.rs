@@ -70,7 +70,7 @@ struct WindowTimer {
     hist: Histogram<u64>,
 }
 
-impl Handler for WindowTimer {
+impl Handler<'_> for WindowTimer {
     #[inline]
     fn on_event(&mut self, _: usize, _: Event<'_>, _: &[Book]) {
         self.n += 1;

@@ -11,7 +11,7 @@
 //! let replay = Replay::open(&tapes.iter().map(|t| t.path.clone()).collect::<Vec<_>>())?;
 //!
 //! struct CountTrades(u64);
-//! impl Handler for CountTrades {
+//! impl Handler<'_> for CountTrades {
 //!     fn on_event(&mut self, _instrument: usize, event: Event<'_>, _books: &[Book]) {
 //!         if let Event::Trade(_) = event { self.0 += 1; }
 //!     }
@@ -28,6 +28,7 @@
 
 pub mod book;
 pub mod error;
+pub mod plugin;
 pub mod replay;
 pub mod synth;
 

@@ -85,19 +85,33 @@ impl Event<'_> {
     }
 }
 
-/// Receives every event of a replay, in order.
-pub trait Handler {
+/// Receives every event of a replay, in order. `'a` is the lifetime of the
+/// tapes, so a handler may keep events (e.g. to deliver them later).
+pub trait Handler<'a> {
+    /// Called once per record **before** it is applied to `books`, with its
+    /// exchange time. The default does nothing.
+    #[inline(always)]
+    fn before(&mut self, ts_exchange: i64, books: &[Book]) {
+        let _ = (ts_exchange, books);
+    }
+
     /// Called once per record after it has been applied to `books`
     /// (`books[instrument]` is the event's instrument). The default does
     /// nothing.
-    #[inline]
-    fn on_event(&mut self, instrument: usize, event: Event<'_>, books: &[Book]) {
+    #[inline(always)]
+    fn on_event(&mut self, instrument: usize, event: Event<'a>, books: &[Book]) {
         let _ = (instrument, event, books);
+    }
+
+    /// Checked between merge runs; `true` ends the replay early.
+    #[inline(always)]
+    fn stop(&self) -> bool {
+        false
     }
 }
 
 /// The handler that does nothing (books are still maintained).
-impl Handler for () {}
+impl Handler<'_> for () {}
 
 /// What a replay did.
 #[derive(Debug)]
@@ -149,7 +163,7 @@ impl<'a> Source<'a> {
 /// Runs `f` over `recs[start..]` while records are within `bound`; returns
 /// where it stopped and the exchange time of the record there, if any.
 #[inline(always)]
-fn drive<R: Record>(recs: &[R], start: usize, bound: i64, mut f: impl FnMut(&R)) -> (usize, Option<i64>) {
+fn drive<'a, R: Record>(recs: &'a [R], start: usize, bound: i64, mut f: impl FnMut(&'a R)) -> (usize, Option<i64>) {
     let rest = recs.get(start..).unwrap_or_default();
     for (k, r) in rest.iter().enumerate() {
         let ts = r.stamp().exchange;
@@ -276,7 +290,7 @@ impl Replay {
     }
 
     /// Replays every tape in merge order into `handler`.
-    pub fn run<H: Handler + ?Sized>(&self, handler: &mut H) -> Result<ReplayOutcome> {
+    pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
         let mut books: Vec<Book> = self.instruments.iter().map(|i| Book::with_tick(i.price_tick)).collect();
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
         let quote_driven: Vec<bool> = self.instruments.iter().map(|i| !i.has_l2).collect();
@@ -289,28 +303,47 @@ impl Replay {
             let (start, bound) = (run.start, run.bound);
             let (end, next_ts) = match sources[run.stream] {
                 Source::Level(recs) => drive(recs, start, bound, |r| {
+                    handler.before(r.ts.exchange, &books);
                     books[inst].apply(r);
                     handler.on_event(inst, Event::Level(r), &books);
                 }),
-                Source::Trade(recs) => drive(recs, start, bound, |r| handler.on_event(inst, Event::Trade(r), &books)),
+                Source::Trade(recs) => drive(recs, start, bound, |r| {
+                    handler.before(r.ts.exchange, &books);
+                    handler.on_event(inst, Event::Trade(r), &books);
+                }),
                 Source::Quote(recs) => drive(recs, start, bound, |r| {
+                    handler.before(r.ts.exchange, &books);
                     if quote_driven[inst] {
                         books[inst].apply_quote(r);
                     }
                     handler.on_event(inst, Event::Quote(r), &books);
                 }),
-                Source::Funding(recs) => {
-                    drive(recs, start, bound, |r| handler.on_event(inst, Event::Funding(r), &books))
-                }
-                Source::Bar(recs) => drive(recs, start, bound, |r| handler.on_event(inst, Event::Bar(r), &books)),
-                Source::Series(recs) => drive(recs, start, bound, |r| handler.on_event(inst, Event::Series(r), &books)),
-                Source::Fill(recs) => drive(recs, start, bound, |r| handler.on_event(inst, Event::Fill(r), &books)),
+                Source::Funding(recs) => drive(recs, start, bound, |r| {
+                    handler.before(r.ts.exchange, &books);
+                    handler.on_event(inst, Event::Funding(r), &books);
+                }),
+                Source::Bar(recs) => drive(recs, start, bound, |r| {
+                    handler.before(r.ts.exchange, &books);
+                    handler.on_event(inst, Event::Bar(r), &books);
+                }),
+                Source::Series(recs) => drive(recs, start, bound, |r| {
+                    handler.before(r.ts.exchange, &books);
+                    handler.on_event(inst, Event::Series(r), &books);
+                }),
+                Source::Fill(recs) => drive(recs, start, bound, |r| {
+                    handler.before(r.ts.exchange, &books);
+                    handler.on_event(inst, Event::Fill(r), &books);
+                }),
             };
             merge.advance_to(run.stream, end, next_ts);
+            if handler.stop() {
+                break;
+            }
         }
-        // Every tape is consumed to its end.
-        for t in &self.tapes {
-            by_kind[t.kind().code() as usize] += t.len() as u64;
+        // Count per kind from how far each tape was consumed (all of it,
+        // unless the handler stopped early).
+        for (i, t) in self.tapes.iter().enumerate() {
+            by_kind[t.kind().code() as usize] += merge.consumed(i) as u64;
         }
         Ok(ReplayOutcome { events: by_kind.iter().sum(), by_kind, runs, books })
     }

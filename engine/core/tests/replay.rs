@@ -62,7 +62,7 @@ struct Consistency {
     backwards: u64,
 }
 
-impl Handler for Consistency {
+impl Handler<'_> for Consistency {
     fn on_event(&mut self, inst: usize, ev: Event<'_>, books: &[Book]) {
         let ts = ev.ts_exchange();
         if ts < self.last_ts {
@@ -126,7 +126,7 @@ fn replay_outcome_does_not_depend_on_tape_order() {
     let paths = make(dir.path(), 20_000, &["BTCUSDT", "ETHUSDT"], 5);
     #[derive(Default)]
     struct Trace(Vec<(usize, i64, u8)>);
-    impl Handler for Trace {
+    impl Handler<'_> for Trace {
         fn on_event(&mut self, inst: usize, ev: Event<'_>, _: &[Book]) {
             self.0.push((inst, ev.ts_exchange(), ev.kind().code() as u8));
         }

@@ -142,6 +142,14 @@ impl<'a> Merge<'a> {
         }
     }
 
+    /// How many records of stream `stream` have been consumed.
+    pub fn consumed(&self, stream: usize) -> usize {
+        match self.active.get(self.slot[stream]) {
+            Some(h) if h.stream == stream => h.pos,
+            _ => self.tapes[stream].len(),
+        }
+    }
+
     /// Records that stream `stream` has been consumed up to (not including)
     /// record `pos`.
     #[inline]

@@ -1,0 +1,320 @@
+//! What a strategy can do and see during a callback.
+
+use crate::abi::{
+    HostApi, HostCtx, InstrumentInfo, OrderInfo, OrderRequest, PositionInfo, StrRef, log_level, order_kind, status,
+    tif,
+};
+use ticktape_tape::side;
+
+/// An order id, as returned by [`Context::submit`]. Never 0.
+pub type OrderId = u64;
+
+/// Facts about one instrument of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instrument {
+    /// Index of the instrument in the run (what events carry).
+    pub index: u32,
+    /// Symbol.
+    pub symbol: String,
+    /// Venue.
+    pub venue: String,
+    /// Decimal exponent of prices: price = value × 10^price_exponent.
+    pub price_exponent: i8,
+    /// Decimal exponent of quantities.
+    pub qty_exponent: i8,
+    /// Tick in price units (≥ 1).
+    pub price_tick: i64,
+    /// Lot in quantity units (≥ 1).
+    pub qty_lot: i64,
+}
+
+impl Instrument {
+    /// A price in price units as a decimal number.
+    pub fn price_to_f64(&self, price: i64) -> f64 {
+        price as f64 * 10f64.powi(i32::from(self.price_exponent))
+    }
+    /// A quantity in quantity units as a decimal number.
+    pub fn qty_to_f64(&self, qty: i64) -> f64 {
+        qty as f64 * 10f64.powi(i32::from(self.qty_exponent))
+    }
+    /// The nearest tick-grid price at or below `price` (price units).
+    pub fn floor_to_tick(&self, price: f64) -> i64 {
+        (price / self.price_tick as f64).floor() as i64 * self.price_tick
+    }
+    /// The nearest tick-grid price at or above `price` (price units).
+    pub fn ceil_to_tick(&self, price: f64) -> i64 {
+        (price / self.price_tick as f64).ceil() as i64 * self.price_tick
+    }
+}
+
+/// Which side of an order or the book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Buy / bid.
+    Buy,
+    /// Sell / ask.
+    Sell,
+}
+
+impl Side {
+    /// The tape side code.
+    pub fn code(self) -> u8 {
+        match self {
+            Side::Buy => side::BUY,
+            Side::Sell => side::SELL,
+        }
+    }
+    /// The side for a tape side code.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            side::BUY => Some(Side::Buy),
+            side::SELL => Some(Side::Sell),
+            _ => None,
+        }
+    }
+    /// +1 for buys, -1 for sells.
+    pub fn sign(self) -> i64 {
+        match self {
+            Side::Buy => 1,
+            Side::Sell => -1,
+        }
+    }
+}
+
+/// The strategy's handle on the host during one callback.
+///
+/// Orders are sent to the simulated exchange and arrive late by the entry
+/// latency; what the strategy reads (book, position, open orders, equity)
+/// is its own view, late by the feed and response latencies.
+#[derive(Debug)]
+pub struct Context<'a> {
+    host: &'a HostApi,
+    ctx: HostCtx,
+}
+
+impl<'a> Context<'a> {
+    /// Wraps the host table and context handed to a callback.
+    ///
+    /// # Safety
+    ///
+    /// `host` must point to a valid [`HostApi`] whose functions accept `ctx`,
+    /// both valid for `'a` (the duration of the callback).
+    pub unsafe fn from_raw(host: *const HostApi, ctx: HostCtx) -> Self {
+        // SAFETY: the caller guarantees `host` is valid for 'a.
+        let host = unsafe { &*host };
+        Context { host, ctx }
+    }
+
+    /// The strategy's clock (local time), ns since the epoch.
+    pub fn now(&self) -> i64 {
+        // SAFETY: `host` and `ctx` are valid for this callback (from_raw's contract).
+        unsafe { (self.host.now)(self.ctx) }
+    }
+
+    /// Number of instruments in the run.
+    pub fn instrument_count(&self) -> u32 {
+        // SAFETY: as in `now`.
+        unsafe { (self.host.instrument_count)(self.ctx) }
+    }
+
+    /// Facts about instrument `i`.
+    pub fn instrument(&self, i: u32) -> Option<Instrument> {
+        let mut info = InstrumentInfo {
+            symbol: StrRef::empty(),
+            venue: StrRef::empty(),
+            price_exponent: 0,
+            qty_exponent: 0,
+            value_exponent: 0,
+            reserved: [0; 5],
+            price_tick: 1,
+            qty_lot: 1,
+        };
+        // SAFETY: as in `now`; `info` is a valid place to write.
+        if unsafe { (self.host.instrument)(self.ctx, i, &mut info) } != status::OK {
+            return None;
+        }
+        Some(Instrument {
+            index: i,
+            // SAFETY: the host keeps instrument strings alive for the whole run.
+            symbol: unsafe { info.symbol.as_str() }.into_owned(),
+            // SAFETY: as above.
+            venue: unsafe { info.venue.as_str() }.into_owned(),
+            price_exponent: info.price_exponent,
+            qty_exponent: info.qty_exponent,
+            price_tick: info.price_tick,
+            qty_lot: info.qty_lot,
+        })
+    }
+
+    /// Instrument with this symbol, if in the run.
+    pub fn find_instrument(&self, symbol: &str) -> Option<Instrument> {
+        (0..self.instrument_count()).filter_map(|i| self.instrument(i)).find(|i| i.symbol == symbol)
+    }
+
+    /// Sends an order; returns its id. The exchange answers with an
+    /// accepted or rejected update after the round trip.
+    pub fn submit(&mut self, req: OrderRequest) -> OrderId {
+        // SAFETY: as in `now`; `req` outlives the call.
+        unsafe { (self.host.submit)(self.ctx, &req) }
+    }
+
+    /// A good-till-cancelled limit order.
+    pub fn limit(&mut self, instrument: u32, side: Side, price: i64, qty: i64, tag: u64) -> OrderId {
+        self.submit(OrderRequest {
+            instrument,
+            side: side.code(),
+            kind: order_kind::LIMIT,
+            tif: tif::GTC,
+            reserved: 0,
+            price,
+            qty,
+            tag,
+        })
+    }
+
+    /// A post-only limit order: rejected if it would execute on arrival.
+    pub fn post_only(&mut self, instrument: u32, side: Side, price: i64, qty: i64, tag: u64) -> OrderId {
+        self.submit(OrderRequest {
+            instrument,
+            side: side.code(),
+            kind: order_kind::LIMIT,
+            tif: tif::POST_ONLY,
+            reserved: 0,
+            price,
+            qty,
+            tag,
+        })
+    }
+
+    /// An immediate-or-cancel limit order.
+    pub fn ioc(&mut self, instrument: u32, side: Side, price: i64, qty: i64, tag: u64) -> OrderId {
+        self.submit(OrderRequest {
+            instrument,
+            side: side.code(),
+            kind: order_kind::LIMIT,
+            tif: tif::IOC,
+            reserved: 0,
+            price,
+            qty,
+            tag,
+        })
+    }
+
+    /// A market order.
+    pub fn market(&mut self, instrument: u32, side: Side, qty: i64, tag: u64) -> OrderId {
+        self.submit(OrderRequest {
+            instrument,
+            side: side.code(),
+            kind: order_kind::MARKET,
+            tif: tif::IOC,
+            reserved: 0,
+            price: 0,
+            qty,
+            tag,
+        })
+    }
+
+    /// Requests cancellation; false if the id is unknown to the strategy.
+    pub fn cancel(&mut self, order: OrderId) -> bool {
+        // SAFETY: as in `now`.
+        unsafe { (self.host.cancel)(self.ctx, order) == status::OK }
+    }
+
+    /// Requests cancellation of all open orders of `instrument` (`None`: of
+    /// every instrument).
+    pub fn cancel_all(&mut self, instrument: Option<u32>) {
+        // SAFETY: as in `now`.
+        unsafe { (self.host.cancel_all)(self.ctx, instrument.unwrap_or(u32::MAX)) };
+    }
+
+    /// Requests a new price and quantity for an open order; false if the id
+    /// is unknown to the strategy.
+    pub fn replace(&mut self, order: OrderId, price: i64, qty: i64) -> bool {
+        // SAFETY: as in `now`.
+        unsafe { (self.host.replace)(self.ctx, order, price, qty) == status::OK }
+    }
+
+    /// Asks for `on_timer(token)` at local time `at` (ns).
+    pub fn set_timer(&mut self, at: i64, token: u64) {
+        // SAFETY: as in `now`.
+        unsafe { (self.host.set_timer)(self.ctx, at, token) };
+    }
+
+    fn best(&self, instrument: u32, side_code: u8) -> Option<(i64, i64)> {
+        let (mut p, mut q) = (0, 0);
+        // SAFETY: as in `now`; `p` and `q` are valid places to write.
+        let ok = unsafe { (self.host.best)(self.ctx, instrument, side_code, &mut p, &mut q) };
+        (ok == 1).then_some((p, q))
+    }
+
+    /// Best bid `(price, qty)` of the book the strategy sees.
+    pub fn best_bid(&self, instrument: u32) -> Option<(i64, i64)> {
+        self.best(instrument, side::BID)
+    }
+
+    /// Best ask `(price, qty)` of the book the strategy sees.
+    pub fn best_ask(&self, instrument: u32) -> Option<(i64, i64)> {
+        self.best(instrument, side::ASK)
+    }
+
+    /// Sum of the best `n` levels on one side.
+    pub fn depth(&self, instrument: u32, side: Side, n: u32) -> i64 {
+        // SAFETY: as in `now`.
+        unsafe { (self.host.depth)(self.ctx, instrument, side.code(), n) }
+    }
+
+    /// Micro-price in price units.
+    pub fn micro_price(&self, instrument: u32) -> Option<f64> {
+        // SAFETY: as in `now`.
+        let m = unsafe { (self.host.micro_price)(self.ctx, instrument) };
+        (!m.is_nan()).then_some(m)
+    }
+
+    /// The strategy's position in `instrument`, from the fills it has been
+    /// told about.
+    pub fn position(&self, instrument: u32) -> PositionInfo {
+        let mut p = PositionInfo::default();
+        // SAFETY: as in `now`; `p` is a valid place to write.
+        unsafe { (self.host.position)(self.ctx, instrument, &mut p) };
+        p
+    }
+
+    /// The strategy's open orders, copied into `buf` (reused; no allocation
+    /// once it is large enough).
+    pub fn open_orders<'b>(&self, buf: &'b mut Vec<OrderInfo>) -> &'b [OrderInfo] {
+        loop {
+            let cap = buf.capacity();
+            // SAFETY: as in `now`; the host writes at most `cap` entries into
+            // the spare capacity and returns how many exist in total.
+            let n = unsafe { (self.host.open_orders)(self.ctx, buf.as_mut_ptr(), cap) };
+            if n <= cap {
+                // SAFETY: the host initialised the first `n <= cap` entries.
+                unsafe { buf.set_len(n) };
+                return buf;
+            }
+            buf.reserve(n);
+        }
+    }
+
+    /// Account equity in quote currency as the strategy knows it.
+    pub fn equity(&self) -> f64 {
+        // SAFETY: as in `now`.
+        unsafe { (self.host.equity)(self.ctx) }
+    }
+
+    /// Writes a line to the run's strategy log.
+    pub fn log(&self, level: u32, msg: &str) {
+        // SAFETY: as in `now`; `msg` outlives the call.
+        unsafe { (self.host.log)(self.ctx, level, StrRef::new(msg)) };
+    }
+
+    /// Logs at info level.
+    pub fn info(&self, msg: &str) {
+        self.log(log_level::INFO, msg);
+    }
+
+    /// Logs at warning level.
+    pub fn warn(&self, msg: &str) {
+        self.log(log_level::WARN, msg);
+    }
+}
