@@ -198,6 +198,12 @@ impl Dec {
     }
 }
 
+impl std::fmt::Display for Dec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&ticktape_tape::format_fixed(self.mant, -(self.frac as i8)))
+    }
+}
+
 /// Parses an unsigned integer (ids); `None` if empty, not digits, or too large.
 #[inline]
 pub fn parse_u64(s: &[u8]) -> Option<u64> {
