@@ -147,7 +147,8 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                 "premiumIndexKlines" => "-premium",
                 _ => "",
             };
-            let bar_symbol = if is_interval(&interval) { format!("{symbol}{kind}-{interval}") } else { format!("{symbol}{kind}") };
+            let bar_symbol =
+                if is_interval(&interval) { format!("{symbol}{kind}-{interval}") } else { format!("{symbol}{kind}") };
             klines(ctx, &mut rows, &venue, &bar_symbol)?
         }
     }
@@ -163,7 +164,11 @@ struct Rows<'l, 'a> {
 impl Rows<'_, '_> {
     /// Calls `each` for every non-empty data row.
     #[inline]
-    fn for_each(&mut self, ctx: &mut Ctx<'_>, mut each: impl FnMut(&mut Ctx<'_>, u64, &[u8]) -> Result<()>) -> Result<()> {
+    fn for_each(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        mut each: impl FnMut(&mut Ctx<'_>, u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
         if let Some((n, row)) = self.first.take()
             && !row.is_empty()
         {
@@ -251,7 +256,7 @@ fn venue_from(path: &str, symbol: &str, ds: &str, ncols: usize) -> &'static str 
         "binance-delivery"
     } else if p.contains("spot") {
         "binance"
-    } else if symbol.contains('_') {
+    } else if symbol.contains('_') && ds != "depth" {
         "binance-delivery"
     } else if (ds == "aggTrades" && ncols == 8) || (ds == "trades" && ncols == 7) {
         "binance"
@@ -260,7 +265,14 @@ fn venue_from(path: &str, symbol: &str, ds: &str, ncols: usize) -> &'static str 
     }
 }
 
-fn trades(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: &str, c: [usize; 5], agg: bool) -> Result<()> {
+fn trades(
+    ctx: &mut Ctx<'_>,
+    rows: &mut Rows<'_, '_>,
+    venue: &str,
+    symbol: &str,
+    c: [usize; 5],
+    agg: bool,
+) -> Result<()> {
     let sid = StreamCache::default().get::<Trade>(ctx, venue.as_bytes(), symbol.as_bytes(), false)?;
     let mut f = Fields::default();
     let need = c.iter().max().copied().unwrap_or(0) + 1;
@@ -321,7 +333,13 @@ fn book_ticker(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: 
             Ok(v) => v,
             Err(m) => return ctx.misfit(m, line, &t),
         };
-        let rec = Quote { ts: Stamp { exchange: ts, local: ts }, bid_price: v[0], bid_qty: v[1], ask_price: v[2], ask_qty: v[3] };
+        let rec = Quote {
+            ts: Stamp { exchange: ts, local: ts },
+            bid_price: v[0],
+            bid_qty: v[1],
+            ask_price: v[2],
+            ask_qty: v[3],
+        };
         ctx.push(sid, rec, line)
     })
 }
@@ -522,12 +540,13 @@ fn depth(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, lay: &Layout<'
         }
         in_snapshot = snap;
         last_u = Some(u);
-        let flags = if snap {
-            level_flags::SNAPSHOT | if starts { level_flags::SNAPSHOT_START } else { 0 }
-        } else {
-            0
-        };
-        batch.add(ctx, sid, Level { ts: Stamp { exchange: ts, local: ts }, price, qty, side: s, flags, ..Level::default() }, line)
+        let flags = if snap { level_flags::SNAPSHOT | if starts { level_flags::SNAPSHOT_START } else { 0 } } else { 0 };
+        batch.add(
+            ctx,
+            sid,
+            Level { ts: Stamp { exchange: ts, local: ts }, price, qty, side: s, flags, ..Level::default() },
+            line,
+        )
     })?;
     batch.end(ctx)
 }

@@ -257,20 +257,26 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                 };
                 let venue = venue_for(ctx, sym);
                 let sid = caches[1].get::<Quote>(ctx, venue.as_bytes(), sym.as_bytes(), true)?;
-                let v = match ctx.sink.fit::<Quote, 4>(sid, [(Some(bp), P), (Some(bq), Q), (Some(ap), P), (Some(aq), Q)])
-                {
-                    Ok(v) => v,
-                    Err(m) => {
-                        ctx.misfit(m, line, &texts)?;
-                        continue;
-                    }
-                };
+                let v =
+                    match ctx.sink.fit::<Quote, 4>(sid, [(Some(bp), P), (Some(bq), Q), (Some(ap), P), (Some(aq), Q)]) {
+                        Ok(v) => v,
+                        Err(m) => {
+                            ctx.misfit(m, line, &texts)?;
+                            continue;
+                        }
+                    };
                 if v[1] < 0 || v[3] < 0 {
                     ctx.bad(line, row, "negative quantity")?;
                     continue;
                 }
                 ctx.offset(local, exch);
-                let rec = Quote { ts: Stamp { exchange: exch, local }, bid_price: v[0], bid_qty: v[1], ask_price: v[2], ask_qty: v[3] };
+                let rec = Quote {
+                    ts: Stamp { exchange: exch, local },
+                    bid_price: v[0],
+                    bid_qty: v[1],
+                    ask_price: v[2],
+                    ask_qty: v[3],
+                };
                 ctx.push(sid, rec, line)?;
             }
             Some("markPriceUpdate") => {
@@ -388,12 +394,16 @@ fn emit(ctx: &mut Ctx<'_>, depth: &mut Depth, batch: &mut Batcher, upd: &Upd, sn
                 return Err(m.error(&ctx.path, upd.line, text[if m.index == 0 { 0 } else { 1 }].as_bytes()));
             }
         };
-        let flags = if snapshot {
-            level_flags::SNAPSHOT | if n == 0 { level_flags::SNAPSHOT_START } else { 0 }
-        } else {
-            0
+        let flags =
+            if snapshot { level_flags::SNAPSHOT | if n == 0 { level_flags::SNAPSHOT_START } else { 0 } } else { 0 };
+        let rec = Level {
+            ts: Stamp { exchange: upd.exch, local: upd.local },
+            price,
+            qty,
+            side: *s,
+            flags,
+            ..Level::default()
         };
-        let rec = Level { ts: Stamp { exchange: upd.exch, local: upd.local }, price, qty, side: *s, flags, ..Level::default() };
         batch.add(ctx, sid, rec, upd.line)?;
     }
     ctx.offset(upd.local, upd.exch);

@@ -134,9 +134,4 @@ impl Batcher {
         }
         Ok(())
     }
-
-    /// Whether a level is waiting.
-    pub(crate) fn is_open(&self) -> bool {
-        self.pending.is_some()
-    }
 }

@@ -59,7 +59,7 @@ impl SourceKind {
     /// The datasets this source knows (for `--dataset` and `--list`).
     pub fn datasets(self) -> &'static [&'static str] {
         match self {
-            SourceKind::BinanceWs => &["capture"],
+            SourceKind::BinanceWs => crate::binance_ws::DATASETS,
             SourceKind::BinanceVision => crate::binance_vision::DATASETS,
             SourceKind::Tardis => crate::tardis::DATASETS,
             SourceKind::Hyperliquid => crate::hyperliquid::DATASETS,
@@ -260,11 +260,6 @@ impl Ctx<'_> {
         self.offsets.add(local - exchange);
     }
 
-    /// Venue: the `--venue` override or `default`.
-    pub(crate) fn venue<'v>(&'v self, default: &'v str) -> &'v str {
-        self.opts.venue.as_deref().unwrap_or(default)
-    }
-
     /// Sets the reorder tolerance for datasets known to be unsorted, unless the user chose one.
     pub(crate) fn sort_everything(&mut self) {
         if self.opts.tolerance_ms.is_none() {
@@ -384,7 +379,7 @@ pub fn convert(source: SourceKind, inputs: &[PathBuf], opts: &ConvertOptions) ->
         let mut f = AtomicFile::create(&path)?;
         f.write_all(b"account_id,address\n")?;
         for (id, addr) in &accounts {
-            f.write_all(format!("{id},{addr}\n").as_bytes())?;
+            f.write_all(format!("0x{id:016x},{addr}\n").as_bytes())?;
         }
         f.commit()?;
         side_files.push(path);

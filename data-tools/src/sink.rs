@@ -64,7 +64,7 @@ pub struct FixedExps {
 
 /// Which exponent a value uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     /// Prices.
     P,
     /// Quantities.
@@ -180,7 +180,7 @@ macro_rules! each_stream {
 
 /// What identifies an output tape.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamKey {
+pub(crate) struct StreamKey {
     /// Record kind.
     pub kind: RecordKind,
     /// Venue.
@@ -194,7 +194,6 @@ pub struct StreamKey {
 pub(crate) struct Segment {
     pub path: PathBuf,
     pub exps: Exps,
-    pub records: u64,
 }
 
 /// A stream's output once its input is done.
@@ -202,7 +201,6 @@ pub(crate) struct Segment {
 pub(crate) struct StreamOutput {
     pub key: StreamKey,
     pub has_local_ts: bool,
-    pub fixed: FixedExps,
     pub segments: Vec<Segment>,
 }
 
@@ -289,7 +287,7 @@ impl<R: Rec> Stream<R> {
     fn close_segment(&mut self) -> Result<()> {
         if let Some(w) = self.writer.take() {
             let s = w.finish()?;
-            self.segments.push(Segment { path: s.path, exps: self.writer_exps, records: s.records });
+            self.segments.push(Segment { path: s.path, exps: self.writer_exps });
         }
         Ok(())
     }
@@ -352,7 +350,6 @@ impl<R: Rec> Stream<R> {
         Ok(StreamOutput {
             key: self.key.clone(),
             has_local_ts: self.has_local_ts,
-            fixed: self.fixed,
             segments: std::mem::take(&mut self.segments),
         })
     }
