@@ -103,14 +103,16 @@ pub(crate) fn opt_dec(s: &[u8]) -> std::result::Result<Option<crate::decimal::De
 }
 
 /// Writes L2 levels so that the last record of each batch carries `BATCH_END`:
-/// holds one level back until it knows whether the batch goes on.
+/// holds one level back until it knows whether the batch goes on. The held
+/// level remembers the exponents it was scaled to, and is rescaled if its
+/// stream widened meanwhile.
 #[derive(Debug, Default)]
 pub(crate) struct Batcher {
-    pending: Option<(StreamId, ticktape_tape::Level, u64)>,
+    pending: Option<(StreamId, ticktape_tape::Level, u64, crate::sink::Exps)>,
 }
 
 impl Batcher {
-    /// Adds a level to the current batch.
+    /// Adds a level (scaled to the stream's current exponents) to the current batch.
     #[inline]
     pub(crate) fn add(
         &mut self,
@@ -119,8 +121,9 @@ impl Batcher {
         level: ticktape_tape::Level,
         line: u64,
     ) -> Result<()> {
-        if let Some((pid, p, pline)) = self.pending.replace((id, level, line)) {
-            ctx.push(pid, p, pline)?;
+        let exps = ctx.sink.exps(id);
+        if let Some((pid, p, pline, pexps)) = self.pending.replace((id, level, line, exps)) {
+            Self::push(ctx, pid, p, pline, pexps)?;
         }
         Ok(())
     }
@@ -128,10 +131,34 @@ impl Batcher {
     /// Ends the current batch (no-op if it is empty).
     #[inline]
     pub(crate) fn end(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
-        if let Some((pid, mut p, pline)) = self.pending.take() {
+        if let Some((pid, mut p, pline, pexps)) = self.pending.take() {
             p.flags |= ticktape_tape::level_flags::BATCH_END;
-            ctx.push(pid, p, pline)?;
+            Self::push(ctx, pid, p, pline, pexps)?;
         }
         Ok(())
+    }
+
+    fn push(
+        ctx: &mut Ctx<'_>,
+        id: StreamId,
+        mut l: ticktape_tape::Level,
+        line: u64,
+        then: crate::sink::Exps,
+    ) -> Result<()> {
+        let now = ctx.sink.exps(id);
+        if now != then {
+            use crate::sink::Rec;
+            let d = crate::sink::Exps { price: now.price - then.price, qty: now.qty - then.qty, value: 0 };
+            if !l.rescale(d) {
+                return Err(Error::Format {
+                    path: ctx.path.clone(),
+                    why: format!(
+                        "line {line}: a level overflows a 64-bit integer at {} price / {} qty decimals",
+                        now.price, now.qty
+                    ),
+                });
+            }
+        }
+        ctx.push(id, l, line)
     }
 }

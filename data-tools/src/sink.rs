@@ -481,6 +481,20 @@ impl Sink {
         Ok(out)
     }
 
+    /// The current exponents of stream `id`.
+    #[inline]
+    pub(crate) fn exps(&self, id: StreamId) -> Exps {
+        match &self.streams[id] {
+            AnyStream::Trade(s) => s.exps,
+            AnyStream::Level(s) => s.exps,
+            AnyStream::Quote(s) => s.exps,
+            AnyStream::Funding(s) => s.exps,
+            AnyStream::Bar(s) => s.exps,
+            AnyStream::Series(s) => s.exps,
+            AnyStream::Fill(s) => s.exps,
+        }
+    }
+
     /// Changes the reorder tolerance and buffer cap of this input's streams.
     pub(crate) fn set_tolerance(&mut self, tolerance_ns: i64, max_buffered: usize) {
         self.cfg.tolerance_ns = tolerance_ns;
