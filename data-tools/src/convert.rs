@@ -426,7 +426,7 @@ fn convert_input(
         accounts: BTreeMap::new(),
     };
     let mut decoded = 0u64;
-    input::for_each_member(path, raw, |mut m: Member<'_>| {
+    let result = input::for_each_member(path, raw, |mut m: Member<'_>| {
         ctx.path = m.path.clone();
         let n = match source {
             SourceKind::BinanceWs => crate::binance_ws::convert(&mut ctx, &mut m)?,
@@ -438,7 +438,21 @@ fn convert_input(
         };
         decoded += n;
         Ok(())
-    })?;
+    });
+    if let Err(e) = result {
+        // Damaged compressed data often shows first as garbled rows: if the
+        // container itself is corrupt, say so rather than blame a row.
+        if compression != Compression::None
+            && matches!(
+                e,
+                Error::BadRow { .. } | Error::DoesNotFit { .. } | Error::OutOfOrder { .. } | Error::Format { .. }
+            )
+            && let Err(container) = input::check_container(path)
+        {
+            return Err(container);
+        }
+        return Err(e);
+    }
     ctx.stats.bytes_decoded = decoded;
     ctx.stats.median_local_offset_ns = ctx.offsets.median();
     let outs = ctx.sink.finish()?;

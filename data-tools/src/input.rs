@@ -123,6 +123,24 @@ pub(crate) fn for_each_member(
     }
 }
 
+/// Decompresses every member of `path` to the end, to tell a corrupt
+/// container from bad rows.
+pub(crate) fn check_container(path: &Path) -> Result<()> {
+    let counter = Arc::new(AtomicU64::new(0));
+    for_each_member(path, &counter, |m| {
+        let mut n = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match m.reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(k) => n += k as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_error(&m.path, m.compression, n, e)),
+            }
+        }
+    })
+}
+
 /// Verifies `zip` against the sha256 in `zip.CHECKSUM` (`"<hex>  <name>"`).
 pub fn verify_checksum(zip: &Path) -> Result<()> {
     use sha2::{Digest, Sha256};
