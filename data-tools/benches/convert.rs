@@ -37,9 +37,9 @@ fn generate(dir: &Path, mb: usize) -> (PathBuf, PathBuf, u64) {
         let local = ts + 1_000 + (r >> 40) as i64 % 200_000;
         line.clear();
         use std::fmt::Write as _;
-        write!(
+        writeln!(
             line,
-            "binance-futures,BTCUSDT,{ts},{local},{id},{},{}.{},{}\n",
+            "binance-futures,BTCUSDT,{ts},{local},{id},{},{}.{},{}",
             if r & 1 == 0 { "buy" } else { "sell" },
             price / 10,
             price % 10,

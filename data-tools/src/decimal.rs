@@ -157,7 +157,7 @@ impl Dec {
             frac = 0;
         }
         // A positive exponent may have left trailing zeros in the fraction.
-        while frac > 0 && mant % 10 == 0 {
+        while frac > 0 && mant.is_multiple_of(10) {
             mant /= 10;
             frac -= 1;
         }

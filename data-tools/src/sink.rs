@@ -455,16 +455,16 @@ impl Sink {
                 }
             }
         }
-        if !s.exps.covers(need) {
-            if let Err((class, why)) = s.widen(need) {
-                let index = vals.iter().position(|(v, c)| *c == class && v.is_some_and(|v| v.frac > 0)).unwrap_or(0);
-                let decimals = match class {
-                    Class::P => s.exps.price,
-                    Class::Q => s.exps.qty,
-                    Class::V => s.exps.value,
-                };
-                return Err(Misfit { index, class, decimals, why });
-            }
+        if !s.exps.covers(need)
+            && let Err((class, why)) = s.widen(need)
+        {
+            let index = vals.iter().position(|(v, c)| *c == class && v.is_some_and(|v| v.frac > 0)).unwrap_or(0);
+            let decimals = match class {
+                Class::P => s.exps.price,
+                Class::Q => s.exps.qty,
+                Class::V => s.exps.value,
+            };
+            return Err(Misfit { index, class, decimals, why });
         }
         let e = s.exps;
         let mut out = [UNDEF; N];

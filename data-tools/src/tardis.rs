@@ -371,6 +371,9 @@ fn ticker(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize;
     Ok(())
 }
 
+/// A level change: side, price, quantity, and their texts.
+type Change<'r> = (u8, Dec, Dec, &'r [u8], &'r [u8]);
+
 /// The previous top-N row of one stream, as exact decimals.
 #[derive(Default)]
 struct TopN {
@@ -422,7 +425,7 @@ fn snapshots(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], levels:
         }
         // Changes against the previous row: removed levels, then new or resized ones.
         let first = !prev[sid].seen;
-        let mut changes: Vec<(u8, Dec, Dec, &[u8], &[u8])> = Vec::new();
+        let mut changes: Vec<Change<'_>> = Vec::new();
         for (s, now, before) in [(side::BID, &bids, &prev[sid].bids), (side::ASK, &asks, &prev[sid].asks)] {
             if !first {
                 for (p, _) in before.iter() {

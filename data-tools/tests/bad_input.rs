@@ -46,7 +46,7 @@ fn malformed_row_names_file_line_and_text() {
         dir.path(),
         &[GOOD, "binance-futures,BTCUSDT,1704067200200000,1704067200250000,2,sell,42x00,1", GOOD],
     );
-    let e = run(SourceKind::Tardis, &[input.clone()], &opts(&dir.path().join("out")));
+    let e = run(SourceKind::Tardis, std::slice::from_ref(&input), &opts(&dir.path().join("out")));
     assert!(matches!(e, Error::BadRow { line: 3, .. }), "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains(&format!("{}:3", input.display())), "{msg}");
@@ -99,7 +99,7 @@ fn corrupt_gzip_is_a_clear_error() {
     bytes[mid..mid + 64].fill(0x55);
     let input = dir.path().join("binance-futures_trades_2024-01-01_BTCUSDT.csv.gz");
     std::fs::write(&input, &bytes).unwrap();
-    let e = run(SourceKind::Tardis, &[input.clone()], &opts(&dir.path().join("out")));
+    let e = run(SourceKind::Tardis, std::slice::from_ref(&input), &opts(&dir.path().join("out")));
     assert!(matches!(e, Error::Gzip { .. }), "{e:?}");
     assert!(e.to_string().contains("corrupt gzip"), "{e}");
     // Truncated too.
@@ -141,7 +141,7 @@ fn checksum_mismatch_is_refused_before_converting() {
     .unwrap();
     let mut o = opts(&dir.path().join("out"));
     o.checksum = true;
-    let e = run(SourceKind::BinanceVision, &[input.clone()], &o);
+    let e = run(SourceKind::BinanceVision, std::slice::from_ref(&input), &o);
     assert!(matches!(e, Error::Checksum { .. }), "{e:?}");
     assert!(e.to_string().contains("51cdeb4de7d5ef1d"), "{e}");
     // Without --checksum the same archive converts.
@@ -156,7 +156,7 @@ fn value_that_does_not_fit_fixed_decimals_is_an_error_not_a_rounding() {
         trades_csv(dir.path(), &[GOOD, "binance-futures,BTCUSDT,1704067200200000,1704067200250000,2,sell,42000.55,1"]);
     let mut o = opts(&dir.path().join("out"));
     o.decimals.price = Some(1);
-    let e = run(SourceKind::Tardis, &[input.clone()], &o);
+    let e = run(SourceKind::Tardis, std::slice::from_ref(&input), &o);
     assert!(matches!(e, Error::DoesNotFit { line: 3, field: "price", decimals: 1, .. }), "{e:?}");
     assert!(e.to_string().contains("\"42000.55\"") && e.to_string().contains("--price-decimals"), "{e}");
     // Too large for i64 at the chosen scale.
@@ -171,13 +171,13 @@ fn out_of_order_beyond_tolerance_is_reported_with_its_line() {
     let late = "binance-futures,BTCUSDT,1704067190000000,1704067200250000,2,sell,42000,1";
     let later = "binance-futures,BTCUSDT,1704067210000000,1704067210000000,3,sell,42000,1";
     let input = trades_csv(dir.path(), &[GOOD, later, late, late]);
-    let e = run(SourceKind::Tardis, &[input.clone()], &opts(&dir.path().join("out")));
+    let e = run(SourceKind::Tardis, std::slice::from_ref(&input), &opts(&dir.path().join("out")));
     assert!(matches!(e, Error::OutOfOrder { line: 4, count: 1, .. }), "{e:?}");
     assert!(e.to_string().contains("20000 ms"), "{e}");
     // A wider tolerance sorts it; --skip-bad drops and counts.
     let mut o = opts(&dir.path().join("out"));
     o.tolerance_ms = Some(30_000);
-    let r = convert(SourceKind::Tardis, &[input.clone()], &o).unwrap();
+    let r = convert(SourceKind::Tardis, std::slice::from_ref(&input), &o).unwrap();
     assert_eq!(r.tapes[0].records, 4);
     o.tolerance_ms = None;
     o.skip_bad = true;
@@ -191,7 +191,7 @@ fn unknown_dataset_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("something.csv");
     std::fs::write(&input, "a,b,c\n1,2,3\n").unwrap();
-    let e = run(SourceKind::Tardis, &[input.clone()], &opts(&dir.path().join("out")));
+    let e = run(SourceKind::Tardis, std::slice::from_ref(&input), &opts(&dir.path().join("out")));
     assert!(matches!(e, Error::UnknownDataset { .. }), "{e:?}");
     assert!(e.to_string().contains("--dataset"), "{e}");
     let mut o = opts(&dir.path().join("out"));
@@ -238,7 +238,7 @@ fn binance_capture_bad_line_and_gap_resync() {
     ]
     .concat();
     std::fs::write(&input, &text).unwrap();
-    let r = convert(SourceKind::BinanceWs, &[input.clone()], &opts(&dir.path().join("out"))).unwrap();
+    let r = convert(SourceKind::BinanceWs, std::slice::from_ref(&input), &opts(&dir.path().join("out"))).unwrap();
     let i = &r.inputs[0];
     assert_eq!((i.snapshots, i.gaps), (2, 1));
     assert_eq!(i.dropped_updates, 1);

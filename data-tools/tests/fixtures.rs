@@ -55,7 +55,7 @@ fn tardis_incremental_l2_resets_on_a_new_snapshot_run() {
 fn tardis_book_snapshots_become_changes_that_rebuild_each_row() {
     let dir = tempfile::tempdir().unwrap();
     let input = fixture("synthetic_tardis_binance-futures_book_snapshot_5_2024-01-01_BTCUSDT.csv");
-    let r = convert(SourceKind::Tardis, &[input.clone()], &opts(dir.path())).unwrap();
+    let r = convert(SourceKind::Tardis, std::slice::from_ref(&input), &opts(dir.path())).unwrap();
     assert_eq!(r.inputs[0].dataset, "book_snapshot_5");
     let (h, lv) = read::<Level>(&r.tapes[0].path);
     // Row 1: 10 levels; row 2: one ask changed; row 3: many.

@@ -109,7 +109,7 @@ fn prices_off_the_given_grid_are_refused() {
     let mut o = options(&dir.path().join("out"));
     o.decimals.price = Some(0);
     o.decimals.qty = Some(3);
-    let e = convert(SourceKind::Hftbacktest, &[p.clone()], &o).unwrap_err();
+    let e = convert(SourceKind::Hftbacktest, std::slice::from_ref(&p), &o).unwrap_err();
     assert!(matches!(e, Error::DoesNotFit { line: 2, field: "price", .. }), "{e:?}");
     // A float artefact needs 17 decimals: refused at a venue grid, never rounded.
     let mut rows = sample();

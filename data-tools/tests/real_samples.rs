@@ -283,7 +283,7 @@ fn hyperliquid_capture() {
     let Some(real) = real_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
     let input = real.join("hftbacktest/hyperliquid_btcusd_20250126.gz");
-    let r = convert(SourceKind::Hyperliquid, &[input.clone()], &opts(dir.path())).unwrap();
+    let r = convert(SourceKind::Hyperliquid, std::slice::from_ref(&input), &opts(dir.path())).unwrap();
     let text = lines(&input);
     let books = text.iter().filter(|l| l.contains("\"channel\":\"l2Book\"")).count();
     let (_, lv) = read::<Level>(&tape_of(&r, RecordKind::Level, "BTC"));
@@ -301,7 +301,7 @@ fn series_csv_samples() {
     let p = real.join("perp_basket_daily/hyperliquid_ccxt_top10_perps_daily_ohlcv_2024-06-11_2025-10-23.csv");
     let mut o = opts(dir.path());
     o.value_columns = vec!["close".into()];
-    let r = convert(SourceKind::SeriesCsv, &[p.clone()], &o).unwrap();
+    let r = convert(SourceKind::SeriesCsv, std::slice::from_ref(&p), &o).unwrap();
     let src = csv_rows(&p, true);
     assert_eq!(r.records() as usize, src.len());
     let (h, s) = read::<Series>(&tape_of(&r, RecordKind::Series, "BTC/USDC:USDC"));
@@ -314,9 +314,9 @@ fn series_csv_samples() {
     let mut o = opts(&dir.path().join("c"));
     o.time_column = Some("timestamp".into());
     o.value_columns = vec!["funding_rate".into()];
-    assert!(convert(SourceKind::SeriesCsv, &[p.clone()], &o).is_err());
+    assert!(convert(SourceKind::SeriesCsv, std::slice::from_ref(&p), &o).is_err());
     o.skip_bad = true;
-    let r = convert(SourceKind::SeriesCsv, &[p.clone()], &o).unwrap();
+    let r = convert(SourceKind::SeriesCsv, std::slice::from_ref(&p), &o).unwrap();
     let rows = csv_rows(&p, true).len() as u64;
     assert_eq!(r.records() + r.skipped(), rows);
 }
