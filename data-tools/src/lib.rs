@@ -25,9 +25,15 @@
 //!
 //! # Guarantees
 //!
-//! - Decimal text becomes fixed point exactly; exponents come from the data
-//!   (see [`sink`](crate::convert) docs) or `--price-decimals`/`--qty-decimals`/
-//!   `--value-decimals`; a value that does not fit is an error, never rounded.
+//! - Decimal text becomes fixed point exactly ([`decimal::Dec`]); a value that
+//!   does not fit is an error, never rounded. Exponents come from the data in
+//!   one pass: a stream starts at 0 decimals and *widens* when a value needs
+//!   more; records still in memory are rescaled exactly, and what was already
+//!   written becomes a finished segment at the old exponents. The first 64k
+//!   records of a stream stay in memory before anything is written (an implicit
+//!   pre-scan), so a tape almost always has one segment, renamed into place; if
+//!   not, segments are merged and rescaled at the end. `--price-decimals`,
+//!   `--qty-decimals` and `--value-decimals` fix the exponents instead.
 //! - Tapes are sorted by `ts.exchange`, ties in input order. Records later than
 //!   the tolerance (default 5 s) are an error, or skipped and counted with `--skip-bad`.
 //! - A malformed row is one error naming file, line and text; `--skip-bad`
