@@ -1,0 +1,570 @@
+//! The conversion driver: options, per-input context, parallel inputs, and the
+//! final merge of each stream's segments into one tape.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ticktape_tape::{AtomicFile, Bar, Fill, Funding, Level, Quote, RecordKind, Series, Tape, TapeWriter, Trade};
+
+use crate::input::{self, Compression, Member};
+use crate::report::{ConvertReport, InputReport, OffsetSampler, TapeReport};
+use crate::sink::{Exps, FixedExps, Late, Misfit, Rec, Segment, Sink, SinkConfig, StreamId, StreamOutput, meta_for};
+use crate::{Error, Result};
+
+/// The kinds of raw data `convert` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+pub enum SourceKind {
+    /// Binance websocket captures: lines `<local_ts> <json>`.
+    BinanceWs,
+    /// data.binance.vision archives (.zip or .csv).
+    BinanceVision,
+    /// Tardis.dev CSV (.csv or .csv.gz).
+    Tardis,
+    /// Hyperliquid API JSON and websocket captures.
+    Hyperliquid,
+    /// hftbacktest `.npy` / `.npz` event arrays.
+    Hftbacktest,
+    /// Factor series CSV (`t,value`).
+    SeriesCsv,
+}
+
+impl SourceKind {
+    /// Every source, in `--list` order.
+    pub const ALL: [SourceKind; 6] = [
+        SourceKind::BinanceWs,
+        SourceKind::BinanceVision,
+        SourceKind::Tardis,
+        SourceKind::Hyperliquid,
+        SourceKind::Hftbacktest,
+        SourceKind::SeriesCsv,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::BinanceWs => "binance-ws",
+            SourceKind::BinanceVision => "binance-vision",
+            SourceKind::Tardis => "tardis",
+            SourceKind::Hyperliquid => "hyperliquid",
+            SourceKind::Hftbacktest => "hftbacktest",
+            SourceKind::SeriesCsv => "series-csv",
+        }
+    }
+
+    /// The datasets this source knows (for `--dataset` and `--list`).
+    pub fn datasets(self) -> &'static [&'static str] {
+        match self {
+            SourceKind::BinanceWs => crate::binance_ws::DATASETS,
+            SourceKind::BinanceVision => crate::binance_vision::DATASETS,
+            SourceKind::Tardis => crate::tardis::DATASETS,
+            SourceKind::Hyperliquid => crate::hyperliquid::DATASETS,
+            SourceKind::Hftbacktest => &["events"],
+            SourceKind::SeriesCsv => &["series"],
+        }
+    }
+
+    /// One-line description with an example command.
+    pub fn example(self) -> &'static str {
+        match self {
+            SourceKind::BinanceWs => {
+                "Binance websocket capture, `<local_ts> <json>` lines (.gz ok): depthUpdate+REST snapshot → l2, trade/aggTrade → trades, bookTicker → quotes, markPrice → funding\n    ticktape convert binance-ws usdm_btcusdt_20240808.gz -o tapes/"
+            }
+            SourceKind::BinanceVision => {
+                "data.binance.vision .zip (or its .csv): trades, aggTrades, bookTicker, klines (mark/index/premium), fundingRate, metrics, T_DEPTH depth\n    ticktape convert binance-vision --checksum BTCUSDT-aggTrades-2024-08-08.zip -o tapes/"
+            }
+            SourceKind::Tardis => {
+                "Tardis.dev CSV (.csv.gz ok): trades, incremental_book_L2, book_snapshot_25/5, quotes, derivative_ticker\n    ticktape convert tardis binance-futures_trades_2020-02-01_BTCUSDT.csv.gz -o tapes/"
+            }
+            SourceKind::Hyperliquid => {
+                "Hyperliquid JSON: userFills (http/ws), userFunding, fundingHistory, candleSnapshot, l2Book; `<local_ts> <json>` l2Book/trades captures\n    ticktape convert hyperliquid userFills_0xb7b6….json --account 0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2 -o tapes/"
+            }
+            SourceKind::Hftbacktest => {
+                "hftbacktest event arrays (.npz / .npy, 64-byte rows); f64 prices land on a decimal grid\n    ticktape convert hftbacktest btcusdt_20240808.npz --symbol BTCUSDT --venue binance-futures --price-decimals 1 --qty-decimals 3 -o tapes/"
+            }
+            SourceKind::SeriesCsv => {
+                "factor series CSV: a time column (t/ts/time/timestamp/date: epoch s/ms/µs/ns or ISO 8601), a value column, optional symbol and id columns\n    ticktape convert series-csv momentum.csv --value-column value -o tapes/"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to convert.
+#[derive(Clone, Debug)]
+pub struct ConvertOptions {
+    /// Output folder (created if missing).
+    pub out_dir: PathBuf,
+    /// Dataset override (otherwise detected from file name and columns).
+    pub dataset: Option<String>,
+    /// Skip malformed rows (counted) instead of stopping.
+    pub skip_bad: bool,
+    /// Verify `.zip` inputs against their `.zip.CHECKSUM`.
+    pub checksum: bool,
+    /// Fixed decimals (`None` each: from the data).
+    pub decimals: FixedExps,
+    /// One set of tapes per input (in `OUT/<input stem>/`) instead of one per (kind, symbol).
+    pub per_input: bool,
+    /// Worker threads (0: one per core).
+    pub jobs: usize,
+    /// Reorder tolerance in ms (`None`: the dataset's default, 5000 ms for streams,
+    /// unlimited for small daily datasets that are known to be unsorted).
+    pub tolerance_ms: Option<i64>,
+    /// Most records a reorder buffer holds.
+    pub max_buffered: usize,
+    /// Venue override.
+    pub venue: Option<String>,
+    /// Symbol override (sources whose files do not name one).
+    pub symbol: Option<String>,
+    /// Account address for fill files (Hyperliquid).
+    pub account: Option<String>,
+    /// Time column for series CSV.
+    pub time_column: Option<String>,
+    /// Value column(s) for series CSV.
+    pub value_columns: Vec<String>,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            out_dir: PathBuf::from("."),
+            dataset: None,
+            skip_bad: false,
+            checksum: false,
+            decimals: FixedExps::default(),
+            per_input: false,
+            jobs: 0,
+            tolerance_ms: None,
+            max_buffered: 1 << 22,
+            venue: None,
+            symbol: None,
+            account: None,
+            time_column: None,
+            value_columns: Vec::new(),
+            progress: false,
+        }
+    }
+}
+
+/// Default reorder tolerance for streaming datasets.
+pub const DEFAULT_TOLERANCE_MS: i64 = 5_000;
+
+/// The state of one input's conversion, handed to a source module.
+pub(crate) struct Ctx<'a> {
+    pub opts: &'a ConvertOptions,
+    /// Path of the member being read, for messages.
+    pub path: PathBuf,
+    pub sink: Sink,
+    pub stats: InputReport,
+    pub offsets: OffsetSampler,
+    /// Account table (id → address) for fill tapes.
+    pub accounts: BTreeMap<u64, String>,
+}
+
+impl Ctx<'_> {
+    /// A malformed row: an error, or a counted skip with `--skip-bad`.
+    #[cold]
+    pub(crate) fn bad(&mut self, line: u64, text: &[u8], why: &str) -> Result<()> {
+        if !self.opts.skip_bad {
+            return Err(Error::bad_row(&self.path, line, text, why));
+        }
+        self.skip(line, why);
+        Ok(())
+    }
+
+    fn skip(&mut self, line: u64, why: &str) {
+        match self.stats.skipped.get_mut(why) {
+            Some(n) => *n += 1,
+            None => {
+                self.stats.skipped.insert(why.to_owned(), 1);
+            }
+        }
+        if self.stats.first_skipped.is_none() {
+            self.stats.first_skipped = Some((line, why.to_owned()));
+        }
+    }
+
+    /// A value that does not fit the tape's decimals: an error, or a skip.
+    #[cold]
+    pub(crate) fn misfit(&mut self, m: Misfit, line: u64, texts: &[&[u8]]) -> Result<()> {
+        let text = texts.get(m.index).copied().unwrap_or(b"");
+        if !self.opts.skip_bad {
+            return Err(m.error(&self.path, line, text));
+        }
+        self.skip(line, "value does not fit the tape's decimals");
+        Ok(())
+    }
+
+    /// A row deliberately not converted.
+    pub(crate) fn filtered(&mut self, why: &'static str) {
+        match self.stats.filtered.get_mut(why) {
+            Some(n) => *n += 1,
+            None => {
+                self.stats.filtered.insert(why.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Stores a record, handling one that is later than the tolerance.
+    #[inline]
+    pub(crate) fn push<R: Rec>(&mut self, id: StreamId, r: R, line: u64) -> Result<()> {
+        match self.sink.push(id, r)? {
+            Ok(()) => {
+                self.stats.records += 1;
+                Ok(())
+            }
+            Err(late) => self.late(late, line),
+        }
+    }
+
+    #[cold]
+    fn late(&mut self, late: Late, line: u64) -> Result<()> {
+        self.stats.out_of_order += 1;
+        if self.stats.first_out_of_order.is_none() {
+            self.stats.first_out_of_order = Some(line);
+        }
+        if !self.opts.skip_bad {
+            let tol = self.tolerance_ns();
+            return Err(Error::OutOfOrder {
+                path: self.path.clone(),
+                line,
+                ts: late.ts,
+                latest: late.latest,
+                behind_ms: (late.latest - late.ts) / 1_000_000,
+                tolerance_ms: tol / 1_000_000,
+                count: self.stats.out_of_order,
+            });
+        }
+        self.skip(line, "out of order beyond the tolerance");
+        Ok(())
+    }
+
+    fn tolerance_ns(&self) -> i64 {
+        self.opts.tolerance_ms.unwrap_or(DEFAULT_TOLERANCE_MS).saturating_mul(1_000_000)
+    }
+
+    /// Records a local − exchange offset for the median in the summary.
+    #[inline]
+    pub(crate) fn offset(&mut self, local: i64, exchange: i64) {
+        self.offsets.add(local - exchange);
+    }
+
+    /// Sets the reorder tolerance for datasets known to be unsorted, unless the user chose one.
+    pub(crate) fn sort_everything(&mut self) {
+        if self.opts.tolerance_ms.is_none() {
+            self.sink.set_tolerance(i64::MAX, usize::MAX);
+        }
+    }
+}
+
+/// Converts `inputs` of `source` into tapes in `opts.out_dir`.
+///
+/// Inputs are converted in parallel (`opts.jobs` threads). Nothing appears
+/// under a final tape name unless every input converted; on error the partial
+/// segment files are removed.
+pub fn convert(source: SourceKind, inputs: &[PathBuf], opts: &ConvertOptions) -> Result<ConvertReport> {
+    let start = Instant::now();
+    let inputs: Vec<PathBuf> = inputs.iter().filter(|p| !p.to_string_lossy().ends_with(".CHECKSUM")).cloned().collect();
+    if inputs.is_empty() {
+        return Err(Error::Usage("no input files given (a .CHECKSUM file is not an input)".into()));
+    }
+    if let Some(ds) = &opts.dataset
+        && !source.datasets().contains(&ds.as_str())
+    {
+        return Err(Error::UnknownDataset {
+            path: inputs[0].clone(),
+            why: format!("{source} has no dataset {ds:?} (it has: {})", source.datasets().join(", ")),
+        });
+    }
+    std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::io(&opts.out_dir, "create output folder", e))?;
+    let total_bytes: u64 = inputs.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum();
+    let raw = Arc::new(AtomicU64::new(0));
+    let jobs =
+        if opts.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { opts.jobs }
+            .clamp(1, inputs.len());
+
+    let next = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    type Done = (InputReport, Vec<StreamOutput>, BTreeMap<u64, String>);
+    let results: Mutex<Vec<Option<Result<Done>>>> = Mutex::new((0..inputs.len()).map(|_| None).collect());
+    let finished = AtomicBool::new(false);
+    let show = opts.progress && std::io::stderr().is_terminal();
+
+    crossbeam::thread::scope(|s| {
+        if show {
+            let raw = raw.clone();
+            let finished = &finished;
+            s.spawn(move |_| {
+                let bar = indicatif::ProgressBar::new(total_bytes);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                while !finished.load(Ordering::Relaxed) {
+                    bar.set_position(raw.load(Ordering::Relaxed));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                bar.finish_and_clear();
+            });
+        }
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                s.spawn(|_| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        if i >= inputs.len() {
+                            break;
+                        }
+                        let r = if failed.load(Ordering::Relaxed) {
+                            Err(Error::Cancelled)
+                        } else {
+                            convert_input(source, i, &inputs[i], opts, &raw)
+                        };
+                        if r.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+        finished.store(true, Ordering::Relaxed);
+    })
+    .map_err(|_| Error::Usage("a conversion thread panicked".into()))?;
+
+    let mut reports = Vec::new();
+    let mut outputs = Vec::new();
+    let mut accounts = BTreeMap::new();
+    let mut first_err = None;
+    for (i, r) in results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().enumerate() {
+        match r {
+            Some(Ok((rep, outs, acc))) => {
+                reports.push(rep);
+                outputs.extend(outs.into_iter().map(|o| (i, o)));
+                accounts.extend(acc);
+            }
+            Some(Err(Error::Cancelled)) | None => {}
+            Some(Err(e)) => {
+                if first_err.is_none() {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    // Segment files of every stream are removed when `parts` drops, whatever happens.
+    let parts = Parts(outputs.iter().flat_map(|(_, o)| o.segments.iter().map(|s| s.path.clone())).collect());
+    if let Some(e) = first_err {
+        drop(parts);
+        return Err(e);
+    }
+    let tapes = finalize(&inputs, outputs, opts)?;
+    drop(parts);
+    let mut side_files = Vec::new();
+    if !accounts.is_empty() {
+        let path = opts.out_dir.join("hyperliquid.accounts.csv");
+        let mut f = AtomicFile::create(&path)?;
+        f.write_all(b"account_id,address\n")?;
+        for (id, addr) in &accounts {
+            f.write_all(format!("0x{id:016x},{addr}\n").as_bytes())?;
+        }
+        f.commit()?;
+        side_files.push(path);
+    }
+    Ok(ConvertReport { inputs: reports, tapes, side_files, elapsed: start.elapsed() })
+}
+
+/// Files removed on drop.
+struct Parts(Vec<PathBuf>);
+
+impl Drop for Parts {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn convert_input(
+    source: SourceKind,
+    index: usize,
+    path: &Path,
+    opts: &ConvertOptions,
+    raw: &Arc<AtomicU64>,
+) -> Result<(InputReport, Vec<StreamOutput>, BTreeMap<u64, String>)> {
+    let compression = input::detect(path)?;
+    if opts.checksum && compression == Compression::Zip {
+        input::verify_checksum(path)?;
+    }
+    let bytes_in = std::fs::metadata(path).map_err(|e| Error::io(path, "stat", e))?.len();
+    let cfg = SinkConfig {
+        dir: opts.out_dir.clone(),
+        tag: format!("ticktape-convert.{index}"),
+        tolerance_ns: opts.tolerance_ms.unwrap_or(DEFAULT_TOLERANCE_MS).saturating_mul(1_000_000),
+        max_buffered: opts.max_buffered,
+        fixed: opts.decimals,
+    };
+    let mut ctx = Ctx {
+        opts,
+        path: path.to_path_buf(),
+        sink: Sink::new(cfg),
+        stats: InputReport { path: path.to_path_buf(), bytes_in, ..InputReport::default() },
+        offsets: OffsetSampler::default(),
+        accounts: BTreeMap::new(),
+    };
+    let mut decoded = 0u64;
+    let result = input::for_each_member(path, raw, |mut m: Member<'_>| {
+        ctx.path = m.path.clone();
+        let n = match source {
+            SourceKind::BinanceWs => crate::binance_ws::convert(&mut ctx, &mut m)?,
+            SourceKind::BinanceVision => crate::binance_vision::convert(&mut ctx, &mut m)?,
+            SourceKind::Tardis => crate::tardis::convert(&mut ctx, &mut m)?,
+            SourceKind::Hyperliquid => crate::hyperliquid::convert(&mut ctx, &mut m)?,
+            SourceKind::Hftbacktest => crate::hftbacktest::convert(&mut ctx, &mut m)?,
+            SourceKind::SeriesCsv => crate::factor_csv::convert(&mut ctx, &mut m)?,
+        };
+        decoded += n;
+        Ok(())
+    });
+    if let Err(e) = result {
+        // Damaged compressed data often shows first as garbled rows: if the
+        // container itself is corrupt, say so rather than blame a row.
+        if compression != Compression::None
+            && matches!(
+                e,
+                Error::BadRow { .. } | Error::DoesNotFit { .. } | Error::OutOfOrder { .. } | Error::Format { .. }
+            )
+            && let Err(container) = input::check_container(path)
+        {
+            return Err(container);
+        }
+        return Err(e);
+    }
+    ctx.stats.bytes_decoded = decoded;
+    ctx.stats.median_local_offset_ns = ctx.offsets.median();
+    let outs = ctx.sink.finish()?;
+    Ok((ctx.stats, outs, ctx.accounts))
+}
+
+/// Merges the segments of every output tape and moves them into place.
+fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &ConvertOptions) -> Result<Vec<TapeReport>> {
+    // Group by destination; BTreeMap keeps the order deterministic.
+    let mut groups: BTreeMap<PathBuf, Vec<(usize, StreamOutput)>> = BTreeMap::new();
+    for (i, o) in outputs {
+        if o.segments.is_empty() {
+            continue;
+        }
+        let name = meta_for(&o.key, Exps::default(), false).file_name(o.key.kind);
+        let dest = if opts.per_input {
+            let stem = inputs[i].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = stem.split('.').next().unwrap_or_default().to_owned();
+            opts.out_dir.join(stem).join(name)
+        } else {
+            opts.out_dir.join(name)
+        };
+        groups.entry(dest).or_default().push((i, o));
+    }
+    let mut reports = Vec::new();
+    for (dest, mut group) in groups {
+        group.sort_by_key(|(i, _)| *i);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create output folder", e))?;
+        }
+        let key = group[0].1.key.clone();
+        let has_local_ts = group.iter().all(|(_, o)| o.has_local_ts);
+        let segments: Vec<Segment> = group.iter().flat_map(|(_, o)| o.segments.iter().cloned()).collect();
+        let exps = segments.iter().fold(Exps::default(), |a, s| Exps {
+            price: a.price.max(s.exps.price),
+            qty: a.qty.max(s.exps.qty),
+            value: a.value.max(s.exps.value),
+        });
+        let same_meta = segments.len() == 1 && group[0].1.has_local_ts == has_local_ts;
+        if same_meta {
+            std::fs::rename(&segments[0].path, &dest).map_err(|e| Error::io(&dest, "rename into place", e))?;
+        } else {
+            let meta = meta_for(&key, exps, has_local_ts);
+            match key.kind {
+                RecordKind::Trade => merge::<Trade>(&segments, exps, &dest, &meta)?,
+                RecordKind::Level => merge::<Level>(&segments, exps, &dest, &meta)?,
+                RecordKind::Quote => merge::<Quote>(&segments, exps, &dest, &meta)?,
+                RecordKind::Funding => merge::<Funding>(&segments, exps, &dest, &meta)?,
+                RecordKind::Bar => merge::<Bar>(&segments, exps, &dest, &meta)?,
+                RecordKind::Series => merge::<Series>(&segments, exps, &dest, &meta)?,
+                RecordKind::Fill => merge::<Fill>(&segments, exps, &dest, &meta)?,
+            }
+        }
+        let tape = Tape::open(&dest)?;
+        let h = tape.header();
+        reports.push(TapeReport {
+            path: dest.clone(),
+            kind: key.kind,
+            venue: key.venue.clone(),
+            symbol: key.symbol.clone(),
+            records: h.record_count,
+            price_exponent: h.price_exponent,
+            qty_exponent: h.qty_exponent,
+            value_exponent: h.value_exponent,
+            first_ts: h.first_ts,
+            last_ts: h.last_ts,
+            bytes: tape.file_len(),
+            inputs: group.len(),
+        });
+    }
+    Ok(reports)
+}
+
+/// k-way merge of sorted segments by exchange time; ties go to the earlier
+/// segment (input order, then segment order), so the result is a stable sort.
+fn merge<R: Rec>(segments: &[Segment], exps: Exps, dest: &Path, meta: &ticktape_tape::TapeMeta) -> Result<()> {
+    let tapes: Vec<Tape> = segments.iter().map(|s| Tape::open(&s.path)).collect::<ticktape_tape::Result<_>>()?;
+    let recs: Vec<&[R]> = tapes.iter().map(|t| t.records::<R>()).collect::<ticktape_tape::Result<_>>()?;
+    let deltas: Vec<Exps> = segments
+        .iter()
+        .map(|s| Exps {
+            price: exps.price - s.exps.price,
+            qty: exps.qty - s.exps.qty,
+            value: exps.value - s.exps.value,
+        })
+        .collect();
+    let mut pos = vec![0usize; recs.len()];
+    let mut w = TapeWriter::<R>::create(dest, meta)?;
+    loop {
+        let mut best: Option<(i64, usize)> = None;
+        for (k, r) in recs.iter().enumerate() {
+            if let Some(x) = r.get(pos[k]) {
+                let ts = x.stamp().exchange;
+                if best.is_none_or(|(b, _)| ts < b) {
+                    best = Some((ts, k));
+                }
+            }
+        }
+        let Some((_, k)) = best else { break };
+        let mut x = recs[k][pos[k]];
+        pos[k] += 1;
+        if !x.rescale(deltas[k]) {
+            return Err(Error::Format {
+                path: dest.to_path_buf(),
+                why: format!(
+                    "a value overflows a 64-bit integer at {} price / {} qty / {} value decimals while merging; pass smaller --price-decimals/--qty-decimals/--value-decimals, or convert the inputs separately (--per-input)",
+                    exps.price, exps.qty, exps.value
+                ),
+            });
+        }
+        w.push(&x)?;
+    }
+    w.finish()?;
+    Ok(())
+}

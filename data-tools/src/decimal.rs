@@ -1,0 +1,294 @@
+//! Exact decimal text → fixed-point integers, with no float round trip.
+//!
+//! [`Dec::parse`] reads `-61800.30`, `1e-5` or `+7` into an integer mantissa and a
+//! number of fractional digits, with trailing fractional zeros removed (so
+//! `61800.30` is `6180030 × 10^-2`... stored as `618003 × 10^-1`). The number of
+//! fractional digits is what a tape's exponent must cover; [`Dec::fixed`] scales
+//! the mantissa to a tape's decimals and refuses (never rounds) what does not fit.
+
+/// Powers of ten that fit in `i64`.
+pub(crate) const POW10: [i64; 19] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+];
+
+/// Most decimals a tape exponent can have (10^18 is the largest power of ten in i64).
+pub const MAX_DECIMALS: u8 = 18;
+
+/// An exact decimal: `mant × 10^-frac`, with no trailing zero in the fraction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dec {
+    /// The mantissa.
+    pub mant: i64,
+    /// Fractional digits (0..=18).
+    pub frac: u8,
+}
+
+/// Why a text is not a decimal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecError {
+    /// Not a number at all.
+    Malformed,
+    /// More than 18 significant digits, or beyond i64.
+    TooLarge,
+    /// More than 18 fractional digits.
+    TooPrecise,
+}
+
+impl DecError {
+    /// A short explanation for error messages.
+    pub fn why(self) -> &'static str {
+        match self {
+            DecError::Malformed => "not a decimal number",
+            DecError::TooLarge => "too large for a 64-bit fixed-point value",
+            DecError::TooPrecise => "more than 18 decimal places",
+        }
+    }
+}
+
+impl Dec {
+    /// Parses a decimal: optional sign, digits with an optional `.`, an optional
+    /// exponent (`e-5`). No spaces, no thousands separators.
+    #[inline]
+    pub fn parse(s: &[u8]) -> Result<Dec, DecError> {
+        let mut i = 0;
+        let neg = match s.first() {
+            Some(b'-') => {
+                i = 1;
+                true
+            }
+            Some(b'+') => {
+                i = 1;
+                false
+            }
+            _ => false,
+        };
+        let mut mant: u64 = 0;
+        let mut digits = 0usize;
+        // Integer part.
+        while i < s.len() {
+            let d = s[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mant = mant.checked_mul(10).and_then(|m| m.checked_add(u64::from(d))).ok_or(DecError::TooLarge)?;
+            digits += 1;
+            i += 1;
+        }
+        // Fraction: zeros are held back until a non-zero digit follows, so
+        // trailing zeros never enter the mantissa.
+        let mut frac: i32 = 0;
+        if i < s.len() && s[i] == b'.' {
+            i += 1;
+            let mut pending: usize = 0;
+            while i < s.len() {
+                let d = s[i].wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                digits += 1;
+                if d == 0 {
+                    pending += 1;
+                } else {
+                    let scale = POW10.get(pending + 1).ok_or(DecError::TooPrecise)?;
+                    mant = mant
+                        .checked_mul(*scale as u64)
+                        .and_then(|m| m.checked_add(u64::from(d)))
+                        .ok_or(DecError::TooLarge)?;
+                    frac += pending as i32 + 1;
+                    pending = 0;
+                }
+                i += 1;
+            }
+        }
+        if digits == 0 {
+            return Err(DecError::Malformed);
+        }
+        if i < s.len() && (s[i] == b'e' || s[i] == b'E') {
+            i += 1;
+            let eneg = match s.get(i) {
+                Some(b'-') => {
+                    i += 1;
+                    true
+                }
+                Some(b'+') => {
+                    i += 1;
+                    false
+                }
+                _ => false,
+            };
+            let start = i;
+            let mut e: i32 = 0;
+            while i < s.len() && s[i].is_ascii_digit() && e < 1000 {
+                e = e * 10 + i32::from(s[i] - b'0');
+                i += 1;
+            }
+            if i == start {
+                return Err(DecError::Malformed);
+            }
+            frac += if eneg { e } else { -e };
+        }
+        if i != s.len() {
+            return Err(DecError::Malformed);
+        }
+        if mant == 0 {
+            return Ok(Dec { mant: 0, frac: 0 });
+        }
+        if frac < 0 {
+            let scale = POW10.get((-frac) as usize).ok_or(DecError::TooLarge)?;
+            mant = mant.checked_mul(*scale as u64).ok_or(DecError::TooLarge)?;
+            frac = 0;
+        }
+        // A positive exponent may have left trailing zeros in the fraction.
+        while frac > 0 && mant.is_multiple_of(10) {
+            mant /= 10;
+            frac -= 1;
+        }
+        if frac > i32::from(MAX_DECIMALS) {
+            return Err(DecError::TooPrecise);
+        }
+        if mant > i64::MAX as u64 {
+            return Err(DecError::TooLarge);
+        }
+        let mant = mant as i64;
+        Ok(Dec { mant: if neg { -mant } else { mant }, frac: frac as u8 })
+    }
+
+    /// The value scaled to `decimals` fractional digits, or why it does not fit.
+    #[inline]
+    pub fn fixed(self, decimals: u8) -> Result<i64, &'static str> {
+        if self.frac > decimals {
+            return Err("it has more decimal places");
+        }
+        match self.mant.checked_mul(POW10[usize::from(decimals - self.frac)]) {
+            Some(v) if v != ticktape_tape::UNDEF => Ok(v),
+            _ => Err("it overflows a 64-bit integer at that scale"),
+        }
+    }
+
+    /// The exact decimal of the shortest text that reads back as `x` (Rust's
+    /// `Display` for `f64`), so `0.1` is 1 × 10^-1, not the binary expansion.
+    pub fn from_f64(x: f64) -> Result<Dec, DecError> {
+        if !x.is_finite() {
+            return Err(DecError::Malformed);
+        }
+        use std::io::Write;
+        let mut buf = [0u8; 400];
+        let mut cur = std::io::Cursor::new(&mut buf[..]);
+        write!(cur, "{x}").map_err(|_| DecError::TooLarge)?;
+        let n = cur.position() as usize;
+        Dec::parse(&buf[..n])
+    }
+}
+
+impl std::fmt::Display for Dec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&ticktape_tape::format_fixed(self.mant, -(self.frac as i8)))
+    }
+}
+
+/// Parses an unsigned integer (ids); `None` if empty, not digits, or too large.
+#[inline]
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(v)
+}
+
+/// Parses a signed integer.
+#[inline]
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    match s.first() {
+        Some(b'-') => {
+            let v = parse_u64(&s[1..])?;
+            if v <= i64::MAX as u64 + 1 { Some((v as i64).wrapping_neg()) } else { None }
+        }
+        _ => i64::try_from(parse_u64(s)?).ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Dec {
+        Dec::parse(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn parses_exactly_and_normalises_trailing_zeros() {
+        assert_eq!(d("61800.30"), Dec { mant: 618003, frac: 1 });
+        assert_eq!(d("0.000"), Dec { mant: 0, frac: 0 });
+        assert_eq!(d("-0.0001"), Dec { mant: -1, frac: 4 });
+        assert_eq!(d("+7"), Dec { mant: 7, frac: 0 });
+        assert_eq!(d("100"), Dec { mant: 100, frac: 0 });
+        assert_eq!(d(".5"), Dec { mant: 5, frac: 1 });
+        assert_eq!(d("5."), Dec { mant: 5, frac: 0 });
+        assert_eq!(d("1e-5"), Dec { mant: 1, frac: 5 });
+        assert_eq!(d("1.70027E+12"), Dec { mant: 1_700_270_000_000, frac: 0 });
+        assert_eq!(d("2.50e1"), Dec { mant: 25, frac: 0 });
+        assert_eq!(d("0.28800000000000003"), Dec { mant: 28800000000000003, frac: 17 });
+        assert_eq!(d("9223372036854775807"), Dec { mant: i64::MAX, frac: 0 });
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_number_or_too_big() {
+        for bad in ["", "-", ".", "1,5", "1.2.3", "abc", "1e", "1 ", " 1", "nan", "0x10", "1e+"] {
+            assert_eq!(Dec::parse(bad.as_bytes()), Err(DecError::Malformed), "{bad:?}");
+        }
+        assert_eq!(Dec::parse(b"9223372036854775808"), Err(DecError::TooLarge));
+        assert_eq!(Dec::parse(b"1e30"), Err(DecError::TooLarge));
+        assert_eq!(Dec::parse(b"0.0000000000000000001"), Err(DecError::TooPrecise));
+    }
+
+    #[test]
+    fn fixed_scales_or_refuses() {
+        assert_eq!(d("61800.3").fixed(2), Ok(6_180_030));
+        assert_eq!(d("-0.5").fixed(1), Ok(-5));
+        assert!(d("61800.35").fixed(1).is_err());
+        assert!(d("92233720368").fixed(9).is_err());
+    }
+
+    #[test]
+    fn f64_uses_the_shortest_decimal() {
+        assert_eq!(Dec::from_f64(0.1).unwrap(), Dec { mant: 1, frac: 1 });
+        assert_eq!(Dec::from_f64(61800.3).unwrap(), Dec { mant: 618003, frac: 1 });
+        assert_eq!(Dec::from_f64(0.1 + 0.2).unwrap(), Dec { mant: 30000000000000004, frac: 17 });
+        assert!(Dec::from_f64(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_u64(b"5266583935"), Some(5_266_583_935));
+        assert_eq!(parse_u64(b""), None);
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_i64(b"-42"), Some(-42));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+    }
+}

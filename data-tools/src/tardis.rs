@@ -1,0 +1,484 @@
+//! Tardis.dev downloadable CSV (`.csv` or `.csv.gz`, header row, µs timestamps).
+//!
+//! | dataset | tape |
+//! |---|---|
+//! | `trades` | trades; `side` is the taker side; a numeric `id` is the trade id, a UUID gives its first 16 hex digits, anything else 0 |
+//! | `incremental_book_L2` | l2; a new run of `is_snapshot=true` rows starts a snapshot (the book is cleared); rows sharing `timestamp` and `local_timestamp` form one batch |
+//! | `book_snapshot_25`, `book_snapshot_5` | l2; the first row is a snapshot, later rows only the levels that changed against the previous row (a level that left the top N gets quantity 0), one batch per row: replaying the tape rebuilds each top-N row exactly |
+//! | `quotes` | quotes |
+//! | `derivative_ticker` | funding: `funding_rate`, `mark_price`, `index_price`, `funding_timestamp` (empty → absent); `open_interest`, `last_price` and `predicted_funding_rate` are not kept |
+//!
+//! `ts.exchange` is `timestamp`, `ts.local` is `local_timestamp`; venue is the `exchange` column.
+
+use ticktape_tape::{Funding, Level, Quote, Stamp, Trade, level_flags, side};
+
+use crate::common::{Batcher, StreamCache, find_col, opt_dec};
+use crate::convert::Ctx;
+use crate::decimal::{Dec, parse_u64};
+use crate::input::{Fields, Lines, Member};
+use crate::sink::Class::{P, Q, V};
+use crate::time::{Unit, epoch_in};
+use crate::{Error, Result};
+
+/// Datasets of this source.
+pub(crate) const DATASETS: &[&str] =
+    &["trades", "incremental_book_L2", "book_snapshot_25", "book_snapshot_5", "quotes", "derivative_ticker"];
+
+/// Converts one Tardis CSV; returns the decoded bytes read.
+pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
+    let name = m.name.clone();
+    let mut lines = Lines::new(m);
+    let mut f = Fields::default();
+    let header = match lines.next_line()? {
+        Some((_, h)) => {
+            f.split(h);
+            f.owned(h)
+        }
+        None => return Err(Error::Format { path: ctx.path.clone(), why: "empty file, no header row".into() }),
+    };
+    let ds = detect(ctx, &name, &header)?;
+    ctx.stats.dataset = ds.to_owned();
+    let col = |names: &[&str]| -> Result<usize> {
+        find_col(&header, names).ok_or_else(|| Error::Format {
+            path: ctx.path.clone(),
+            why: format!("{ds}: the header has no column {:?}", names[0]),
+        })
+    };
+    let base = [col(&["exchange"])?, col(&["symbol"])?, col(&["timestamp"])?, col(&["local_timestamp"])?];
+    match ds {
+        "trades" => {
+            let c = [col(&["id"])?, col(&["side"])?, col(&["price"])?, col(&["amount"])?];
+            trades(ctx, &mut lines, base, c)?
+        }
+        "incremental_book_L2" => {
+            let c = [col(&["is_snapshot"])?, col(&["side"])?, col(&["price"])?, col(&["amount"])?];
+            incremental(ctx, &mut lines, base, c)?
+        }
+        "quotes" => {
+            let c = [col(&["bid_price"])?, col(&["bid_amount"])?, col(&["ask_price"])?, col(&["ask_amount"])?];
+            quotes(ctx, &mut lines, base, c)?
+        }
+        "derivative_ticker" => {
+            let c =
+                [col(&["funding_rate"])?, col(&["mark_price"])?, col(&["index_price"])?, col(&["funding_timestamp"])?];
+            ticker(ctx, &mut lines, base, c)?
+        }
+        _ => {
+            let mut levels = Vec::new();
+            for i in 0.. {
+                let (Some(ap), Some(aa), Some(bp), Some(ba)) = (
+                    find_col(&header, &[&format!("asks[{i}].price")]),
+                    find_col(&header, &[&format!("asks[{i}].amount")]),
+                    find_col(&header, &[&format!("bids[{i}].price")]),
+                    find_col(&header, &[&format!("bids[{i}].amount")]),
+                ) else {
+                    break;
+                };
+                levels.push([ap, aa, bp, ba]);
+            }
+            if levels.is_empty() {
+                return Err(Error::Format { path: ctx.path.clone(), why: format!("{ds}: no asks[0].price column") });
+            }
+            snapshots(ctx, &mut lines, base, &levels)?
+        }
+    }
+    Ok(lines.decoded_bytes())
+}
+
+fn detect(ctx: &Ctx<'_>, name: &str, header: &[Vec<u8>]) -> Result<&'static str> {
+    if let Some(ds) = &ctx.opts.dataset {
+        return DATASETS.iter().find(|d| **d == ds).copied().ok_or_else(|| Error::UnknownDataset {
+            path: ctx.path.clone(),
+            why: format!("tardis has no dataset {ds:?}"),
+        });
+    }
+    let has = |c: &str| find_col(header, &[c]).is_some();
+    let by_columns = if has("is_snapshot") {
+        Some("incremental_book_L2")
+    } else if has("asks[5].price") {
+        Some("book_snapshot_25")
+    } else if has("asks[0].price") {
+        Some("book_snapshot_5")
+    } else if has("ask_amount") {
+        Some("quotes")
+    } else if has("funding_rate") || has("mark_price") {
+        Some("derivative_ticker")
+    } else if has("id") && has("side") && has("amount") {
+        Some("trades")
+    } else {
+        None
+    };
+    let by_name =
+        ["incremental_book_L2", "book_snapshot_25", "book_snapshot_5", "derivative_ticker", "quotes", "trades"]
+            .into_iter()
+            .find(|d| name.contains(d));
+    by_columns.or(by_name).ok_or_else(|| Error::UnknownDataset {
+        path: ctx.path.clone(),
+        why: format!(
+            "cannot tell the Tardis dataset from the file name {name:?} or its columns {:?}",
+            header.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect::<Vec<_>>()
+        ),
+    })
+}
+
+/// Parses the two µs timestamps of a row.
+#[inline]
+fn stamp(f: &Fields, row: &[u8], base: [usize; 4]) -> Option<Stamp> {
+    let exchange = epoch_in(f.get(row, base[2]), Unit::Us)?;
+    let local = epoch_in(f.get(row, base[3]), Unit::Us)?;
+    Some(Stamp { exchange, local })
+}
+
+fn trades(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
+    let mut f = Fields::default();
+    let mut cache = StreamCache::default();
+    let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
+    while let Some((line, row)) = lines.next_line()? {
+        if row.is_empty() {
+            continue;
+        }
+        ctx.stats.rows += 1;
+        f.split(row);
+        if f.len() < ncols {
+            ctx.bad(line, row, "too few columns")?;
+            continue;
+        }
+        let Some(ts) = stamp(&f, row, base) else {
+            ctx.bad(line, row, "bad timestamp")?;
+            continue;
+        };
+        let (pt, qt) = (f.get(row, c[2]), f.get(row, c[3]));
+        let (Ok(price), Ok(qty)) = (Dec::parse(pt), Dec::parse(qt)) else {
+            ctx.bad(line, row, "bad price or amount")?;
+            continue;
+        };
+        if qty.mant <= 0 {
+            ctx.bad(line, row, "trade amount is not positive")?;
+            continue;
+        }
+        let side = match f.get(row, c[1]) {
+            b"buy" => side::BUY,
+            b"sell" => side::SELL,
+            _ => side::NONE,
+        };
+        let id = trade_id(f.get(row, c[0]));
+        let sid = cache.get::<Trade>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
+        let [price, qty] = match ctx.sink.fit::<Trade, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
+            Ok(v) => v,
+            Err(m) => {
+                ctx.misfit(m, line, &[pt, qt])?;
+                continue;
+            }
+        };
+        ctx.offset(ts.local, ts.exchange);
+        ctx.push(sid, Trade { ts, price, qty, trade_id: id, side, ..Trade::default() }, line)?;
+    }
+    Ok(())
+}
+
+/// A numeric id, or the first 16 hex digits of a UUID, or 0.
+fn trade_id(s: &[u8]) -> u64 {
+    if let Some(v) = parse_u64(s) {
+        return v;
+    }
+    let mut v: u64 = 0;
+    let mut n = 0;
+    for &b in s {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            b'-' => continue,
+            _ => return 0,
+        };
+        if n < 16 {
+            v = v << 4 | u64::from(d);
+            n += 1;
+        }
+    }
+    if n == 16 { v } else { 0 }
+}
+
+fn incremental(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
+    let mut f = Fields::default();
+    let mut cache = StreamCache::default();
+    let mut batch = Batcher::default();
+    let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
+    // Batch key of the open batch: (stream, exchange ts, local ts, snapshot).
+    let mut open: Option<(usize, i64, i64, bool)> = None;
+    // Per stream: whether the last row was a snapshot row.
+    let mut in_snapshot: Vec<bool> = Vec::new();
+    while let Some((line, row)) = lines.next_line()? {
+        if row.is_empty() {
+            continue;
+        }
+        ctx.stats.rows += 1;
+        f.split(row);
+        if f.len() < ncols {
+            ctx.bad(line, row, "too few columns")?;
+            continue;
+        }
+        let Some(ts) = stamp(&f, row, base) else {
+            ctx.bad(line, row, "bad timestamp")?;
+            continue;
+        };
+        let Some(snap) = crate::common::parse_bool(f.get(row, c[0])) else {
+            ctx.bad(line, row, "is_snapshot is not true/false")?;
+            continue;
+        };
+        let lside = match f.get(row, c[1]) {
+            b"bid" | b"buy" => side::BID,
+            b"ask" | b"sell" => side::ASK,
+            _ => {
+                ctx.bad(line, row, "side is not bid/ask")?;
+                continue;
+            }
+        };
+        let (pt, qt) = (f.get(row, c[2]), f.get(row, c[3]));
+        let (Ok(price), Ok(qty)) = (Dec::parse(pt), Dec::parse(qt)) else {
+            ctx.bad(line, row, "bad price or amount")?;
+            continue;
+        };
+        if qty.mant < 0 {
+            ctx.bad(line, row, "negative amount")?;
+            continue;
+        }
+        let sid = cache.get::<Level>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
+        let [price, qty] = match ctx.sink.fit::<Level, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
+            Ok(v) => v,
+            Err(m) => {
+                ctx.misfit(m, line, &[pt, qt])?;
+                continue;
+            }
+        };
+        if in_snapshot.len() <= sid {
+            in_snapshot.resize(sid + 1, false);
+        }
+        let key = (sid, ts.exchange, ts.local, snap);
+        let starts_snapshot = snap && !in_snapshot[sid];
+        if open != Some(key) || starts_snapshot {
+            batch.end(ctx)?;
+            open = Some(key);
+        }
+        in_snapshot[sid] = snap;
+        let mut flags = 0;
+        if snap {
+            flags |= level_flags::SNAPSHOT;
+            if starts_snapshot {
+                flags |= level_flags::SNAPSHOT_START;
+                ctx.stats.snapshots += 1;
+            }
+        }
+        ctx.offset(ts.local, ts.exchange);
+        batch.add(ctx, sid, Level { ts, price, qty, side: lside, flags, ..Level::default() }, line)?;
+    }
+    batch.end(ctx)
+}
+
+fn quotes(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
+    let mut f = Fields::default();
+    let mut cache = StreamCache::default();
+    let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
+    while let Some((line, row)) = lines.next_line()? {
+        if row.is_empty() {
+            continue;
+        }
+        ctx.stats.rows += 1;
+        f.split(row);
+        if f.len() < ncols {
+            ctx.bad(line, row, "too few columns")?;
+            continue;
+        }
+        let Some(ts) = stamp(&f, row, base) else {
+            ctx.bad(line, row, "bad timestamp")?;
+            continue;
+        };
+        let t = [f.get(row, c[0]), f.get(row, c[1]), f.get(row, c[2]), f.get(row, c[3])];
+        let (Ok(bp), Ok(bq), Ok(ap), Ok(aq)) = (opt_dec(t[0]), opt_dec(t[1]), opt_dec(t[2]), opt_dec(t[3])) else {
+            ctx.bad(line, row, "bad price or amount")?;
+            continue;
+        };
+        let sid = cache.get::<Quote>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
+        let [bid_price, bid_qty, ask_price, ask_qty] =
+            match ctx.sink.fit::<Quote, 4>(sid, [(bp, P), (bq, Q), (ap, P), (aq, Q)]) {
+                Ok(v) => v,
+                Err(m) => {
+                    ctx.misfit(m, line, &t)?;
+                    continue;
+                }
+            };
+        let (bid_qty, ask_qty) = (absent_zero(bid_qty), absent_zero(ask_qty));
+        if bid_qty < 0 || ask_qty < 0 {
+            ctx.bad(line, row, "negative amount")?;
+            continue;
+        }
+        ctx.offset(ts.local, ts.exchange);
+        ctx.push(sid, Quote { ts, bid_price, bid_qty, ask_price, ask_qty }, line)?;
+    }
+    Ok(())
+}
+
+/// An absent quantity is 0 (no quantity), unlike an absent price.
+fn absent_zero(v: i64) -> i64 {
+    if v == ticktape_tape::UNDEF { 0 } else { v }
+}
+
+fn ticker(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
+    let mut f = Fields::default();
+    let mut cache = StreamCache::default();
+    let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
+    while let Some((line, row)) = lines.next_line()? {
+        if row.is_empty() {
+            continue;
+        }
+        ctx.stats.rows += 1;
+        f.split(row);
+        if f.len() < ncols {
+            ctx.bad(line, row, "too few columns")?;
+            continue;
+        }
+        let Some(ts) = stamp(&f, row, base) else {
+            ctx.bad(line, row, "bad timestamp")?;
+            continue;
+        };
+        let t = [f.get(row, c[0]), f.get(row, c[1]), f.get(row, c[2])];
+        let (Ok(rate), Ok(mark), Ok(index)) = (opt_dec(t[0]), opt_dec(t[1]), opt_dec(t[2])) else {
+            ctx.bad(line, row, "bad rate or price")?;
+            continue;
+        };
+        let ft = f.get(row, c[3]);
+        let next_funding_ts = if ft.is_empty() {
+            ticktape_tape::UNDEF
+        } else if let Some(v) = epoch_in(ft, Unit::Us) {
+            v
+        } else {
+            ctx.bad(line, row, "bad funding_timestamp")?;
+            continue;
+        };
+        let sid = cache.get::<Funding>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
+        let [funding_rate, mark_price, index_price] =
+            match ctx.sink.fit::<Funding, 3>(sid, [(rate, V), (mark, P), (index, P)]) {
+                Ok(v) => v,
+                Err(m) => {
+                    ctx.misfit(m, line, &t)?;
+                    continue;
+                }
+            };
+        ctx.offset(ts.local, ts.exchange);
+        let rec = Funding { ts, funding_rate, mark_price, index_price, next_funding_ts, ..Funding::default() };
+        ctx.push(sid, rec, line)?;
+    }
+    Ok(())
+}
+
+/// A level change: side, price, quantity, and their texts.
+type Change<'r> = (u8, Dec, Dec, &'r [u8], &'r [u8]);
+
+/// The previous top-N row of one stream, as exact decimals.
+#[derive(Default)]
+struct TopN {
+    bids: Vec<(Dec, Dec)>,
+    asks: Vec<(Dec, Dec)>,
+    seen: bool,
+}
+
+fn snapshots(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], levels: &[[usize; 4]]) -> Result<()> {
+    let mut f = Fields::default();
+    let mut cache = StreamCache::default();
+    let mut batch = Batcher::default();
+    let mut prev: Vec<TopN> = Vec::new();
+    let ncols = base.iter().chain(levels.iter().flatten()).max().copied().unwrap_or(0) + 1;
+    'rows: while let Some((line, row)) = lines.next_line()? {
+        if row.is_empty() {
+            continue;
+        }
+        ctx.stats.rows += 1;
+        f.split(row);
+        if f.len() < ncols {
+            ctx.bad(line, row, "too few columns")?;
+            continue;
+        }
+        let Some(ts) = stamp(&f, row, base) else {
+            ctx.bad(line, row, "bad timestamp")?;
+            continue;
+        };
+        let mut bids: Vec<(Dec, Dec, &[u8], &[u8])> = Vec::with_capacity(levels.len());
+        let mut asks: Vec<(Dec, Dec, &[u8], &[u8])> = Vec::with_capacity(levels.len());
+        for l in levels {
+            for (pc, qc, out) in [(l[0], l[1], &mut asks), (l[2], l[3], &mut bids)] {
+                let (pt, qt) = (f.get(row, pc), f.get(row, qc));
+                if pt.is_empty() && qt.is_empty() {
+                    continue;
+                }
+                match (Dec::parse(pt), Dec::parse(qt)) {
+                    (Ok(p), Ok(q)) if q.mant >= 0 => out.push((p, q, pt, qt)),
+                    _ => {
+                        ctx.bad(line, row, "bad level price or amount")?;
+                        continue 'rows;
+                    }
+                }
+            }
+        }
+        let sid = cache.get::<Level>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
+        if prev.len() <= sid {
+            prev.resize_with(sid + 1, TopN::default);
+        }
+        // Changes against the previous row: removed levels, then new or resized ones.
+        let first = !prev[sid].seen;
+        let mut changes: Vec<Change<'_>> = Vec::new();
+        for (s, now, before) in [(side::BID, &bids, &prev[sid].bids), (side::ASK, &asks, &prev[sid].asks)] {
+            if !first {
+                for (p, _) in before.iter() {
+                    if !now.iter().any(|n| n.0 == *p) {
+                        changes.push((s, *p, Dec::default(), b"", b"0"));
+                    }
+                }
+            }
+            for (p, q, pt, qt) in now.iter() {
+                if first || !before.iter().any(|b| b.0 == *p && b.1 == *q) {
+                    changes.push((s, *p, *q, pt, qt));
+                }
+            }
+        }
+        for (i, (s, p, q, pt, qt)) in changes.iter().enumerate() {
+            let [price, qty] = match ctx.sink.fit::<Level, 2>(sid, [(Some(*p), P), (Some(*q), Q)]) {
+                Ok(v) => v,
+                Err(m) => {
+                    // A misfit inside a row would break the batch: drop the whole row.
+                    batch.end(ctx)?;
+                    ctx.misfit(m, line, &[pt, qt])?;
+                    continue 'rows;
+                }
+            };
+            let mut flags = 0;
+            if first {
+                flags = level_flags::SNAPSHOT | if i == 0 { level_flags::SNAPSHOT_START } else { 0 };
+            }
+            batch.add(ctx, sid, Level { ts, price, qty, side: *s, flags, ..Level::default() }, line)?;
+        }
+        batch.end(ctx)?;
+        if first && !changes.is_empty() {
+            ctx.stats.snapshots += 1;
+        }
+        ctx.offset(ts.local, ts.exchange);
+        let p = &mut prev[sid];
+        p.seen = p.seen || !changes.is_empty();
+        p.bids.clear();
+        p.bids.extend(bids.iter().map(|(a, b, _, _)| (*a, *b)));
+        p.asks.clear();
+        p.asks.extend(asks.iter().map(|(a, b, _, _)| (*a, *b)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trade_id;
+
+    #[test]
+    fn trade_ids() {
+        assert_eq!(trade_id(b"42377944"), 42_377_944);
+        assert_eq!(trade_id(b"ccc3c1fa-212c-e8b0-1706-9b9c4f3d5ecf"), 0xccc3c1fa212ce8b0);
+        assert_eq!(trade_id(b"x"), 0);
+    }
+}

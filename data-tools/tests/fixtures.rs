@@ -1,0 +1,271 @@
+//! The essentials, on the small fixtures in `tests/data` (run on a fresh clone).
+
+mod common;
+
+use common::*;
+use ticktape_data::{SourceKind, convert};
+use ticktape_tape::{
+    Bar, Fill, Funding, Level, Quote, RecordKind, Series, Trade, fill_flags, funding_flags, level_flags,
+};
+
+#[test]
+fn binance_capture_head_replays_to_a_sane_book() {
+    let dir = tempfile::tempdir().unwrap();
+    check_binance_capture(&fixture("binance_ws_usdm_btcusdt_20240808_head1000.gz"), dir.path());
+}
+
+#[test]
+fn tardis_trades_sorted_within_tolerance_with_exponents_from_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("synthetic_tardis_binance-futures_trades_2024-01-01_BTCUSDT.csv");
+    let r = convert(SourceKind::Tardis, &[input], &opts(dir.path())).unwrap();
+    assert_eq!(r.tapes.len(), 1);
+    assert!(r.tapes[0].path.ends_with("binance-futures.BTCUSDT.trades.tape"));
+    let (h, t) = read::<Trade>(&r.tapes[0].path);
+    assert_eq!((h.price_exponent, h.qty_exponent), (-2, -3));
+    let ids: Vec<u64> = t.iter().map(|t| t.trade_id).collect();
+    assert_eq!(ids, [1001, 1004, 1002, 1003, 1005], "sorted by exchange time, ties in input order");
+    assert_same(t[0].price, -2, "42000");
+    assert_same(t[3].price, -2, "42000.12");
+    assert_same(t[1].qty, -3, "0.001");
+    assert_eq!((t[0].side, t[2].side, t[4].side), (1, 2, 0));
+    assert_eq!(t[0].ts.local, 1_704_067_200_150_000_000);
+    assert_eq!(r.inputs[0].rows, 5);
+}
+
+#[test]
+fn tardis_incremental_l2_resets_on_a_new_snapshot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("synthetic_tardis_deribit_incremental_book_L2_2024-01-01_BTC-PERPETUAL.csv");
+    let r = convert(SourceKind::Tardis, &[input], &opts(dir.path())).unwrap();
+    let (_, lv) = read::<Level>(&r.tapes[0].path);
+    assert_eq!(lv.len(), 10);
+    let starts: Vec<usize> = lv.iter().enumerate().filter(|(_, l)| l.is_snapshot_start()).map(|(i, _)| i).collect();
+    assert_eq!(starts, [0, 7]);
+    assert!(lv[..4].iter().all(|l| l.flags & level_flags::SNAPSHOT != 0));
+    let ends: Vec<usize> = lv.iter().enumerate().filter(|(_, l)| l.is_batch_end()).map(|(i, _)| i).collect();
+    assert_eq!(ends, [3, 5, 6, 8, 9]);
+    let (book, _) = Book::replay_checked(&lv);
+    assert_eq!(book.bids.into_iter().collect::<Vec<_>>(), [(420020, 25)]);
+    assert_eq!(book.asks.into_iter().collect::<Vec<_>>(), [(420030, 10)]);
+    assert_eq!(r.inputs[0].snapshots, 2);
+}
+
+#[test]
+fn tardis_book_snapshots_become_changes_that_rebuild_each_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("synthetic_tardis_binance-futures_book_snapshot_5_2024-01-01_BTCUSDT.csv");
+    let r = convert(SourceKind::Tardis, std::slice::from_ref(&input), &opts(dir.path())).unwrap();
+    assert_eq!(r.inputs[0].dataset, "book_snapshot_5");
+    let (h, lv) = read::<Level>(&r.tapes[0].path);
+    // Row 1: 10 levels; row 2: one ask changed; row 3: many.
+    assert_eq!(lv.iter().filter(|l| l.is_batch_end()).count(), 3);
+    assert_eq!(lv.iter().filter(|l| l.ts.exchange == 1_704_067_200_100_000_000).count(), 1);
+    check_rebuilds_rows(&input, &lv, h.price_exponent, h.qty_exponent);
+}
+
+/// Replays `lv` batch by batch and compares the book with each CSV row's levels.
+pub fn check_rebuilds_rows(input: &std::path::Path, lv: &[Level], pe: i8, qe: i8) {
+    let text = lines(input);
+    let header: Vec<&str> = text[0].split(',').collect();
+    let mut book = Book::default();
+    let mut i = 0;
+    for row in &text[1..] {
+        let f: Vec<&str> = row.split(',').collect();
+        loop {
+            book.apply(&lv[i]);
+            i += 1;
+            if lv[i - 1].is_batch_end() {
+                break;
+            }
+        }
+        let (mut bids, mut asks) = (Vec::new(), Vec::new());
+        for (k, name) in header.iter().enumerate() {
+            if name.ends_with(".price") && !f[k].is_empty() {
+                let p = ticktape_data::decimal::Dec::parse(f[k].as_bytes()).unwrap().fixed((-pe) as u8).unwrap();
+                let q = ticktape_data::decimal::Dec::parse(f[k + 1].as_bytes()).unwrap().fixed((-qe) as u8).unwrap();
+                if name.starts_with("bids") { bids.push((p, q)) } else { asks.push((p, q)) }
+            }
+        }
+        bids.sort();
+        asks.sort();
+        assert_eq!(book.bids.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>(), bids, "bids after {row}");
+        assert_eq!(book.asks.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>(), asks, "asks after {row}");
+    }
+    assert_eq!(i, lv.len());
+}
+
+#[test]
+fn tardis_quotes_and_derivative_ticker() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = [
+        fixture("synthetic_tardis_binance-futures_quotes_2024-01-01_BTCUSDT.csv"),
+        fixture("synthetic_tardis_binance-futures_derivative_ticker_2024-01-01_BTCUSDT.csv"),
+    ];
+    let r = convert(SourceKind::Tardis, &inputs, &opts(dir.path())).unwrap();
+    let (h, q) = read::<Quote>(&tape_of(&r, RecordKind::Quote, "BTCUSDT"));
+    assert_eq!(q.len(), 3);
+    assert_same(q[1].ask_qty, h.qty_exponent, "1.25");
+    assert_eq!((q[2].ask_price, q[2].ask_qty), (ticktape_tape::UNDEF, 0));
+    let (h, f) = read::<Funding>(&tape_of(&r, RecordKind::Funding, "BTCUSDT"));
+    assert_eq!(f.len(), 3);
+    assert_same(f[1].funding_rate, h.value_exponent, "0.00012");
+    assert_same(f[0].index_price, h.price_exponent, "42001.23");
+    assert_eq!(f[0].next_funding_ts, 1_704_096_000_000_000_000);
+    assert_eq!(
+        (f[2].funding_rate, f[2].mark_price, f[2].next_funding_ts),
+        (ticktape_tape::UNDEF, ticktape_tape::UNDEF, ticktape_tape::UNDEF)
+    );
+}
+
+#[test]
+fn binance_vision_zip_with_checksum_csv_with_and_without_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.checksum = true;
+    let inputs = [
+        fixture("BTCUSDT-fundingRate-2026-04.zip"),
+        fixture("BTCUSDT-fundingRate-2026-04.zip.CHECKSUM"),
+        fixture("BTCUSD_PERP-aggTrades-2026-05-08_head300.csv"),
+        fixture("BTCUSDT-1m-2020-01-02_head120.csv"),
+    ];
+    let r = convert(SourceKind::BinanceVision, &inputs, &o).unwrap();
+    assert_eq!(r.inputs.len(), 3);
+    let (h, f) = read::<Funding>(&tape_of(&r, RecordKind::Funding, "BTCUSDT"));
+    assert_eq!(f.len(), 90);
+    assert_eq!(f[0].ts.exchange, 1_775_001_600_000_000_000);
+    assert_same(f[0].funding_rate, h.value_exponent, "-0.00003449");
+    assert_eq!(f[0].flags, funding_flags::SETTLEMENT);
+    let (h, t) = read::<Trade>(&tape_of(&r, RecordKind::Trade, "BTCUSD_PERP"));
+    assert_eq!(h.venue(), "binance-delivery");
+    assert_eq!(t.len(), 300);
+    assert_eq!(t[0].trade_id, 480537903);
+    assert_same(t[0].price, h.price_exponent, "79972.8");
+    assert_same(t[0].qty, h.qty_exponent, "542.0");
+    assert_eq!(t[0].side, 1);
+    let (h, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTCUSDT-1m"));
+    assert_eq!(b.len(), 120);
+    assert_eq!(b[0].open_ts, 1_577_923_200_000_000_000);
+    assert_eq!(b[0].ts.exchange, 1_577_923_259_999_000_000);
+    assert_same(b[0].open, h.price_exponent, "7200.77000000");
+    assert_same(b[0].volume, h.qty_exponent, "13.10971500");
+    assert_eq!(b[0].trade_count, 220);
+}
+
+#[test]
+fn hyperliquid_fills_book_candles_and_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = [
+        fixture("hl_sdk_userFills_0xb7b6f3ce_first40.json"),
+        fixture("hl_sdk_l2Book_DYDX.json"),
+        fixture("hl_sdk_candleSnapshot_kPEPE_1h.json"),
+        fixture("hyperliquid_capture_btcusd_20250126.gz"),
+    ];
+    let r = convert(SourceKind::Hyperliquid, &inputs, &opts(dir.path())).unwrap();
+    let fills_path = tape_of(&r, RecordKind::Fill, "0xb7b6f3ce00000000");
+    let (h, f) = read::<Fill>(&fills_path);
+    assert_eq!(f.len(), 40);
+    let src: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("hl_sdk_userFills_0xb7b6f3ce_first40.json")).unwrap())
+            .unwrap();
+    let first = &src[0];
+    let rec = f
+        .iter()
+        .find(|x| {
+            x.order_id == first["oid"].as_u64().unwrap() && x.ts.exchange == first["time"].as_i64().unwrap() * 1_000_000
+        })
+        .unwrap();
+    assert_eq!(rec.symbol(), "SUI");
+    assert_same(rec.price, h.price_exponent, "1.3189");
+    assert_same(rec.closed_pnl, h.value_exponent, "-0.25686");
+    assert_same(rec.start_position, h.qty_exponent, "4623.5");
+    assert_eq!(rec.flags & fill_flags::CROSSED, fill_flags::CROSSED);
+    assert_eq!(rec.dir, ticktape_tape::dir::CLOSE_LONG);
+    assert!(r.side_files[0].ends_with("hyperliquid.accounts.csv"));
+    let (_, l) = read::<Level>(&tape_of(&r, RecordKind::Level, "DYDX"));
+    assert_eq!(l.len(), 40);
+    Book::replay_checked(&l);
+    let (_, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "kPEPE-1h"));
+    assert_eq!(b.len(), 24);
+    let (_, l) = read::<Level>(&tape_of(&r, RecordKind::Level, "BTC"));
+    assert_eq!(l.iter().filter(|x| x.is_snapshot_start()).count(), 46);
+    Book::replay_checked(&l);
+    let (h, t) = read::<Trade>(&tape_of(&r, RecordKind::Trade, "BTC"));
+    assert!(h.has_local_ts());
+    let capture = lines(&fixture("hyperliquid_capture_btcusd_20250126.gz"));
+    let n: usize = capture
+        .iter()
+        .filter(|l| l.contains("\"channel\":\"trades\""))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l.split_once(' ').unwrap().1).unwrap()["data"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(t.len(), n);
+}
+
+#[test]
+fn series_csv_mixed_time_formats_sorted_per_symbol() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = convert(SourceKind::SeriesCsv, &[fixture("synthetic_series_momentum.csv")], &opts(dir.path())).unwrap();
+    let (h, s) = read::<Series>(&tape_of(&r, RecordKind::Series, "BTC"));
+    assert_eq!(h.value_exponent, -3);
+    assert_eq!(s.iter().map(|x| x.value).collect::<Vec<_>>(), [-125, 250]);
+    let (_, s) = read::<Series>(&tape_of(&r, RecordKind::Series, "ETH"));
+    assert_eq!(s.len(), 2, "NaN is left out");
+    assert_eq!(s[0].ts.exchange, 1_704_067_200_000_000_000);
+    assert_eq!(s[1].ts.exchange, 1_704_240_000_000_000_000);
+    assert_eq!(r.inputs[0].filtered.values().sum::<u64>(), 1);
+}
+
+#[test]
+fn many_inputs_in_parallel_merge_into_one_tape_per_kind_and_symbol() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv =
+        std::fs::read_to_string(fixture("synthetic_tardis_binance-futures_trades_2024-01-01_BTCUSDT.csv")).unwrap();
+    // Two days; the second with finer prices, so segments are rescaled on merge.
+    let a = dir.path().join("binance-futures_trades_2024-01-02_BTCUSDT.csv");
+    let b = dir.path().join("binance-futures_trades_2024-01-01_BTCUSDT.csv");
+    std::fs::write(&a, csv.replace("17040672", "17041536").replace("42000.12", "42000.125")).unwrap();
+    std::fs::write(&b, &csv).unwrap();
+    let mut o = opts(&dir.path().join("out"));
+    o.jobs = 2;
+    let r = convert(SourceKind::Tardis, &[a.clone(), b.clone()], &o).unwrap();
+    assert_eq!(r.tapes.len(), 1);
+    let (h, t) = read::<Trade>(&r.tapes[0].path);
+    assert_eq!(t.len(), 10);
+    assert_eq!(h.price_exponent, -3);
+    assert!(t.windows(2).all(|w| w[0].ts.exchange <= w[1].ts.exchange));
+    assert_same(t[0].price, -3, "42000");
+    assert_same(t[8].price, -3, "42000.125");
+    // Per input: one folder per input stem, same tape name inside.
+    o.per_input = true;
+    o.out_dir = dir.path().join("per");
+    let r = convert(SourceKind::Tardis, &[a, b], &o).unwrap();
+    assert_eq!(r.tapes.len(), 2);
+    assert!(r.tapes.iter().all(|t| t.path.ends_with("binance-futures.BTCUSDT.trades.tape")));
+    // No stray segment files are left behind.
+    let stray: Vec<_> =
+        walk(dir.path()).into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.')).collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[test]
+fn list_names_every_source() {
+    let text = ticktape_data::cli::list_text();
+    for s in SourceKind::ALL {
+        assert!(text.contains(s.name()));
+    }
+    assert!(text.contains("ticktape convert tardis"));
+}
