@@ -10,7 +10,13 @@ use common::*;
 
 #[test]
 fn help_teaches_with_examples() {
-    for args in [vec!["--help"], vec!["gen", "--help"], vec!["inspect", "--help"], vec!["replay", "--help"], vec!["bench", "replay", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["gen", "--help"],
+        vec!["inspect", "--help"],
+        vec!["replay", "--help"],
+        vec!["bench", "replay", "--help"],
+    ] {
         let o = run(&args);
         assert!(o.status.success(), "{args:?}");
         let out = stdout(&o);
@@ -46,7 +52,10 @@ fn gen_inspect_replay_round_trip() {
     let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    let total: u64 = tapes.iter().map(|p| (fs::metadata(p).unwrap().len() - 128) / if p.to_string_lossy().contains("l2") { 40 } else { 48 }).sum();
+    let total: u64 = tapes
+        .iter()
+        .map(|p| (fs::metadata(p).unwrap().len() - 128) / if p.to_string_lossy().contains("l2") { 40 } else { 48 })
+        .sum();
     assert!(out.contains(&format!("replayed {} events", thousands(total))), "{out}");
     assert!(out.contains("BTCUSDT @ synthetic: final best bid"), "{out}");
     assert!(out.contains("M/s") || out.contains("k/s"), "{out}");
@@ -56,7 +65,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -80,7 +89,9 @@ fn bench_replay_reports_throughput_cost_and_heap() {
     let o = run(&["bench", "replay", "--events", "200k", "--runs", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for needle in ["throughput: median", "per-event cost (ns, windows of 64 events): p50", "p99.9", "heap:", "mean run length"] {
+    for needle in
+        ["throughput: median", "per-event cost (ns, windows of 64 events): p50", "p99.9", "heap:", "mean run length"]
+    {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
 }
@@ -113,7 +124,10 @@ fn bad_input_each_gives_one_clear_error_line() {
     inspect_fails(&write("empty.tape", b""), &["empty.tape", "empty file"]);
     inspect_fails(&write("header.tape", &good[..60]), &["header.tape", "truncated header", "60 bytes"]);
     let cut = good.len() - 7;
-    inspect_fails(&write("record.tape", &good[..cut]), &["record.tape", "truncated record", &format!("byte offset {cut}")]);
+    inspect_fails(
+        &write("record.tape", &good[..cut]),
+        &["record.tape", "truncated record", &format!("byte offset {cut}")],
+    );
 
     let mut magic = good.clone();
     magic[..8].copy_from_slice(b"NOTATAPE");

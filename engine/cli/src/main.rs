@@ -5,6 +5,7 @@ mod bench;
 mod fmt;
 mod inspect;
 mod replay;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 #[command(name = "ticktape", version, propagate_version = true, max_term_width = 110)]
 #[command(after_help = "Examples:
   ticktape gen --out data --events 2M --symbols BTCUSDT,ETHUSDT
+  ticktape convert binance-ws usdm_btcusdt_20240808.gz -o tapes/
   ticktape inspect data/synthetic.BTCUSDT.trades.tape --verify
   ticktape replay data/*.tape
   ticktape bench replay --events 20M")]
@@ -34,8 +36,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Gen(GenArgs),
+    /// Convert raw exchange archives (Binance, Tardis, Hyperliquid,
+    /// hftbacktest, CSV series) into tapes.
+    Convert(ticktape_data::cli::ConvertArgs),
     Inspect(inspect::InspectArgs),
     Replay(replay::ReplayArgs),
+    Run(run::RunArgs),
     Bench(bench::BenchArgs),
 }
 
@@ -76,8 +82,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gen(a) => gen_cmd(a),
+        Command::Convert(a) => ticktape_data::cli::run(&a).map(|_| ()).map_err(anyhow::Error::from),
         Command::Inspect(a) => inspect::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

@@ -30,6 +30,8 @@ pub mod book;
 pub mod error;
 pub mod plugin;
 pub mod replay;
+pub mod results;
+pub mod sim;
 pub mod synth;
 
 pub use error::{Error, Result};

@@ -108,6 +108,7 @@ pub struct PluginInfo {
 pub struct Plugin {
     vtable: &'static PluginVTable,
     info: PluginInfo,
+    subscriptions: u32,
 }
 
 /// Reads a `'static` manifest string.
@@ -236,17 +237,19 @@ impl Plugin {
             }
         };
         match vtable {
-            Some(vtable) if problems.is_empty() => Ok(Plugin { vtable, info }),
-            _ => Err(PluginError::Incompatible {
-                what: format!("{what} ({} {})", info.name, info.version),
-                problems,
-            }),
+            Some(vtable) if problems.is_empty() => Ok(Plugin { vtable, info, subscriptions: m.subscriptions }),
+            _ => Err(PluginError::Incompatible { what: format!("{what} ({} {})", info.name, info.version), problems }),
         }
     }
 
     /// Name, version and build identity.
     pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// The market events the strategy subscribed to.
+    pub fn subscriptions(&self) -> u32 {
+        self.subscriptions
     }
 
     /// Creates a strategy instance from its TOML configuration text.
@@ -258,14 +261,8 @@ impl Plugin {
         let code = unsafe { (self.vtable.create)(StrRef::new(config), &mut inst, &mut err) };
         let message = self.take_message(err);
         match code {
-            status::OK if !inst.is_null() => Ok(Instance {
-                plugin: self.clone(),
-                inst,
-            }),
-            status::CONFIG_ERROR => Err(PluginError::Config {
-                plugin: self.info.name.clone(),
-                message,
-            }),
+            status::OK if !inst.is_null() => Ok(Instance { plugin: self.clone(), inst }),
+            status::CONFIG_ERROR => Err(PluginError::Config { plugin: self.info.name.clone(), message }),
             _ => Err(self.error("create", code, message)),
         }
     }
@@ -289,12 +286,7 @@ impl Plugin {
         if code == status::PANIC {
             PluginError::Panic { plugin, during, message }
         } else {
-            PluginError::Failed {
-                plugin,
-                during,
-                status: code,
-                message,
-            }
+            PluginError::Failed { plugin, during, status: code, message }
         }
     }
 }
@@ -510,6 +502,104 @@ pub fn api<H: Host>() -> HostApi {
     }
 }
 
+/// Runs a strategy against a host: a loaded plugin ([`Instance`]) or a
+/// strategy linked natively ([`Native`]). The simulator calls these; each
+/// batch of events or updates shares one local time.
+pub trait Driver<H: Host> {
+    /// The market events the strategy wants (`subscribe` bits).
+    fn subscriptions(&self) -> u32;
+    /// Before the first event.
+    fn start(&mut self, api: &HostApi, host: &mut H) -> Result<(), PluginError>;
+    /// A batch of market events.
+    fn events(&mut self, api: &HostApi, host: &mut H, events: &[EventRef]) -> Result<(), PluginError>;
+    /// A batch of order updates.
+    fn orders(&mut self, api: &HostApi, host: &mut H, updates: &[OrderUpdate]) -> Result<(), PluginError>;
+    /// A timer fired.
+    fn timer(&mut self, api: &HostApi, host: &mut H, token: u64) -> Result<(), PluginError>;
+    /// After the last event.
+    fn finish(&mut self, api: &HostApi, host: &mut H) -> Result<(), PluginError>;
+}
+
+impl<H: Host> Driver<H> for Instance {
+    fn subscriptions(&self) -> u32 {
+        self.plugin.subscriptions
+    }
+    fn start(&mut self, api: &HostApi, host: &mut H) -> Result<(), PluginError> {
+        self.on_start(api, host)
+    }
+    #[inline]
+    fn events(&mut self, api: &HostApi, host: &mut H, events: &[EventRef]) -> Result<(), PluginError> {
+        self.on_events(api, host, events)
+    }
+    fn orders(&mut self, api: &HostApi, host: &mut H, updates: &[OrderUpdate]) -> Result<(), PluginError> {
+        self.on_orders(api, host, updates)
+    }
+    fn timer(&mut self, api: &HostApi, host: &mut H, token: u64) -> Result<(), PluginError> {
+        self.on_timer(api, host, token)
+    }
+    fn finish(&mut self, api: &HostApi, host: &mut H) -> Result<(), PluginError> {
+        self.on_finish(api, host)
+    }
+}
+
+/// A strategy linked into the host and called directly (no function-table
+/// indirection for events): the baseline that plugin overhead is measured
+/// against. Panics are not caught; use a plugin (or
+/// [`Plugin::in_process`]) where a strategy may fail.
+#[derive(Debug)]
+pub struct Native<S>(pub S);
+
+impl<S: ticktape_sdk::Strategy> Native<S> {
+    fn with_context<H: Host, T>(
+        &mut self,
+        api: &HostApi,
+        host: &mut H,
+        f: impl FnOnce(&mut S, &mut ticktape_sdk::Context<'_>) -> T,
+    ) -> T {
+        let ctx: HostCtx = (host as *mut H).cast();
+        // SAFETY: `api` is the table built by `api::<H>()` and `ctx` points to
+        // the `H` it expects; both outlive the context, which does not
+        // escape `f`. `host` is not used while the context is alive.
+        let mut cx = unsafe { ticktape_sdk::Context::from_raw(api, ctx) };
+        let out = f(&mut self.0, &mut cx);
+        if let Some(p) = HOST_PANIC.with(|h| h.borrow_mut().take()) {
+            resume_unwind(p);
+        }
+        out
+    }
+}
+
+impl<H: Host, S: ticktape_sdk::Strategy> Driver<H> for Native<S> {
+    fn subscriptions(&self) -> u32 {
+        S::SUBSCRIBE
+    }
+    fn start(&mut self, api: &HostApi, host: &mut H) -> Result<(), PluginError> {
+        self.with_context(api, host, |s, cx| s.on_start(cx));
+        Ok(())
+    }
+    #[inline]
+    fn events(&mut self, api: &HostApi, host: &mut H, events: &[EventRef]) -> Result<(), PluginError> {
+        self.with_context(api, host, |s, cx| {
+            // SAFETY: the simulator builds every event from a live tape record
+            // of the event's kind.
+            unsafe { ticktape_sdk::export::dispatch_events(s, cx, events) }
+        });
+        Ok(())
+    }
+    fn orders(&mut self, api: &HostApi, host: &mut H, updates: &[OrderUpdate]) -> Result<(), PluginError> {
+        self.with_context(api, host, |s, cx| ticktape_sdk::export::dispatch_orders(s, cx, updates));
+        Ok(())
+    }
+    fn timer(&mut self, api: &HostApi, host: &mut H, token: u64) -> Result<(), PluginError> {
+        self.with_context(api, host, |s, cx| s.on_timer(cx, token));
+        Ok(())
+    }
+    fn finish(&mut self, api: &HostApi, host: &mut H) -> Result<(), PluginError> {
+        self.with_context(api, host, |s, cx| s.on_finish(cx));
+        Ok(())
+    }
+}
+
 /// A live strategy instance. Dropping it destroys the instance (the plugin
 /// itself stays loaded).
 #[derive(Debug)]
@@ -562,7 +652,12 @@ impl Instance {
     }
 
     /// Delivers a batch of order updates.
-    pub fn on_orders<H: Host>(&mut self, api: &HostApi, host: &mut H, updates: &[OrderUpdate]) -> Result<(), PluginError> {
+    pub fn on_orders<H: Host>(
+        &mut self,
+        api: &HostApi,
+        host: &mut H,
+        updates: &[OrderUpdate],
+    ) -> Result<(), PluginError> {
         // SAFETY: as in `on_start`; `updates` is valid for the call.
         self.call("on_orders", api, host, |v, i, a, c, e| unsafe {
             (v.on_orders)(i, a, c, updates.as_ptr(), updates.len(), e)

@@ -103,6 +103,12 @@ pub trait Handler<'a> {
         let _ = (instrument, event, books);
     }
 
+    /// Called once after the last event (or after an early stop), with the
+    /// final books. The default does nothing.
+    fn end(&mut self, books: &[Book]) {
+        let _ = books;
+    }
+
     /// Checked between merge runs; `true` ends the replay early.
     #[inline(always)]
     fn stop(&self) -> bool {
@@ -340,6 +346,7 @@ impl Replay {
                 break;
             }
         }
+        handler.end(&books);
         // Count per kind from how far each tape was consumed (all of it,
         // unless the handler stopped early).
         for (i, t) in self.tapes.iter().enumerate() {

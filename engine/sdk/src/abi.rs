@@ -56,26 +56,17 @@ pub struct StrRef {
 impl StrRef {
     /// A reference to a static string.
     pub const fn from_static(s: &'static str) -> Self {
-        StrRef {
-            ptr: s.as_ptr(),
-            len: s.len(),
-        }
+        StrRef { ptr: s.as_ptr(), len: s.len() }
     }
 
     /// A reference to `s`, valid while `s` is.
     pub fn new(s: &str) -> Self {
-        StrRef {
-            ptr: s.as_ptr(),
-            len: s.len(),
-        }
+        StrRef { ptr: s.as_ptr(), len: s.len() }
     }
 
     /// An empty string.
     pub const fn empty() -> Self {
-        StrRef {
-            ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
-            len: 0,
-        }
+        StrRef { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 }
     }
 
     /// The string, lossily decoded.
@@ -109,11 +100,7 @@ pub struct OwnedBuf {
 impl OwnedBuf {
     /// An empty buffer (nothing to free).
     pub const fn empty() -> Self {
-        OwnedBuf {
-            ptr: std::ptr::null_mut(),
-            len: 0,
-            cap: 0,
-        }
+        OwnedBuf { ptr: std::ptr::null_mut(), len: 0, cap: 0 }
     }
 }
 
@@ -141,6 +128,10 @@ pub struct PluginManifest {
     /// 1 if the plugin was built with `panic = "unwind"` (required: panics
     /// must be caught at the boundary), 0 for `panic = "abort"`.
     pub panic_unwind: u32,
+    /// Which market events the strategy wants ([`subscribe`] bits). The
+    /// host still keeps the strategy's view of the book current; it only
+    /// skips calling the plugin for events it did not ask for.
+    pub subscriptions: u32,
     /// Tape format version of the records the plugin reads in place.
     pub tape_format_version: u32,
     /// [`layout_hash`] as the plugin computed it.
@@ -152,6 +143,27 @@ pub struct PluginManifest {
 // SAFETY: the manifest is immutable static data; its pointers refer to
 // immutable static strings and functions, safe to read from any thread.
 unsafe impl Sync for PluginManifest {}
+
+/// Bits of [`PluginManifest::subscriptions`]: bit `k` is record kind code `k`.
+pub mod subscribe {
+    /// Trades.
+    pub const TRADES: u32 = 1 << 1;
+    /// L2 level updates (and `on_book` after each batch).
+    pub const LEVELS: u32 = 1 << 2;
+    /// Best bid/offer quotes.
+    pub const QUOTES: u32 = 1 << 3;
+    /// Funding, mark and index.
+    pub const FUNDING: u32 = 1 << 4;
+    /// Bars.
+    pub const BARS: u32 = 1 << 5;
+    /// Series values.
+    pub const SERIES: u32 = 1 << 6;
+    /// Every market event.
+    pub const ALL: u32 = TRADES | LEVELS | QUOTES | FUNDING | BARS | SERIES;
+    /// No market events: the strategy acts on timers and order updates and
+    /// reads the book through its context.
+    pub const NONE: u32 = 0;
+}
 
 /// An opaque strategy instance owned by the plugin.
 pub type Instance = *mut c_void;
@@ -512,6 +524,7 @@ pub const fn layout_hash() -> u64 {
             build_target,
             build_profile,
             panic_unwind,
+            subscriptions,
             tape_format_version,
             layout_hash,
             vtable
@@ -572,10 +585,7 @@ pub const fn layout_hash() -> u64 {
     h = fingerprint!(h, Level { ts, price, qty, side, flags, reserved });
     h = fingerprint!(h, Quote { ts, bid_price, bid_qty, ask_price, ask_qty });
     h = fingerprint!(h, Funding { ts, funding_rate, mark_price, index_price, next_funding_ts, flags, reserved });
-    h = fingerprint!(
-        h,
-        Bar { ts, open_ts, open, high, low, close, volume, taker_buy_volume, trade_count }
-    );
+    h = fingerprint!(h, Bar { ts, open_ts, open, high, low, close, volume, taker_buy_volume, trade_count });
     h = fingerprint!(h, Series { ts, id, value });
     h = fingerprint!(
         h,

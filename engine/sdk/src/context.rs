@@ -1,8 +1,7 @@
 //! What a strategy can do and see during a callback.
 
 use crate::abi::{
-    HostApi, HostCtx, InstrumentInfo, OrderInfo, OrderRequest, PositionInfo, StrRef, log_level, order_kind, status,
-    tif,
+    HostApi, HostCtx, InstrumentInfo, OrderInfo, OrderRequest, PositionInfo, StrRef, log_level, order_kind, status, tif,
 };
 use ticktape_tape::side;
 

@@ -49,11 +49,7 @@ fn give(err: *mut OwnedBuf, msg: String) {
         return;
     }
     let mut bytes = std::mem::ManuallyDrop::new(msg.into_bytes());
-    let buf = OwnedBuf {
-        ptr: bytes.as_mut_ptr(),
-        len: bytes.len(),
-        cap: bytes.capacity(),
-    };
+    let buf = OwnedBuf { ptr: bytes.as_mut_ptr(), len: bytes.len(), cap: bytes.capacity() };
     // SAFETY: the host passes a valid place for the error buffer (or null,
     // checked above); it hands the buffer back to `free_buffer`.
     unsafe { err.write(buf) };
@@ -105,7 +101,10 @@ fn check_host(host: *const HostApi) -> Result<(), (i32, String)> {
     if size < size_of::<HostApi>() {
         return Err((
             status::ERROR,
-            format!("the host's API table is {size} bytes, this plugin needs {}; upgrade ticktape", size_of::<HostApi>()),
+            format!(
+                "the host's API table is {size} bytes, this plugin needs {}; upgrade ticktape",
+                size_of::<HostApi>()
+            ),
         ));
     }
     Ok(())
@@ -131,7 +130,12 @@ unsafe fn strategy<'a, S>(inst: Instance) -> &'a mut S {
     unsafe { &mut *inst.cast::<S>() }
 }
 
-unsafe extern "C" fn on_start<S: Strategy>(inst: Instance, host: *const HostApi, ctx: HostCtx, err: *mut OwnedBuf) -> i32 {
+unsafe extern "C" fn on_start<S: Strategy>(
+    inst: Instance,
+    host: *const HostApi,
+    ctx: HostCtx,
+    err: *mut OwnedBuf,
+) -> i32 {
     guard(err, || {
         check_host(host)?;
         // SAFETY: the host calls with an instance from `create` and a valid table and context.
@@ -308,6 +312,7 @@ pub const fn manifest(
     name: &'static str,
     version: &'static str,
     panic_unwind: bool,
+    subscriptions: u32,
 ) -> PluginManifest {
     PluginManifest {
         abi_version: ABI_VERSION,
@@ -319,6 +324,7 @@ pub const fn manifest(
         build_target: StrRef::from_static(env!("TICKTAPE_SDK_TARGET")),
         build_profile: StrRef::from_static(env!("TICKTAPE_SDK_PROFILE")),
         panic_unwind: panic_unwind as u32,
+        subscriptions,
         tape_format_version: ticktape_tape::FORMAT_VERSION as u32,
         layout_hash: LAYOUT_HASH,
         vtable,
@@ -330,7 +336,7 @@ pub const fn manifest(
 /// allocations, once per call.
 pub fn in_process<S: Strategy>(name: &'static str, version: &'static str) -> &'static PluginManifest {
     let vtable: &'static PluginVTable = Box::leak(Box::new(vtable::<S>()));
-    Box::leak(Box::new(manifest(vtable, name, version, cfg!(panic = "unwind"))))
+    Box::leak(Box::new(manifest(vtable, name, version, cfg!(panic = "unwind"), S::SUBSCRIBE)))
 }
 
 /// Exports a [`Strategy`] type as a ticktape plugin: generates the
@@ -352,6 +358,7 @@ macro_rules! export_strategy {
             env!("CARGO_PKG_NAME"),
             env!("CARGO_PKG_VERSION"),
             cfg!(panic = "unwind"),
+            <$strategy as $crate::Strategy>::SUBSCRIBE,
         );
 
         /// The plugin's entry point: returns its manifest.

@@ -17,6 +17,12 @@ pub trait Strategy: Sized + 'static {
     /// with `--config` (an empty file gives an empty table).
     type Config: DeserializeOwned;
 
+    /// Which market events to receive ([`subscribe`](crate::abi::subscribe)
+    /// bits; default all). A strategy that acts only on timers and reads the
+    /// book through its context subscribes to none and saves the host a call
+    /// per event batch.
+    const SUBSCRIBE: u32 = crate::abi::subscribe::ALL;
+
     /// Builds the strategy from its configuration. An `Err` reaches the user
     /// as a configuration error.
     fn new(config: Self::Config) -> Result<Self, String>;

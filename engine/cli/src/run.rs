@@ -1,0 +1,385 @@
+//! `ticktape run`: a backtest of a strategy plugin over tapes.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+use ticktape_engine::plugin::{Plugin, PluginInfo};
+use ticktape_engine::replay::Replay;
+use ticktape_engine::results;
+use ticktape_engine::sim::metrics::{Summary, summarize};
+use ticktape_engine::sim::{FillModel, LatencySpec, MarkSource, RunOutput, SimConfig, parse_duration};
+use ticktape_tape::{RecordKind, Tape};
+
+use crate::fmt;
+
+/// Backtest a strategy over tapes: latency, cross-only fills, fees, funding
+/// and accounting; writes Parquet results and prints a summary.
+///
+/// Everything can come from a run file (TOML; see examples/demo/run.toml)
+/// and be overridden by flags. STRATEGY is a plugin shared library
+/// (lib<name>.so from `cargo build --release`) or `builtin:template`, the
+/// template market maker linked into ticktape.
+///
+/// Results in OUT: fills.parquet, orders.parquet, equity.parquet,
+/// inventory.parquet (open with pandas, polars or pyarrow), summary.json and
+/// strategy.log. If the strategy fails, what was simulated up to then is
+/// still written and ticktape exits with status 1.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape run examples/demo/run.toml
+  ticktape run --strategy target/release/libticktape_template.so --tape data/*.tape --out results/mm
+  ticktape run examples/demo/run.toml --entry-latency 'lognormal(2ms, 0.5)' --fill touch --out results/touch
+  ticktape run --strategy builtin:template --config mm.toml --tape data/*.tape --funding data/x.funding.tape")]
+pub(crate) struct RunArgs {
+    /// Run file (TOML) naming tapes, strategy, config and settings.
+    #[arg(value_name = "RUN_FILE")]
+    run_file: Option<PathBuf>,
+    /// Strategy plugin (.so/.dylib/.dll) or builtin:template.
+    #[arg(long, value_name = "PLUGIN")]
+    strategy: Option<String>,
+    /// Strategy configuration (TOML) handed to the plugin.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Market-data tapes (any kinds and symbols); repeatable.
+    #[arg(long = "tape", value_name = "TAPE", num_args = 1..)]
+    tapes: Vec<PathBuf>,
+    /// Funding tapes (must hold funding records); repeatable.
+    #[arg(long = "funding", value_name = "TAPE", num_args = 1..)]
+    funding: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long, short, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Feed latency: local (tapes' receive times), 1ms, lognormal(1ms, 0.5), series(FILE).
+    #[arg(long, value_name = "MODEL")]
+    feed_latency: Option<String>,
+    /// Order entry latency (same forms).
+    #[arg(long, value_name = "MODEL")]
+    entry_latency: Option<String>,
+    /// Response latency (same forms).
+    #[arg(long, value_name = "MODEL")]
+    response_latency: Option<String>,
+    /// Maker fee, basis points (negative: rebate).
+    #[arg(long, allow_negative_numbers = true)]
+    maker_fee_bps: Option<f64>,
+    /// Taker fee, basis points.
+    #[arg(long, allow_negative_numbers = true)]
+    taker_fee_bps: Option<f64>,
+    /// Fill options (comma-separated): touch, partial, queue, book-cross.
+    #[arg(long, value_delimiter = ',', value_name = "OPTION")]
+    fill: Vec<FillOpt>,
+    /// Starting capital, quote currency.
+    #[arg(long)]
+    capital: Option<f64>,
+    /// Equity sampling interval (e.g. 1s, 100ms).
+    #[arg(long, value_name = "DURATION")]
+    sample: Option<String>,
+    /// Seed of the latency draws.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FillOpt {
+    Touch,
+    Partial,
+    Queue,
+    BookCross,
+}
+
+/// The run file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunFile {
+    tapes: Option<Vec<String>>,
+    funding: Option<Vec<String>>,
+    strategy: Option<String>,
+    config: Option<String>,
+    out: Option<String>,
+    strategy_config: Option<toml::Table>,
+    latency: Option<LatencyFile>,
+    fees: Option<FeesFile>,
+    fills: Option<FillsFile>,
+    limits: Option<LimitsFile>,
+    account: Option<AccountFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LatencyFile {
+    feed: Option<String>,
+    entry: Option<String>,
+    response: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeesFile {
+    maker_bps: Option<f64>,
+    taker_bps: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FillsFile {
+    touch: Option<bool>,
+    partial: Option<bool>,
+    queue: Option<bool>,
+    book_cross: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    max_position: Option<f64>,
+    max_notional: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountFile {
+    capital: Option<f64>,
+    mark: Option<String>,
+    sample: Option<String>,
+    seed: Option<u64>,
+}
+
+/// A fully resolved run.
+pub(crate) struct RunPlan {
+    pub(crate) tapes: Vec<PathBuf>,
+    pub(crate) strategy: String,
+    pub(crate) config_text: String,
+    pub(crate) out: PathBuf,
+    pub(crate) sim: SimConfig,
+}
+
+fn expand(base: &Path, patterns: &[String], what: &str) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in patterns {
+        let full = base.join(p);
+        let text = full.to_string_lossy().into_owned();
+        if text.contains(['*', '?', '[']) {
+            let mut hits: Vec<PathBuf> = glob::glob(&text)
+                .with_context(|| format!("{what} pattern {p:?} is not a valid glob"))?
+                .filter_map(|r| r.ok())
+                .collect();
+            if hits.is_empty() {
+                bail!("{what} pattern {text:?} matches no file");
+            }
+            hits.sort();
+            out.extend(hits);
+        } else {
+            out.push(full);
+        }
+    }
+    Ok(out)
+}
+
+fn toml_line_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            anyhow!("{}: line {line}: {msg}", path.display())
+        }
+        None => anyhow!("{}: {msg}", path.display()),
+    }
+}
+
+impl RunArgs {
+    pub(crate) fn plan(&self) -> Result<RunPlan> {
+        let (file, base) = match &self.run_file {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).with_context(|| format!("cannot read run file {}", p.display()))?;
+                let f: RunFile = toml::from_str(&text).map_err(|e| toml_line_error(p, &text, &e))?;
+                (f, p.parent().map(Path::to_path_buf).unwrap_or_default())
+            }
+            None => (RunFile::default(), PathBuf::new()),
+        };
+        let cwd = PathBuf::new();
+        let mut tapes = if self.tapes.is_empty() {
+            expand(&base, file.tapes.as_deref().unwrap_or_default(), "tape")?
+        } else {
+            self.tapes.clone()
+        };
+        let funding = if self.funding.is_empty() {
+            expand(&base, file.funding.as_deref().unwrap_or_default(), "funding tape")?
+        } else {
+            self.funding.clone()
+        };
+        for f in &funding {
+            let t = Tape::open(f)?;
+            if t.kind() != RecordKind::Funding {
+                bail!(
+                    "{}: this is a {} tape, but --funding expects a funding tape; pass it with --tape instead",
+                    f.display(),
+                    t.kind()
+                );
+            }
+        }
+        tapes.extend(funding);
+        if tapes.is_empty() {
+            bail!("no tapes: pass --tape FILE... or name them in a run file (tapes = [\"data/*.tape\"])");
+        }
+        let strategy = match (&self.strategy, &file.strategy) {
+            (Some(s), _) => s.clone(),
+            (None, Some(s)) if s.starts_with("builtin:") => s.clone(),
+            (None, Some(s)) => base.join(s).to_string_lossy().into_owned(),
+            (None, None) => bail!("no strategy: pass --strategy PLUGIN (a lib<name>.so) or builtin:template"),
+        };
+        let config_text = match (&self.config, &file.config, &file.strategy_config) {
+            (Some(p), _, _) => {
+                std::fs::read_to_string(p).with_context(|| format!("cannot read strategy config {}", p.display()))?
+            }
+            (None, Some(p), _) => {
+                let p = base.join(p);
+                std::fs::read_to_string(&p).with_context(|| format!("cannot read strategy config {}", p.display()))?
+            }
+            (None, None, Some(t)) => toml::to_string(t).context("cannot re-encode [strategy_config]")?,
+            (None, None, None) => String::new(),
+        };
+        let out = match (&self.out, &file.out) {
+            (Some(o), _) => o.clone(),
+            (None, Some(o)) => base.join(o),
+            (None, None) => cwd.join("results"),
+        };
+        let mut sim = SimConfig::default();
+        let lat = file.latency.unwrap_or_default();
+        let spec = |flag: &Option<String>, file: &Option<String>, what: &str| -> Result<Option<LatencySpec>> {
+            match (flag, file) {
+                (Some(s), _) => Ok(Some(LatencySpec::parse(s, &cwd)?)),
+                (None, Some(s)) => Ok(Some(LatencySpec::parse(s, &base).with_context(|| format!("[latency] {what}"))?)),
+                (None, None) => Ok(None),
+            }
+        };
+        if let Some(s) = spec(&self.feed_latency, &lat.feed, "feed")? {
+            sim.feed = s;
+        }
+        if let Some(s) = spec(&self.entry_latency, &lat.entry, "entry")? {
+            if matches!(s, LatencySpec::Local { .. }) {
+                bail!("entry latency cannot be `local` (only the feed has receive times)");
+            }
+            sim.entry = s;
+        }
+        if let Some(s) = spec(&self.response_latency, &lat.response, "response")? {
+            if matches!(s, LatencySpec::Local { .. }) {
+                bail!("response latency cannot be `local` (only the feed has receive times)");
+            }
+            sim.response = s;
+        }
+        let fees = file.fees.unwrap_or_default();
+        sim.maker_fee_bps = self.maker_fee_bps.or(fees.maker_bps).unwrap_or(sim.maker_fee_bps);
+        sim.taker_fee_bps = self.taker_fee_bps.or(fees.taker_bps).unwrap_or(sim.taker_fee_bps);
+        let fills = file.fills.unwrap_or_default();
+        sim.fills = FillModel {
+            touch: self.fill.contains(&FillOpt::Touch) || fills.touch.unwrap_or(false),
+            partial: self.fill.contains(&FillOpt::Partial) || fills.partial.unwrap_or(false),
+            queue: self.fill.contains(&FillOpt::Queue) || fills.queue.unwrap_or(false),
+            book_cross: self.fill.contains(&FillOpt::BookCross) || fills.book_cross.unwrap_or(false),
+        };
+        let limits = file.limits.unwrap_or_default();
+        sim.max_position = limits.max_position;
+        sim.max_notional = limits.max_notional;
+        let acct = file.account.unwrap_or_default();
+        sim.capital = self.capital.or(acct.capital).unwrap_or(sim.capital);
+        sim.mark = match acct.mark.as_deref() {
+            None | Some("mid") => MarkSource::Mid,
+            Some("mark") => MarkSource::Mark,
+            Some(m) => bail!("[account] mark = {m:?}: use \"mid\" or \"mark\""),
+        };
+        if let Some(s) = self.sample.as_ref().or(acct.sample.as_ref()) {
+            sim.sample_ns = parse_duration(s).map_err(|e| anyhow!("sample interval: {e}"))?;
+            if sim.sample_ns <= 0 {
+                bail!("sample interval must be positive");
+            }
+        }
+        sim.seed = self.seed.or(acct.seed).unwrap_or(sim.seed);
+        Ok(RunPlan { tapes, strategy, config_text, out, sim })
+    }
+}
+
+/// Loads the strategy named by `spec`.
+pub(crate) fn load_strategy(spec: &str) -> Result<Plugin> {
+    match spec {
+        "builtin:template" => Ok(Plugin::in_process(ticktape_sdk::export::in_process::<ticktape_template::Template>(
+            "ticktape-template",
+            env!("CARGO_PKG_VERSION"),
+        ))?),
+        s if s.starts_with("builtin:") => {
+            bail!("unknown built-in strategy {s:?}; the built-in one is builtin:template")
+        }
+        path => Ok(Plugin::load(Path::new(path))?),
+    }
+}
+
+fn describe(info: &PluginInfo) -> String {
+    match &info.path {
+        Some(p) => format!("{} {} ({}, {} {})", info.name, info.version, p.display(), info.rustc, info.profile),
+        None => format!("{} {} (linked in process)", info.name, info.version),
+    }
+}
+
+/// Runs a plan; returns the output, the summary and the wall time.
+pub(crate) fn execute(plan: &RunPlan) -> Result<(RunOutput, Summary, PluginInfo, f64)> {
+    let replay = Replay::open(&plan.tapes)?;
+    let plugin = load_strategy(&plan.strategy)?;
+    let mut instance = plugin.create(&plan.config_text)?;
+    let t0 = Instant::now();
+    let out = ticktape_engine::sim::run(&replay, &plan.sim, &mut instance)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let info = plugin.info().clone();
+    let summary = summarize(&out, &format!("{} {}", info.name, info.version));
+    Ok((out, summary, info, secs))
+}
+
+pub(crate) fn run(a: RunArgs) -> Result<()> {
+    let plan = a.plan()?;
+    let (out, summary, info, secs) = execute(&plan)?;
+    let written = results::write(&plan.out, &out, &summary)?;
+    print_summary(&summary, &info, secs, &plan.out, &written.files);
+    if let Some(e) = &out.error {
+        bail!("{e}; results up to the failure are in {}", plan.out.display());
+    }
+    Ok(())
+}
+
+fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    x.map_or_else(|| "-".to_owned(), f)
+}
+
+fn print_summary(s: &Summary, info: &PluginInfo, secs: f64, dir: &Path, files: &[PathBuf]) {
+    let money = |x: f64| format!("{x:.2}");
+    let pct = |x: f64| format!("{:.2} %", x * 100.0);
+    println!("strategy      {}", describe(info));
+    println!(
+        "events        {} in {secs:.3} s ({})",
+        fmt::thousands(s.events),
+        fmt::rate(s.events as f64 / secs.max(1e-9))
+    );
+    println!("period        {} .. {} ({:.1} s)", s.start, s.end, s.duration_s);
+    let rows = [
+        ("net PnL", money(s.net_pnl), "gross PnL", money(s.gross_pnl)),
+        ("fees", money(s.fees), "funding", money(s.funding)),
+        ("orders", s.orders.to_string(), "fills", s.fills.to_string()),
+        ("fill rate", opt(s.fill_rate, pct), "maker share", opt(s.maker_share, pct)),
+        ("Sharpe", opt(s.sharpe, |x| format!("{x:.2}")), "Sortino", opt(s.sortino, |x| format!("{x:.2}"))),
+        (
+            "Calmar",
+            opt(s.calmar, |x| format!("{x:.2}")),
+            "max drawdown",
+            format!("{}{}", money(s.max_drawdown), opt(s.max_drawdown_pct, |x| format!(" ({})", pct(x)))),
+        ),
+        ("turnover", money(s.turnover), "win rate", opt(s.win_rate, pct)),
+    ];
+    for (a, av, b, bv) in rows {
+        println!("{a:<13} {av:>16}    {b:<13} {bv:>16}");
+    }
+    let inv: Vec<String> = s.ending_inventory.iter().map(|i| format!("{} {}", i.symbol, i.position)).collect();
+    println!("inventory     {}", inv.join(", "));
+    let names: Vec<String> =
+        files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+    println!("results       {}: {}", dir.display(), names.join(" "));
+}

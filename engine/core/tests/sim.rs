@@ -1,0 +1,416 @@
+//! The exchange simulation on hand-built tapes with known answers, and
+//! property tests of its invariants on random markets.
+
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use ticktape_engine::plugin::Native;
+use ticktape_engine::replay::Replay;
+use ticktape_engine::sim::{self, FillModel, LatencySpec, RunOutput, SimConfig};
+use ticktape_engine::synth::{SynthConfig, generate};
+use ticktape_sdk::abi::{OrderRequest, OrderUpdate, order_kind, reason, tif, update_kind};
+use ticktape_sdk::{Context, Strategy};
+use ticktape_tape::{
+    Funding, Level, Record, Stamp, TapeMeta, TapeWriter, Trade, UNDEF, funding_flags, level_flags, side,
+};
+
+const MS: i64 = 1_000_000;
+/// 2024-05-01T00:00:00Z
+const T0: i64 = 1_714_521_600_000_000_000;
+
+fn meta() -> TapeMeta {
+    TapeMeta {
+        symbol: "TEST".into(),
+        venue: "sim".into(),
+        price_exponent: -1,
+        qty_exponent: 0,
+        value_exponent: -8,
+        price_tick: 1,
+        qty_lot: 1,
+        has_local_ts: false,
+    }
+}
+
+fn write<R: Record>(dir: &Path, name: &str, recs: &[R]) -> PathBuf {
+    let p = dir.join(name);
+    let mut w = TapeWriter::<R>::create(&p, &meta()).unwrap();
+    for r in recs {
+        w.push(r).unwrap();
+    }
+    w.finish().unwrap();
+    p
+}
+
+fn at(ms: i64) -> Stamp {
+    Stamp { exchange: T0 + ms * MS, local: T0 + ms * MS }
+}
+
+fn level(ms: i64, side_code: u8, price: i64, qty: i64, flags: u8) -> Level {
+    Level { ts: at(ms), price, qty, side: side_code, flags, reserved: [0; 6] }
+}
+
+fn trade(ms: i64, price: i64, qty: i64, side_code: u8) -> Trade {
+    Trade { ts: at(ms), price, qty, trade_id: ms as u64, side: side_code, ..Trade::default() }
+}
+
+/// A book of bid 99.9 x 10 / ask 100.1 x 10 at t = 0, then quiet updates
+/// every `step` ms until `end` so time moves on.
+fn book(end: i64) -> Vec<Level> {
+    let mut v = vec![
+        level(0, side::BID, 999, 10, level_flags::SNAPSHOT_START | level_flags::SNAPSHOT),
+        level(0, side::ASK, 1001, 10, level_flags::SNAPSHOT | level_flags::BATCH_END),
+    ];
+    let mut t = 50;
+    while t <= end {
+        v.push(level(t, side::BID, 990, 1, level_flags::BATCH_END));
+        t += 50;
+    }
+    v
+}
+
+/// Places scripted orders at given times and records what it hears.
+#[derive(Default)]
+struct Script {
+    orders: Vec<(i64, OrderRequest)>,
+    heard: Vec<(i64, OrderUpdate)>,
+}
+
+impl Strategy for Script {
+    type Config = ();
+    fn new(_: ()) -> Result<Self, String> {
+        Ok(Script::default())
+    }
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        for (i, (ms, _)) in self.orders.iter().enumerate() {
+            ctx.set_timer(T0 + ms * MS, i as u64);
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, token: u64) {
+        let req = self.orders[token as usize].1;
+        ctx.submit(req);
+    }
+    fn on_accepted(&mut self, ctx: &mut Context<'_>, u: &OrderUpdate) {
+        self.heard.push((ctx.now(), *u));
+    }
+    fn on_rejected(&mut self, ctx: &mut Context<'_>, u: &OrderUpdate) {
+        self.heard.push((ctx.now(), *u));
+    }
+    fn on_fill(&mut self, ctx: &mut Context<'_>, u: &OrderUpdate) {
+        self.heard.push((ctx.now(), *u));
+    }
+    fn on_cancelled(&mut self, ctx: &mut Context<'_>, u: &OrderUpdate) {
+        self.heard.push((ctx.now(), *u));
+    }
+}
+
+fn limit(side_code: u8, price: i64, qty: i64, tif_code: u8) -> OrderRequest {
+    OrderRequest {
+        instrument: 0,
+        side: side_code,
+        kind: order_kind::LIMIT,
+        tif: tif_code,
+        reserved: 0,
+        price,
+        qty,
+        tag: 7,
+    }
+}
+
+fn cfg(entry_ms: i64, response_ms: i64) -> SimConfig {
+    SimConfig {
+        feed: LatencySpec::Constant(0),
+        entry: LatencySpec::Constant(entry_ms * MS),
+        response: LatencySpec::Constant(response_ms * MS),
+        maker_fee_bps: 2.0,
+        taker_fee_bps: 5.0,
+        capital: 10_000.0,
+        ..SimConfig::default()
+    }
+}
+
+fn run(tapes: &[PathBuf], cfg: &SimConfig, orders: Vec<(i64, OrderRequest)>) -> (RunOutput, Script) {
+    let replay = Replay::open(tapes).unwrap();
+    let mut driver = Native(Script { orders, heard: Vec::new() });
+    let out = sim::run(&replay, cfg, &mut driver).unwrap();
+    assert_eq!(out.error, None);
+    (out, driver.0)
+}
+
+#[test]
+fn buy_at_100_is_not_filled_by_a_trade_at_100_but_by_one_at_99_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let tr = write(dir.path(), "t.tape", &[trade(10, 1000, 3, side::SELL), trade(20, 999, 3, side::SELL)]);
+    let (out, script) = run(&[l2, tr], &cfg(1, 1), vec![(1, limit(side::BUY, 1000, 2, tif::GTC))]);
+    assert_eq!(out.fills.len(), 1, "{:?}", out.fills);
+    let f = &out.fills[0];
+    assert_eq!((f.ts_exchange, f.price, f.qty, f.maker), (T0 + 20 * MS, 1000, 2, true));
+    // Maker fee: 2 bps of 100.0 × 2.
+    assert!((f.fee - 100.0 * 2.0 * 2e-4).abs() < 1e-12);
+    assert_eq!(out.account.positions[0].qty, 2);
+    let kinds: Vec<u8> = script.heard.iter().map(|(_, u)| u.kind).collect();
+    assert_eq!(kinds, [update_kind::ACCEPTED, update_kind::FILLED]);
+}
+
+#[test]
+fn touch_option_fills_on_a_trade_at_the_price() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let tr = write(dir.path(), "t.tape", &[trade(10, 1000, 3, side::SELL), trade(20, 999, 3, side::SELL)]);
+    let mut c = cfg(1, 1);
+    c.fills = FillModel { touch: true, ..FillModel::default() };
+    let (out, _) = run(&[l2, tr], &c, vec![(1, limit(side::BUY, 1000, 2, tif::GTC))]);
+    assert_eq!(out.fills.len(), 1);
+    assert_eq!(out.fills[0].ts_exchange, T0 + 10 * MS);
+}
+
+#[test]
+fn post_only_that_would_cross_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let (out, script) = run(&[l2], &cfg(1, 2), vec![(5, limit(side::BUY, 1001, 1, tif::POST_ONLY))]);
+    assert!(out.fills.is_empty());
+    assert_eq!(script.heard.len(), 1);
+    let (heard_at, u) = script.heard[0];
+    assert_eq!((u.kind, u.reason), (update_kind::REJECTED, reason::POST_ONLY_WOULD_CROSS));
+    // Sent at 5 ms, arrives at 6 ms, answer heard at 8 ms.
+    assert_eq!(heard_at, T0 + 8 * MS);
+    assert_eq!(out.orders[0].arrive_ts, T0 + 6 * MS);
+    // A post-only order that does not cross rests.
+    let dir2 = tempfile::tempdir().unwrap();
+    let l2 = write(dir2.path(), "l2.tape", &book(200));
+    let (out, script) = run(&[l2], &cfg(1, 2), vec![(5, limit(side::BUY, 1000, 1, tif::POST_ONLY))]);
+    assert_eq!(script.heard[0].1.kind, update_kind::ACCEPTED);
+    assert_eq!(out.orders[0].status.name(), "cancelled"); // still open at the end
+    assert_eq!(out.orders[0].reason, reason::END_OF_RUN);
+}
+
+#[test]
+fn latency_shifts_exactly_when_a_fill_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    // Trades through 100.0 at 4 ms (before the order arrives) and at 7 ms.
+    let tr = write(dir.path(), "t.tape", &[trade(4, 998, 1, side::SELL), trade(7, 998, 1, side::SELL)]);
+    let (out, script) = run(&[l2.clone(), tr.clone()], &cfg(5, 3), vec![(1, limit(side::BUY, 1000, 1, tif::GTC))]);
+    assert_eq!(out.orders[0].arrive_ts, T0 + 6 * MS);
+    assert_eq!(out.fills.len(), 1);
+    assert_eq!(out.fills[0].ts_exchange, T0 + 7 * MS, "the 4 ms trade came before the order arrived");
+    let fill_heard = script.heard.iter().find(|(_, u)| u.kind == update_kind::FILLED).unwrap().0;
+    assert_eq!(fill_heard, T0 + 10 * MS, "7 ms + 3 ms response latency");
+    // With 2 ms entry latency the order is there for the 4 ms trade.
+    let (out, _) = run(&[l2, tr], &cfg(2, 3), vec![(1, limit(side::BUY, 1000, 1, tif::GTC))]);
+    assert_eq!(out.fills[0].ts_exchange, T0 + 4 * MS);
+}
+
+fn funding(ms: i64, rate: i64, mark: i64) -> Funding {
+    Funding {
+        ts: at(ms),
+        funding_rate: rate,
+        mark_price: mark,
+        index_price: UNDEF,
+        next_funding_ts: UNDEF,
+        flags: funding_flags::SETTLEMENT,
+        reserved: [0; 7],
+    }
+}
+
+#[test]
+fn funding_is_paid_at_the_right_time_with_the_right_sign() {
+    for (buy, expected) in [(true, -0.01), (false, 0.01)] {
+        let dir = tempfile::tempdir().unwrap();
+        let l2 = write(dir.path(), "l2.tape", &book(400));
+        // Settlement at 300 ms: rate 0.0001 (value exponent -8), mark 100.0.
+        let fu = write(dir.path(), "f.tape", &[funding(300, 10_000, 1000)]);
+        let order = OrderRequest {
+            kind: order_kind::MARKET,
+            tif: tif::IOC,
+            side: if buy { side::BUY } else { side::SELL },
+            qty: 1,
+            ..limit(side::BUY, 0, 1, tif::IOC)
+        };
+        let mut c = cfg(1, 1);
+        c.sample_ns = 100 * MS;
+        let (out, _) = run(&[l2, fu], &c, vec![(10, order)]);
+        let paid = out.account.positions[0].funding;
+        assert!((paid - expected).abs() < 1e-12, "buy={buy}: {paid}");
+        // A sample shows the account before the events of its time: nothing
+        // paid up to and including 300 ms, paid after.
+        let before = out.samples.iter().rfind(|s| s.ts <= T0 + 300 * MS).unwrap();
+        let after = out.samples.iter().find(|s| s.ts > T0 + 300 * MS).unwrap();
+        assert_eq!(before.funding, 0.0);
+        assert!((after.funding - expected).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn taker_order_walks_three_levels_at_the_right_average_price() {
+    let dir = tempfile::tempdir().unwrap();
+    let levels = [
+        level(0, side::BID, 999, 10, level_flags::SNAPSHOT_START),
+        level(0, side::ASK, 1001, 1, 0),
+        level(0, side::ASK, 1002, 2, 0),
+        level(0, side::ASK, 1003, 3, level_flags::BATCH_END),
+        level(100, side::BID, 998, 1, level_flags::BATCH_END),
+    ];
+    let l2 = write(dir.path(), "l2.tape", &levels);
+    let market = OrderRequest { kind: order_kind::MARKET, ..limit(side::BUY, 0, 5, tif::IOC) };
+    let (out, script) = run(&[l2], &cfg(1, 1), vec![(10, market)]);
+    let fills: Vec<(i64, i64, bool)> = out.fills.iter().map(|f| (f.price, f.qty, f.maker)).collect();
+    assert_eq!(fills, [(1001, 1, false), (1002, 2, false), (1003, 2, false)]);
+    let avg = out.orders[0].avg_fill_price() / 10.0;
+    assert!((avg - 100.22).abs() < 1e-9, "{avg}");
+    // Taker fee: 5 bps of the notional.
+    let fees: f64 = out.fills.iter().map(|f| f.fee).sum();
+    assert!((fees - 501.1 * 5e-4).abs() < 1e-9);
+    assert_eq!(script.heard.iter().filter(|(_, u)| u.kind == update_kind::FILLED).count(), 3);
+    // A limit buy at 100.2 for 5 takes what is at or below 100.2, rests the rest.
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &levels);
+    let (out, _) = run(&[l2], &cfg(1, 1), vec![(10, limit(side::BUY, 1002, 5, tif::GTC))]);
+    let fills: Vec<(i64, i64)> = out.fills.iter().map(|f| (f.price, f.qty)).collect();
+    assert_eq!(fills, [(1001, 1), (1002, 2)]);
+    assert_eq!(out.orders[0].leaves, 0, "cancelled at the end of the run");
+    assert_eq!(out.orders[0].filled, 3);
+}
+
+#[test]
+fn grid_and_limit_rejections() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = meta();
+    m.price_tick = 5;
+    m.qty_lot = 2;
+    let p = dir.path().join("l2.tape");
+    let mut w = TapeWriter::<Level>::create(&p, &m).unwrap();
+    for l in book(100) {
+        w.push(&l).unwrap();
+    }
+    w.finish().unwrap();
+    let mut c = cfg(1, 1);
+    c.max_position = Some(3.0);
+    let (_, script) = run(
+        &[p],
+        &c,
+        vec![
+            (1, limit(side::BUY, 996, 2, tif::GTC)),  // price off the 5-tick grid
+            (2, limit(side::BUY, 995, 3, tif::GTC)),  // qty off the 2-lot grid
+            (3, limit(side::BUY, 995, 4, tif::GTC)),  // beyond the position limit
+            (4, limit(side::BUY, 995, -2, tif::GTC)), // not positive
+        ],
+    );
+    let reasons: Vec<u8> = script.heard.iter().map(|(_, u)| u.reason).collect();
+    assert_eq!(reasons, [reason::PRICE_NOT_ON_TICK, reason::QTY_NOT_ON_LOT, reason::POSITION_LIMIT, reason::INVALID]);
+}
+
+/// A strategy that sends random orders (seeded) on a timer, to test
+/// invariants over many situations.
+struct Random {
+    rng: u64,
+    every_ms: i64,
+}
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+}
+
+impl Strategy for Random {
+    type Config = ();
+    fn new(_: ()) -> Result<Self, String> {
+        Ok(Random { rng: 1, every_ms: 50 })
+    }
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        ctx.set_timer(ctx.now() + self.every_ms * MS, 0);
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, _: u64) {
+        ctx.set_timer(ctx.now() + self.every_ms * MS, 0);
+        let inst = ctx.instrument(0).unwrap();
+        let (Some((bid, _)), Some((ask, _))) = (ctx.best_bid(0), ctx.best_ask(0)) else { return };
+        let r = self.next();
+        let buy = r & 1 == 0;
+        let offset = ((r >> 8) % 6) as i64 - 1; // -1..=4 ticks behind the touch
+        let price = if buy { bid - offset * inst.price_tick } else { ask + offset * inst.price_tick };
+        let qty = inst.qty_lot * (1 + ((r >> 16) % 50) as i64);
+        let (kind, tif_code) = match (r >> 24) % 8 {
+            0 => (order_kind::MARKET, tif::IOC),
+            1 => (order_kind::LIMIT, tif::IOC),
+            2 | 3 => (order_kind::LIMIT, tif::POST_ONLY),
+            _ => (order_kind::LIMIT, tif::GTC),
+        };
+        ctx.submit(OrderRequest {
+            instrument: 0,
+            side: if buy { side::BUY } else { side::SELL },
+            kind,
+            tif: tif_code,
+            reserved: 0,
+            price,
+            qty,
+            tag: r,
+        });
+        if (r >> 32).is_multiple_of(5) {
+            ctx.cancel_all(Some(0));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Over random markets and random orders: no maker fill without a trade
+    /// strictly through its price at the fill's time, after the order
+    /// reached the exchange; no maker fill at a price better than its
+    /// limit; fees have the right sign; equity = capital + realised +
+    /// unrealised − fees + funding at every sample.
+    #[test]
+    fn simulation_invariants(seed in 0u64..1_000_000, entry_ms in 0i64..5, maker_bps in -1.0f64..3.0) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sc = SynthConfig::new(40_000);
+        sc.seed = seed;
+        let paths: Vec<PathBuf> = generate(&sc, dir.path()).unwrap().into_iter().map(|s| s.path).collect();
+        let replay = Replay::open(&paths).unwrap();
+        let trades: Vec<Trade> = replay
+            .tapes()
+            .iter()
+            .find(|t| t.kind() == ticktape_tape::RecordKind::Trade)
+            .unwrap()
+            .records::<Trade>()
+            .unwrap()
+            .to_vec();
+        let cfg = SimConfig {
+            entry: LatencySpec::Constant(entry_ms * MS),
+            maker_fee_bps: maker_bps,
+            taker_fee_bps: 5.0,
+            sample_ns: 100 * MS,
+            ..SimConfig::default()
+        };
+        let mut driver = Native(Random { rng: seed | 1, every_ms: 20 });
+        let out = sim::run(&replay, &cfg, &mut driver).unwrap();
+        prop_assert!(out.error.is_none());
+        for f in &out.fills {
+            let o = &out.orders[f.order_id as usize - 1];
+            prop_assert!(o.arrive_ts <= f.ts_exchange, "fill before arrival");
+            if f.maker {
+                prop_assert_eq!(f.price, o.price, "maker fill not at its limit");
+                let through = trades.iter().any(|t| {
+                    t.ts.exchange == f.ts_exchange && if f.side > 0 { t.price < o.price } else { t.price > o.price }
+                });
+                prop_assert!(through, "maker fill {:?} without a trade through its price", f);
+                prop_assert!(f.fee.signum() == maker_bps.signum() || f.fee == 0.0);
+            } else {
+                // Taker fills never at a price worse than the limit.
+                if o.kind == order_kind::LIMIT {
+                    let within = if f.side > 0 { f.price <= o.price } else { f.price >= o.price };
+                    prop_assert!(within, "taker fill beyond the limit");
+                }
+                prop_assert!(f.fee > 0.0);
+            }
+        }
+        for s in &out.samples {
+            let via_pnl = cfg.capital + s.realized + s.unrealized - s.fees + s.funding;
+            prop_assert!((s.equity - via_pnl).abs() < 1e-6 * (1.0 + s.equity.abs()), "{} vs {}", s.equity, via_pnl);
+        }
+    }
+}
