@@ -171,3 +171,24 @@ pub(crate) fn within(got: f64, want: f64, tol: f64) -> bool {
 pub(crate) fn max_abs(xs: impl IntoIterator<Item = f64>) -> f64 {
     xs.into_iter().fold(0.0, |m, x| m.max(x.abs()))
 }
+
+/// Σ of the terms with Neumaier's compensation: accurate to about one ulp of
+/// the result plus ε²·Σ|term|, so a naive reference does not add its own
+/// O(n·ε) rounding to what a test measures.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Sum {
+    sum: f64,
+    carry: f64,
+}
+
+impl Sum {
+    pub(crate) fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        self.carry += if self.sum.abs() >= x.abs() { (self.sum - t) + x } else { (x - t) + self.sum };
+        self.sum = t;
+    }
+
+    pub(crate) fn value(self) -> f64 {
+        self.sum + self.carry
+    }
+}
