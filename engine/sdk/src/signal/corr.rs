@@ -20,10 +20,12 @@ impl CoMoments {
     #[inline]
     fn add(&mut self, x: f64, y: f64) {
         self.n += 1.0;
+        // Off the mean's dependency chain, as in `Moments::add`.
+        let inv_n = 1.0 / self.n;
         let dx = x - self.mean_x;
         let dy = y - self.mean_y;
-        self.mean_x += dx / self.n;
-        self.mean_y += dy / self.n;
+        self.mean_x += dx * inv_n;
+        self.mean_y += dy * inv_n;
         let ey = y - self.mean_y;
         self.m2_x += dx * (x - self.mean_x);
         self.m2_y += dy * ey;

@@ -17,7 +17,7 @@
 //! # Conventions
 //!
 //! - **Time**: timestamps are `i64` nanoseconds, the tape's unit. Time
-//!   constants (τ, half-life) are [`Duration`](std::time::Duration)s, so both
+//!   constants (τ, half-life) are [`Duration`]s, so both
 //!   `Duration::from_millis(500)` and `Duration::from_secs_f64(2.5)` work; they
 //!   are used at nanosecond resolution.
 //! - **Errors**: constructors validate their parameters and return

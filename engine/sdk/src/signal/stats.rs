@@ -16,8 +16,12 @@ impl Moments {
     #[inline]
     pub(crate) fn add(&mut self, x: f64) {
         self.n += 1.0;
+        // 1/n depends only on the count, so the division runs in parallel
+        // with the chain of updates to the mean instead of lengthening it
+        // (d / n would put ~13 cycles of divider latency on that chain).
+        let inv_n = 1.0 / self.n;
         let d = x - self.mean;
-        self.mean += d / self.n;
+        self.mean += d * inv_n;
         self.m2 += d * (x - self.mean);
     }
 
