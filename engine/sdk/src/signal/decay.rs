@@ -20,6 +20,10 @@ use super::{LN_2, SignalError, decay_factor, duration_ns};
 /// skips the `exp` and only adds. Reading [`value(t)`](Self::value) decays a
 /// copy to `t` and leaves the state alone.
 ///
+/// Caching the factor for a repeated Δt was measured and left out: it saved
+/// 1.6 ns per update when every gap was equal but cost 1.0–1.5 ns on random
+/// gaps, and event-time gaps other than 0 (already free) rarely repeat.
+///
 /// Rounding: each update multiplies the sum by one rounded factor and adds one
 /// term; a term's rounding fades with the term, so the error is about ε times
 /// the number of updates per τ, relative to the scale
