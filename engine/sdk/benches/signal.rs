@@ -91,7 +91,7 @@ fn id(name: &str, param: impl std::fmt::Display) -> String {
 
 fn time_based(c: &mut Criterion, inp: &Inputs) {
     let tau = Duration::from_millis(500);
-    for (label, dts) in [("bursty", &inp.dt_bursty), ("dt>0", &inp.dt_positive)] {
+    for (label, dts) in [("bursty", &inp.dt_bursty), ("positive_dt", &inp.dt_positive)] {
         let mut clock = 1_700_000_000_000_000_000i64;
         bench(c, id("decay_accumulator", label), DecayAccumulator::new(tau).unwrap(), |a, i| {
             clock += dts[i];

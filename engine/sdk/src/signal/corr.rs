@@ -76,8 +76,9 @@ impl CoMoments {
 ///
 /// # Cost
 ///
-/// O(1) worst case per update: a ring write, about 30 flops and two
-/// divisions. Memory: N pairs of `f64`, allocated in [`new`](Self::new).
+/// O(1) worst case per update: a ring write, about 30 flops and one division
+/// (off the loop-carried chain). Memory: N pairs of `f64`, allocated in
+/// [`new`](Self::new).
 #[derive(Debug, Clone)]
 pub struct RollingCorr {
     ring: Ring<(f64, f64)>,

@@ -110,7 +110,9 @@ impl DecayAccumulator {
         self.sum
     }
 
-    /// Time of the latest update, or `None` before the first.
+    /// Time of the latest update, or `None` before the first (`i64::MIN`
+    /// itself marks "no update", so an update at exactly `i64::MIN` reads as
+    /// none; no real tape timestamp is that far back).
     #[inline]
     #[must_use]
     pub fn last_ts(&self) -> Option<i64> {

@@ -78,7 +78,9 @@ impl Moments {
 /// # Cost
 ///
 /// O(1) worst case per update: a ring-buffer write, about a dozen flops and
-/// one division. Memory: N `f64`s, allocated in [`new`](Self::new).
+/// one division (kept off the loop-carried dependency chain). Reading the
+/// std or z-score adds a square root and a division. Memory: N `f64`s,
+/// allocated in [`new`](Self::new).
 #[derive(Debug, Clone)]
 pub struct RollingStats {
     ring: Ring<f64>,
