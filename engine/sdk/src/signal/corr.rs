@@ -1,7 +1,7 @@
 //! Rolling covariance and correlation of two series.
 
 use super::ring::Ring;
-use super::{SignalError, check_window, std_floor};
+use super::{EqualRun, SignalError, check_window};
 
 /// Count, means and co-moments of a set of pairs (bivariate Welford):
 /// M2x = Σ(x − x̄)², M2y = Σ(y − ȳ)², C = Σ(x − x̄)(y − ȳ).
@@ -56,8 +56,8 @@ impl CoMoments {
 /// - covariance = Σ(x − x̄)(y − ȳ) / (n − 1) (sample convention, like
 ///   [`RollingStats`](super::RollingStats)); 0 with fewer than 2 pairs.
 /// - correlation = Σ(x − x̄)(y − ȳ) / √(Σ(x − x̄)² · Σ(y − ȳ)²), clamped to
-///   [−1, 1]; **0 when either series is constant over the window** (its std is
-///   0 or below the resolution floor), and with fewer than 2 pairs.
+///   [−1, 1]; **0 when either series is constant over the window** (tracked
+///   exactly, as in `RollingStats`), and with fewer than 2 pairs.
 ///
 /// # Numerical method
 ///
@@ -84,6 +84,9 @@ pub struct RollingCorr {
     ring: Ring<(f64, f64)>,
     live: CoMoments,
     fresh: CoMoments,
+    /// Runs of values equal to the newest x and the newest y.
+    run_x: EqualRun,
+    run_y: EqualRun,
     window: f64,
     inv_window: f64,
 }
@@ -100,6 +103,8 @@ impl RollingCorr {
             ring: Ring::new(window),
             live: CoMoments::default(),
             fresh: CoMoments::default(),
+            run_x: EqualRun::default(),
+            run_y: EqualRun::default(),
             window: window as f64,
             inv_window: 1.0 / window as f64,
         })
@@ -109,6 +114,8 @@ impl RollingCorr {
     #[inline]
     pub fn update(&mut self, x: f64, y: f64) {
         debug_assert!(!x.is_nan() && !y.is_nan(), "RollingCorr::update: NaN input");
+        self.run_x.push(x);
+        self.run_y.push(y);
         match self.ring.push((x, y)) {
             None => self.live.add(x, y),
             Some(old) => self.live.replace(old, (x, y), self.inv_window),
@@ -120,11 +127,19 @@ impl RollingCorr {
         }
     }
 
-    /// Sample covariance; 0 with fewer than 2 pairs.
+    /// Sample covariance; 0 with fewer than 2 pairs, exactly 0 when either
+    /// series is constant over the window.
     #[inline]
     #[must_use]
     pub fn covariance(&self) -> f64 {
-        if self.live.n < 2.0 { 0.0 } else { self.live.c / (self.live.n - 1.0) }
+        if self.live.n < 2.0 || self.either_constant() { 0.0 } else { self.live.c / (self.live.n - 1.0) }
+    }
+
+    /// Whether x or y is the same value throughout the window.
+    #[inline]
+    fn either_constant(&self) -> bool {
+        let n = self.ring.len();
+        self.run_x.covers(n) || self.run_y.covers(n)
     }
 
     /// Pearson correlation in [−1, 1]; 0 with fewer than 2 pairs or when
@@ -133,14 +148,7 @@ impl RollingCorr {
     #[must_use]
     pub fn correlation(&self) -> f64 {
         let m = &self.live;
-        if m.n < 2.0 {
-            return 0.0;
-        }
-        let window = self.ring.capacity();
-        // Compare the sample variances with the same floor as RollingStats.
-        let (fx, fy) = (std_floor(window, m.mean_x), std_floor(window, m.mean_y));
-        let (vx, vy) = (m.m2_x / (m.n - 1.0), m.m2_y / (m.n - 1.0));
-        if vx <= fx * fx || vy <= fy * fy {
+        if m.n < 2.0 || self.either_constant() || m.m2_x <= 0.0 || m.m2_y <= 0.0 {
             return 0.0;
         }
         (m.c / (m.m2_x.sqrt() * m.m2_y.sqrt())).clamp(-1.0, 1.0)
@@ -150,14 +158,14 @@ impl RollingCorr {
     #[inline]
     #[must_use]
     pub fn mean_x(&self) -> f64 {
-        self.live.mean_x
+        if self.run_x.covers(self.ring.len()) { self.run_x.newest } else { self.live.mean_x }
     }
 
     /// Mean of the y series over the window; 0 when empty.
     #[inline]
     #[must_use]
     pub fn mean_y(&self) -> f64 {
-        self.live.mean_y
+        if self.run_y.covers(self.ring.len()) { self.run_y.newest } else { self.live.mean_y }
     }
 
     /// Number of pairs held (≤ N).
@@ -192,6 +200,8 @@ impl RollingCorr {
         self.ring.clear();
         self.live = CoMoments::default();
         self.fresh = CoMoments::default();
+        self.run_x = EqualRun::default();
+        self.run_y = EqualRun::default();
     }
 }
 
@@ -282,8 +292,7 @@ mod tests {
             one.update(x, 2.0 * x);
             flat.update(x, 1e9 + 0.1); // y constant
             assert_eq!((one.covariance(), one.correlation()), (0.0, 0.0));
-            assert_eq!(flat.correlation(), 0.0);
-            assert!(flat.covariance().abs() < 1e-6);
+            assert_eq!((flat.correlation(), flat.covariance(), flat.mean_y()), (0.0, 0.0, 1e9 + 0.1));
         }
     }
 

@@ -138,16 +138,30 @@ fn decay_factor(dt_ns: i64, inv_tau_ns: f64) -> f64 {
 /// ln 2, to turn a half-life into τ = half-life / ln 2.
 const LN_2: f64 = std::f64::consts::LN_2;
 
-/// Standard deviations below this many ulps of the mean (times the window
-/// length) are rounding noise of the running sums, and are reported as 0.
+/// The newest value and how many of the latest values equal it.
 ///
-/// The running mean of a rolling window can be off by up to about N/2 ulps of
-/// its magnitude before the periodic re-seed (see [`RollingStats`]); a spread
-/// smaller than that cannot be told from a constant series, and dividing by it
-/// would turn rounding noise into a large z-score.
-#[inline]
-fn std_floor(window: usize, mean: f64) -> f64 {
-    window as f64 * f64::EPSILON * mean.abs()
+/// A window of n values is constant exactly when `len >= n`. Running moments
+/// cannot tell that by themselves: after varied values leave, their rounding
+/// lingers as a tiny spread, and dividing by it would turn noise into a large
+/// z-score. One comparison per update answers it exactly.
+#[derive(Debug, Clone, Copy, Default)]
+struct EqualRun {
+    newest: f64,
+    len: usize,
+}
+
+impl EqualRun {
+    #[inline]
+    fn push(&mut self, x: f64) {
+        self.len = if x == self.newest { self.len + 1 } else { 1 };
+        self.newest = x;
+    }
+
+    /// Whether the last `n` values are all equal (true for n = 0).
+    #[inline]
+    fn covers(&self, n: usize) -> bool {
+        self.len >= n
+    }
 }
 
 #[cfg(test)]
