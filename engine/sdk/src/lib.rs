@@ -4,7 +4,7 @@
 //! [`export_strategy!`], and is compiled to a shared library (`cdylib`) that
 //! `ticktape run --strategy lib<name>.so` loads at run time. The SDK holds
 //! the C ABI between host and plugin ([`abi`]), the safe [`Context`]
-//! strategies act through, and O(1) signal primitives (`signal`).
+//! strategies act through, and O(1) signal primitives ([`signal`]).
 //!
 //! ```
 //! use ticktape_sdk::{Context, Side, Strategy, Trade};
@@ -36,7 +36,7 @@
 pub mod abi;
 mod context;
 pub mod export;
-// pub mod signal; (merged from the signals branch)
+pub mod signal;
 mod strategy;
 
 pub use context::{Context, Instrument, OrderId, Side};
