@@ -21,6 +21,46 @@ pub(crate) struct BenchArgs {
 #[derive(Debug, clap::Subcommand)]
 enum What {
     Replay(ReplayBench),
+    Run(RunBench),
+}
+
+/// Backtest throughput (events/s) and per-event cost of a strategy with the
+/// latency and fill models active, and the cost of the plugin boundary.
+///
+/// Without TAPES, generates a synthetic trades + L2 tape pair first. The
+/// strategy defaults to the template market maker (requoting every 200 ms)
+/// loaded as a plugin from beside the ticktape binary
+/// (libticktape_template.so, built by `cargo build --release --workspace`).
+/// Each pass creates a fresh strategy instance; the first pass warms the
+/// page cache and is not counted.
+///
+/// The plugin-boundary figure runs a built-in strategy that subscribes to
+/// every event and only counts them, once called natively (generic Rust
+/// calls) and once through the plugin glue (the C ABI function table a
+/// loaded plugin uses), and reports the difference per event.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape bench run                             # 20M synthetic events, template MM plugin
+  ticktape bench run --strategy target/release/libmy_strategy.so --config my.toml data/*.tape")]
+struct RunBench {
+    /// Tapes to run over instead of generated ones.
+    #[arg(value_name = "TAPE")]
+    tapes: Vec<PathBuf>,
+    /// Strategy plugin (default: the template plugin beside the binary).
+    #[arg(long)]
+    strategy: Option<String>,
+    /// Strategy configuration (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Events to generate when no tapes are given.
+    #[arg(long, default_value = "20M", value_parser = fmt::parse_count)]
+    events: u64,
+    /// Timed passes.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Events per timing window of the cost histogram.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    window: u32,
 }
 
 /// Replay throughput (events/s), per-event cost percentiles and heap use,
@@ -59,6 +99,7 @@ struct ReplayBench {
 pub(crate) fn run(a: BenchArgs) -> Result<()> {
     match a.what {
         What::Replay(r) => replay(r),
+        What::Run(r) => run_bench(r),
     }
 }
 
@@ -70,9 +111,18 @@ struct WindowTimer {
     hist: Histogram<u64>,
 }
 
-impl Handler<'_> for WindowTimer {
-    #[inline]
-    fn on_event(&mut self, _: usize, _: Event<'_>, _: &[Book]) {
+impl WindowTimer {
+    fn new(window: u32) -> Result<Self> {
+        Ok(WindowTimer {
+            n: 0,
+            window,
+            last: Instant::now(),
+            hist: Histogram::new_with_bounds(1, 3_600_000_000_000_000, 3)?,
+        })
+    }
+
+    #[inline(always)]
+    fn tick(&mut self) {
         self.n += 1;
         if self.n == self.window {
             self.n = 0;
@@ -81,6 +131,34 @@ impl Handler<'_> for WindowTimer {
             self.hist.saturating_record(ps.max(1));
             self.last = now;
         }
+    }
+
+    fn report(&self) -> String {
+        let h = &self.hist;
+        let ns = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        format!(
+            "per-event cost (ns, windows of {} events): p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  ({} windows)",
+            self.window,
+            ns(0.5),
+            ns(0.99),
+            ns(0.999),
+            h.max() as f64 / 1000.0,
+            fmt::thousands(h.len())
+        )
+    }
+}
+
+impl Handler<'_> for WindowTimer {
+    #[inline]
+    fn on_event(&mut self, _: usize, _: Event<'_>, _: &[Book]) {
+        self.tick();
+    }
+}
+
+impl ticktape_engine::sim::Probe for WindowTimer {
+    #[inline]
+    fn event(&mut self) {
+        self.tick();
     }
 }
 
@@ -101,25 +179,32 @@ fn median(v: &mut [f64]) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
+/// The given tapes, or freshly generated synthetic ones (kept alive by the
+/// returned folder).
+fn tapes_or_generate(
+    tapes: &[PathBuf],
+    events: u64,
+    symbols: &[String],
+) -> Result<(Vec<PathBuf>, Option<tempfile::TempDir>)> {
+    if !tapes.is_empty() {
+        return Ok((tapes.to_vec(), None));
+    }
+    let dir = tempfile::tempdir().context("cannot create a temporary folder for the generated tapes")?;
+    let mut cfg = SynthConfig::new(events);
+    cfg.symbols = symbols.iter().map(|s| SymbolSpec::preset(s)).collect();
+    let t0 = Instant::now();
+    let written = generate(&cfg, dir.path())?;
+    println!(
+        "generated {} synthetic events ({}) in {:.1}s",
+        fmt::thousands(written.iter().map(|s| s.records).sum()),
+        symbols.join(","),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok((written.into_iter().map(|s| s.path).collect(), Some(dir)))
+}
+
 fn replay(a: ReplayBench) -> Result<()> {
-    let _tmp;
-    let paths = if a.tapes.is_empty() {
-        let dir = tempfile::tempdir().context("cannot create a temporary folder for the generated tapes")?;
-        let mut cfg = SynthConfig::new(a.events);
-        cfg.symbols = a.symbols.iter().map(|s| SymbolSpec::preset(s)).collect();
-        let t0 = Instant::now();
-        let written = generate(&cfg, dir.path())?;
-        println!(
-            "generated {} synthetic events ({}) in {:.1}s",
-            fmt::thousands(written.iter().map(|s| s.records).sum()),
-            a.symbols.join(","),
-            t0.elapsed().as_secs_f64()
-        );
-        _tmp = dir;
-        written.into_iter().map(|s| s.path).collect()
-    } else {
-        a.tapes.clone()
-    };
+    let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &a.symbols)?;
     let heap_before_open = alloc::live();
     let replay = Replay::open(&paths)?;
     let bytes: u64 = replay.tapes().iter().map(|t| t.file_len()).sum();
@@ -160,30 +245,138 @@ fn replay(a: ReplayBench) -> Result<()> {
         a.runs
     );
 
-    let mut timer = WindowTimer {
-        n: 0,
-        window: a.window,
-        last: Instant::now(),
-        hist: Histogram::new_with_bounds(1, 3_600_000_000_000_000, 3)?,
-    };
-    timer.last = Instant::now();
+    let mut timer = WindowTimer::new(a.window)?;
     replay.run(&mut timer)?;
-    let h = &timer.hist;
-    let ns = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "per-event cost (ns, windows of {} events): p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  ({} windows)",
-        a.window,
-        ns(0.5),
-        ns(0.99),
-        ns(0.999),
-        h.max() as f64 / 1000.0,
-        fmt::thousands(h.len())
-    );
+    println!("{}", timer.report());
     println!(
         "heap: {} before opening, {} while replaying (peak above baseline); the {} of tapes are mapped, not read",
         fmt::bytes(heap_before_open as u64),
         fmt::bytes(heap_peak as u64),
         fmt::bytes(bytes)
+    );
+    Ok(())
+}
+
+/// A plugin built beside the ticktape binary (`cargo build --workspace` puts
+/// them together), if present.
+fn beside_binary(crate_name: &str) -> Option<PathBuf> {
+    let lib = format!("{}{crate_name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(lib)).filter(|p| p.is_file())
+}
+
+/// The default strategy for `bench run`: the template plugin beside the
+/// binary.
+fn default_strategy() -> Result<String> {
+    beside_binary("ticktape_template").map(|p| p.to_string_lossy().into_owned()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the template plugin is not beside the ticktape binary; build it with `cargo build --release --workspace` or pass --strategy"
+        )
+    })
+}
+
+fn run_bench(a: RunBench) -> Result<()> {
+    use ticktape_counter::Counter;
+    use ticktape_engine::plugin::{Native, Plugin};
+    use ticktape_engine::sim::{self, SimConfig};
+
+    let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &["BTCUSDT".to_owned()])?;
+    let replay = Replay::open(&paths)?;
+    let events = replay.total_records();
+    let spec = match &a.strategy {
+        Some(s) => s.clone(),
+        None => default_strategy()?,
+    };
+    let plugin = crate::run::load_strategy(&spec)?;
+    let config = match &a.config {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        None => String::new(),
+    };
+    let cfg = SimConfig::default();
+    println!("machine: {}", machine());
+    println!(
+        "backtest: {} events, {} tapes; strategy {} {} ({}); feed latency {}, entry {}, response {}, cross-only fills",
+        fmt::thousands(events),
+        replay.tapes().len(),
+        plugin.info().name,
+        plugin.info().version,
+        plugin.info().path.as_ref().map_or("linked in process".to_owned(), |p| p.display().to_string()),
+        cfg.feed,
+        cfg.entry,
+        cfg.response
+    );
+    let pass = |probe: Option<&mut WindowTimer>| -> Result<(f64, sim::RunOutput)> {
+        let mut inst = plugin.create(&config)?;
+        let t0 = Instant::now();
+        let out = match probe {
+            Some(p) => sim::run_probed(&replay, &cfg, &mut inst, p)?,
+            None => sim::run(&replay, &cfg, &mut inst)?,
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        if let Some(e) = &out.error {
+            anyhow::bail!("{e}");
+        }
+        Ok((secs, out))
+    };
+    let (_, warm) = pass(None)?;
+    println!(
+        "  {} orders, {} fills per pass",
+        fmt::thousands(warm.orders.len() as u64),
+        fmt::thousands(warm.fills.len() as u64)
+    );
+    drop(warm);
+    alloc::reset_peak();
+    let heap_base = alloc::live();
+    let mut rates = Vec::new();
+    for i in 0..a.runs {
+        let (secs, _) = pass(None)?;
+        let r = events as f64 / secs;
+        println!("  run {}: {secs:.3}s  {}", i + 1, fmt::rate(r));
+        rates.push(r);
+    }
+    let heap_peak = alloc::peak().saturating_sub(heap_base);
+    let (lo, hi) = rates.iter().fold((f64::MAX, 0f64), |(l, h), &r| (l.min(r), h.max(r)));
+    println!(
+        "throughput: median {} (min {}, max {}) over {} runs",
+        fmt::rate(median(&mut rates)),
+        fmt::rate(lo),
+        fmt::rate(hi),
+        a.runs
+    );
+    let mut timer = WindowTimer::new(a.window)?;
+    pass(Some(&mut timer))?;
+    println!("{}", timer.report());
+    println!(
+        "heap: {} peak above baseline during a pass (orders, fills and samples are kept for the results)",
+        fmt::bytes(heap_peak as u64)
+    );
+
+    // The plugin boundary: the same counting strategy, native and as the
+    // real plugin beside the binary (else through the same glue in process).
+    let (glue, how) = match beside_binary("ticktape_counter") {
+        Some(p) => (Plugin::load(&p)?, "loaded plugin"),
+        None => {
+            (Plugin::in_process(ticktape_sdk::export::in_process::<Counter>("counter", "0"))?, "plugin glue in process")
+        }
+    };
+    let mut native_times = Vec::new();
+    let mut glue_times = Vec::new();
+    for _ in 0..a.runs.max(3) {
+        let mut n = Native(Counter::default());
+        let t0 = Instant::now();
+        sim::run(&replay, &cfg, &mut n)?;
+        native_times.push(t0.elapsed().as_secs_f64());
+        let mut g = glue.create("")?;
+        let t0 = Instant::now();
+        sim::run(&replay, &cfg, &mut g)?;
+        glue_times.push(t0.elapsed().as_secs_f64());
+    }
+    let (tn, tg) = (median(&mut native_times), median(&mut glue_times));
+    println!(
+        "plugin boundary (counter strategy called for every event): native {}, {how} {}: {:+.2} ns per event",
+        fmt::rate(events as f64 / tn),
+        fmt::rate(events as f64 / tg),
+        (tg - tn) / events as f64 * 1e9
     );
     Ok(())
 }

@@ -18,9 +18,9 @@ use crate::fmt;
 /// and accounting; writes Parquet results and prints a summary.
 ///
 /// Everything can come from a run file (TOML; see examples/demo/run.toml)
-/// and be overridden by flags. STRATEGY is a plugin shared library
-/// (lib<name>.so from `cargo build --release`) or `builtin:template`, the
-/// template market maker linked into ticktape.
+/// and be overridden by flags. The strategy is a plugin shared library
+/// (lib<name>.so from `cargo build --release`); the template market maker is
+/// target/release/libticktape_template.so.
 ///
 /// Results in OUT: fills.parquet, orders.parquet, equity.parquet,
 /// inventory.parquet (open with pandas, polars or pyarrow), summary.json and
@@ -31,12 +31,12 @@ use crate::fmt;
   ticktape run examples/demo/run.toml
   ticktape run --strategy target/release/libticktape_template.so --tape data/*.tape --out results/mm
   ticktape run examples/demo/run.toml --entry-latency 'lognormal(2ms, 0.5)' --fill touch --out results/touch
-  ticktape run --strategy builtin:template --config mm.toml --tape data/*.tape --funding data/x.funding.tape")]
+  ticktape run --strategy target/release/libticktape_template.so --config mm.toml --tape data/*.tape --funding data/x.funding.tape")]
 pub(crate) struct RunArgs {
     /// Run file (TOML) naming tapes, strategy, config and settings.
     #[arg(value_name = "RUN_FILE")]
     run_file: Option<PathBuf>,
-    /// Strategy plugin (.so/.dylib/.dll) or builtin:template.
+    /// Strategy plugin (.so/.dylib/.dll).
     #[arg(long, value_name = "PLUGIN")]
     strategy: Option<String>,
     /// Strategy configuration (TOML) handed to the plugin.
@@ -226,9 +226,10 @@ impl RunArgs {
         }
         let strategy = match (&self.strategy, &file.strategy) {
             (Some(s), _) => s.clone(),
-            (None, Some(s)) if s.starts_with("builtin:") => s.clone(),
             (None, Some(s)) => base.join(s).to_string_lossy().into_owned(),
-            (None, None) => bail!("no strategy: pass --strategy PLUGIN (a lib<name>.so) or builtin:template"),
+            (None, None) => {
+                bail!("no strategy: pass --strategy PLUGIN (a lib<name>.so built by `cargo build --release`)")
+            }
         };
         let config_text = match (&self.config, &file.config, &file.strategy_config) {
             (Some(p), _, _) => {
@@ -301,18 +302,18 @@ impl RunArgs {
     }
 }
 
-/// Loads the strategy named by `spec`.
+/// Loads the strategy plugin at `spec`.
 pub(crate) fn load_strategy(spec: &str) -> Result<Plugin> {
-    match spec {
-        "builtin:template" => Ok(Plugin::in_process(ticktape_sdk::export::in_process::<ticktape_template::Template>(
-            "ticktape-template",
-            env!("CARGO_PKG_VERSION"),
-        ))?),
-        s if s.starts_with("builtin:") => {
-            bail!("unknown built-in strategy {s:?}; the built-in one is builtin:template")
-        }
-        path => Ok(Plugin::load(Path::new(path))?),
+    let path = Path::new(spec);
+    if !path.exists() {
+        bail!(
+            "{spec}: no such strategy plugin; build the plugins with `cargo build --release --workspace` \
+             (the template is target/release/{}ticktape_template{})",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
     }
+    Ok(Plugin::load(path)?)
 }
 
 fn describe(info: &PluginInfo) -> String {

@@ -88,6 +88,14 @@ impl Event<'_> {
 /// Receives every event of a replay, in order. `'a` is the lifetime of the
 /// tapes, so a handler may keep events (e.g. to deliver them later).
 pub trait Handler<'a> {
+    /// Called before each merge run with the index of the tape (in the order
+    /// given to [`Replay::open`]) whose records follow. The default does
+    /// nothing.
+    #[inline(always)]
+    fn begin_run(&mut self, tape: usize) {
+        let _ = tape;
+    }
+
     /// Called once per record **before** it is applied to `books`, with its
     /// exchange time. The default does nothing.
     #[inline(always)]
@@ -307,6 +315,7 @@ impl Replay {
             runs += 1;
             let inst = self.tape_instrument[run.stream];
             let (start, bound) = (run.start, run.bound);
+            handler.begin_run(run.stream);
             let (end, next_ts) = match sources[run.stream] {
                 Source::Level(recs) => drive(recs, start, bound, |r| {
                     handler.before(r.ts.exchange, &books);

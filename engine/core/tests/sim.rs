@@ -76,8 +76,8 @@ struct Script {
 }
 
 impl Strategy for Script {
-    type Config = ();
-    fn new(_: ()) -> Result<Self, String> {
+    type Config = ticktape_sdk::NoConfig;
+    fn new(_: ticktape_sdk::NoConfig) -> Result<Self, String> {
         Ok(Script::default())
     }
     fn on_start(&mut self, ctx: &mut Context<'_>) {
@@ -318,8 +318,8 @@ impl Random {
 }
 
 impl Strategy for Random {
-    type Config = ();
-    fn new(_: ()) -> Result<Self, String> {
+    type Config = ticktape_sdk::NoConfig;
+    fn new(_: ticktape_sdk::NoConfig) -> Result<Self, String> {
         Ok(Random { rng: 1, every_ms: 50 })
     }
     fn on_start(&mut self, ctx: &mut Context<'_>) {

@@ -6,6 +6,7 @@ use std::ffi::c_void;
 use std::mem::size_of;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ticktape_tape::{Bar, Funding, Level, Quote, RecordKind, Series, Trade};
 
@@ -23,14 +24,38 @@ thread_local! {
 
 static HOOK: Once = Once::new();
 
+/// Set by the exported init function, i.e. when this copy of the SDK lives
+/// in a shared library loaded by a host. Such a library has its own copy of
+/// std, and its code runs only inside guarded calls, so every panic its
+/// panic hook sees is a plugin panic: the guard then needs no thread-local
+/// bookkeeping (thread-locals of a dynamically loaded library are slow to
+/// reach). Linked into a host instead, the init function is never called
+/// and the hook tells plugin panics from host panics per thread.
+static LOADED: AtomicBool = AtomicBool::new(false);
+
+/// Marks this SDK copy as living in a loaded plugin. Called by the init
+/// function [`export_strategy!`](crate::export_strategy) generates.
+#[doc(hidden)]
+pub fn mark_loaded() {
+    LOADED.store(true, Ordering::Relaxed);
+}
+
 /// Installs (once) a panic hook that records panics raised inside a plugin
 /// call instead of printing them, and defers to the previous hook for any
 /// other panic (so a strategy linked into the host changes nothing else).
+#[inline(always)]
 fn install_hook() {
+    if !HOOK.is_completed() {
+        install_hook_slow();
+    }
+}
+
+#[cold]
+fn install_hook_slow() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if IN_GUARD.with(Cell::get) {
+            if LOADED.load(Ordering::Relaxed) || IN_GUARD.with(Cell::get) {
                 let msg = info.payload_as_str().unwrap_or("(non-string panic payload)");
                 let text = match info.location() {
                     Some(l) => format!("{msg} (at {}:{}:{})", l.file(), l.line(), l.column()),
@@ -56,11 +81,17 @@ fn give(err: *mut OwnedBuf, msg: String) {
 }
 
 /// Runs `f`, turning an error or a panic into a status code and a message.
+#[inline]
 fn guard(err: *mut OwnedBuf, f: impl FnOnce() -> Result<(), (i32, String)>) -> i32 {
     install_hook();
-    let was = IN_GUARD.with(|g| g.replace(true));
-    let result = catch_unwind(AssertUnwindSafe(f));
-    IN_GUARD.with(|g| g.set(was));
+    let result = if LOADED.load(Ordering::Relaxed) {
+        catch_unwind(AssertUnwindSafe(f))
+    } else {
+        let was = IN_GUARD.with(|g| g.replace(true));
+        let r = catch_unwind(AssertUnwindSafe(f));
+        IN_GUARD.with(|g| g.set(was));
+        r
+    };
     match result {
         Ok(Ok(())) => status::OK,
         Ok(Err((code, msg))) => {
@@ -364,6 +395,7 @@ macro_rules! export_strategy {
         /// The plugin's entry point: returns its manifest.
         #[unsafe(no_mangle)]
         pub extern "C" fn ticktape_plugin_init() -> *const $crate::abi::PluginManifest {
+            $crate::export::mark_loaded();
             &TICKTAPE_PLUGIN_MANIFEST
         }
     };

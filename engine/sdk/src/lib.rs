@@ -40,7 +40,7 @@ pub mod signal;
 mod strategy;
 
 pub use context::{Context, Instrument, OrderId, Side};
-pub use strategy::Strategy;
+pub use strategy::{NoConfig, Strategy};
 pub use ticktape_tape::{Bar, Funding, Level, Quote, Series, Stamp, Trade, level_flags, side};
 
 /// This SDK's version, recorded in every plugin's manifest.

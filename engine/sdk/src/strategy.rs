@@ -6,6 +6,12 @@ use ticktape_tape::{Bar, Funding, Level, Quote, Series, Trade};
 use crate::abi::{OrderUpdate, liquidity, reason, update_kind};
 use crate::context::{Context, Side};
 
+/// The configuration of a strategy that takes none: an empty file (or no
+/// `--config`) is accepted, any key is refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
 /// A trading strategy. Implement the callbacks you need; every one has a
 /// default that does nothing. Export it with [`export_strategy!`](crate::export_strategy).
 ///

@@ -87,6 +87,26 @@ impl LatencySpec {
     }
 }
 
+impl std::fmt::Display for LatencySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = |ns: i64| {
+            if ns % 1_000_000 == 0 {
+                format!("{}ms", ns / 1_000_000)
+            } else if ns % 1_000 == 0 {
+                format!("{}us", ns / 1_000)
+            } else {
+                format!("{ns}ns")
+            }
+        };
+        match self {
+            LatencySpec::Local { fallback } => write!(f, "local receive times (else {fallback})"),
+            LatencySpec::Constant(ns) => f.write_str(&d(*ns)),
+            LatencySpec::LogNormal { median, sigma } => write!(f, "lognormal({}, {sigma})", d(*median)),
+            LatencySpec::Series(v) => write!(f, "series of {} values", v.len()),
+        }
+    }
+}
+
 /// Parses a duration: `1.5ms`, `200us`, `3s`, `10ns`, `1m`, or plain ns.
 pub fn parse_duration(text: &str) -> std::result::Result<i64, String> {
     let t = text.trim();

@@ -254,9 +254,8 @@ struct Venue {
     sells: Vec<usize>,
     /// Last mark price from a funding tape (human), NaN if none.
     mark: f64,
-    /// Per record kind: shift applied to local receive times (≤ 0), or
-    /// `None` when the kind's tape has no receive times.
-    local_shift: [Option<i64>; 8],
+    /// Whether an L2 tape drives the book (otherwise quotes do).
+    has_l2: bool,
     symbol: String,
     venue: String,
     price_exponent: i8,
@@ -278,12 +277,16 @@ pub struct Sim<'a> {
     updates: VecDeque<OrderUpdate>,
     last_update: i64,
     feed: VecDeque<Pending<'a>>,
-    last_feed: i64,
+    /// Per tape: its channel to the strategy.
+    channels: Vec<Channel>,
+    /// Tapes whose events only update the strategy's view of the book.
+    cursors: Vec<ViewCursor<'a>>,
+    /// The tape of the current merge run.
+    tape: usize,
     timers: BinaryHeap<Reverse<(i64, u64, u64)>>,
     timer_seq: u64,
     entry: Latency,
     response: Latency,
-    feed_lat: Latency,
     account: Account,
     view: Account,
     view_orders: BTreeMap<u64, OrderInfo>,
@@ -299,13 +302,78 @@ pub struct Sim<'a> {
     next_due: i64,
     /// Per record kind code: whether the strategy is called for it.
     wants: [bool; 8],
-    /// Per record kind code: whether events must travel to the strategy
-    /// (wanted, or they update its view of the book).
-    travels: [bool; 8],
+    /// Per tape: whether its events go through the delivery queue (the
+    /// strategy subscribed to them).
+    queued: Vec<bool>,
+}
+
+/// One tape's channel to the strategy: delivery times in FIFO order.
+#[derive(Debug)]
+struct Channel {
+    /// Shift applied to local receive times (≤ 0), or `None` to use the
+    /// feed latency model instead.
+    shift: Option<i64>,
+    latency: Latency,
+    last: i64,
+}
+
+impl Channel {
+    #[inline]
+    fn delivery(&mut self, te: i64, local: i64) -> i64 {
+        let t = match self.shift {
+            Some(shift) => (local - shift).max(te),
+            None => te + self.latency.sample(),
+        };
+        let t = t.max(self.last);
+        self.last = t;
+        t
+    }
+}
+
+/// The strategy's view of the book fed straight from an L2 or quote tape
+/// the strategy did not subscribe to: records are applied when their
+/// delivery time has come, just before each strategy callback, with no
+/// queue in between.
+#[derive(Debug)]
+struct ViewCursor<'a> {
+    tape: usize,
+    instrument: usize,
+    source: ViewSource<'a>,
+    pos: usize,
+    /// Delivery time of the record at `pos`, once computed.
+    head: Option<i64>,
+}
+
+#[derive(Debug)]
+enum ViewSource<'a> {
+    Levels(&'a [ticktape_tape::Level]),
+    Quotes(&'a [ticktape_tape::Quote]),
+}
+
+/// Called once per market event of a run (for measurements); `()` does
+/// nothing and costs nothing.
+pub trait Probe {
+    /// One event was processed.
+    fn event(&mut self);
+}
+
+impl Probe for () {
+    #[inline(always)]
+    fn event(&mut self) {}
 }
 
 /// Runs `driver` (a strategy) over `replay` with configuration `cfg`.
 pub fn run<'a, D: Driver<Sim<'a>>>(replay: &'a Replay, cfg: &SimConfig, driver: &mut D) -> Result<RunOutput> {
+    run_probed(replay, cfg, driver, &mut ())
+}
+
+/// [`run`], calling `probe` after every market event.
+pub fn run_probed<'a, D: Driver<Sim<'a>>, P: Probe>(
+    replay: &'a Replay,
+    cfg: &SimConfig,
+    driver: &mut D,
+    probe: &mut P,
+) -> Result<RunOutput> {
     let mut sim = Sim::new(replay, cfg.clone(), driver.subscriptions())?;
     let api = api::<Sim<'a>>();
     let mut bt = Backtest {
@@ -315,9 +383,11 @@ pub fn run<'a, D: Driver<Sim<'a>>>(replay: &'a Replay, cfg: &SimConfig, driver: 
         batch: Vec::with_capacity(256),
         ubatch: Vec::with_capacity(64),
         error: None,
+        probe,
     };
     // The strategy starts at the time of the first event.
     bt.sim.now = replay.tapes().iter().filter(|t| !t.is_empty()).map(|t| t.header().first_ts).min().unwrap_or(0);
+    bt.sim.sync_view(bt.sim.now);
     let started = bt.driver.start(bt.api, bt.sim);
     if let Err(e) = started {
         bt.error = Some(e);
@@ -325,6 +395,7 @@ pub fn run<'a, D: Driver<Sim<'a>>>(replay: &'a Replay, cfg: &SimConfig, driver: 
         replay.run(&mut bt)?;
         if bt.error.is_none() {
             bt.sim.now = bt.sim.last_ts;
+            bt.sim.sync_view(bt.sim.now);
             if let Err(e) = bt.driver.finish(bt.api, bt.sim) {
                 bt.error = Some(e);
             }
@@ -337,7 +408,7 @@ pub fn run<'a, D: Driver<Sim<'a>>>(replay: &'a Replay, cfg: &SimConfig, driver: 
 impl<'a> Sim<'a> {
     fn new(replay: &'a Replay, cfg: SimConfig, subscriptions: u32) -> Result<Self> {
         let n = replay.instruments().len();
-        let mut venues: Vec<Venue> = replay
+        let venues: Vec<Venue> = replay
             .instruments()
             .iter()
             .map(|i| Venue {
@@ -348,7 +419,7 @@ impl<'a> Sim<'a> {
                 buys: Vec::with_capacity(16),
                 sells: Vec::with_capacity(16),
                 mark: f64::NAN,
-                local_shift: [None; 8],
+                has_l2: i.has_l2,
                 symbol: i.symbol.clone(),
                 venue: i.venue.clone(),
                 price_exponent: i.price_exponent,
@@ -360,24 +431,37 @@ impl<'a> Sim<'a> {
         // (local − exchange) among its first records, an estimate of the
         // clock offset between capture host and exchange. Delivery is also
         // never earlier than the exchange time.
-        if matches!(cfg.feed, LatencySpec::Local { .. }) {
-            for (tape, &inst) in replay.tapes().iter().zip(replay.tape_instruments()) {
-                if !tape.header().has_local_ts() {
-                    continue;
-                }
-                let shift = min_local_minus_exchange(tape).min(0);
-                let slot = &mut venues[inst].local_shift[tape.kind().code() as usize];
-                *slot = Some(slot.map_or(shift, |s: i64| s.min(shift)));
+        let use_local = matches!(cfg.feed, LatencySpec::Local { .. });
+        let channels = replay
+            .tapes()
+            .iter()
+            .enumerate()
+            .map(|(i, tape)| Channel {
+                shift: (use_local && tape.header().has_local_ts()).then(|| min_local_minus_exchange(tape).min(0)),
+                latency: Latency::new(&cfg.feed, cfg.seed ^ (0x100 + i as u64)),
+                last: i64::MIN,
+            })
+            .collect();
+        let wants: [bool; 8] = std::array::from_fn(|k| subscriptions & (1 << k) != 0);
+        let mut cursors = Vec::new();
+        let mut queued = Vec::new();
+        for (i, (tape, &inst)) in replay.tapes().iter().zip(replay.tape_instruments()).enumerate() {
+            let kind = tape.kind();
+            let wanted = wants[kind.code() as usize];
+            let source = match kind {
+                RecordKind::Level if !wanted => Some(ViewSource::Levels(tape.records()?)),
+                RecordKind::Quote if !wanted && !venues[inst].has_l2 => Some(ViewSource::Quotes(tape.records()?)),
+                _ => None,
+            };
+            if let Some(source) = source {
+                cursors.push(ViewCursor { tape: i, instrument: inst, source, pos: 0, head: None });
             }
+            queued.push(wanted && kind != RecordKind::Fill);
         }
         if cfg.sample_ns <= 0 {
             return Err(Error::Config { what: "sample interval", why: "must be positive".into() });
         }
         let scales = venues.iter().map(|v| v.scale).collect();
-        let wants: [bool; 8] = std::array::from_fn(|k| subscriptions & (1 << k) != 0);
-        let mut travels = wants;
-        travels[RecordKind::Level.code() as usize] = true;
-        travels[RecordKind::Quote.code() as usize] = true;
         Ok(Sim {
             now: 0,
             venues,
@@ -387,12 +471,13 @@ impl<'a> Sim<'a> {
             updates: VecDeque::with_capacity(256),
             last_update: i64::MIN,
             feed: VecDeque::with_capacity(4096),
-            last_feed: i64::MIN,
+            channels,
+            cursors,
+            tape: 0,
             timers: BinaryHeap::new(),
             timer_seq: 0,
             entry: Latency::new(&cfg.entry, cfg.seed ^ 0x01),
             response: Latency::new(&cfg.response, cfg.seed ^ 0x02),
-            feed_lat: Latency::new(&cfg.feed, cfg.seed ^ 0x03),
             account: Account::new(cfg.capital, n),
             view: Account::new(cfg.capital, n),
             view_orders: BTreeMap::new(),
@@ -406,7 +491,7 @@ impl<'a> Sim<'a> {
             last_ts: 0,
             next_due: i64::MAX,
             wants,
-            travels,
+            queued,
             cfg,
         })
     }
@@ -513,16 +598,44 @@ impl<'a> Sim<'a> {
         });
     }
 
-    /// Delivery time of a market event to the strategy.
+    /// Brings the strategy's view of the books up to local time `t`: applies
+    /// every record of the view cursors delivered at or before `t`.
     #[inline]
-    fn feed_time(&mut self, inst: usize, kind: RecordKind, te: i64, local: i64) -> i64 {
-        let t = match self.venues[inst].local_shift[kind.code() as usize] {
-            Some(shift) => (local - shift).max(te),
-            None => te + self.feed_lat.sample(),
-        };
-        let t = t.max(self.last_feed);
-        self.last_feed = t;
-        t
+    fn sync_view(&mut self, t: i64) {
+        if !self.cursors.is_empty() {
+            self.sync_cursors(t);
+        }
+    }
+
+    fn sync_cursors(&mut self, t: i64) {
+        for c in &mut self.cursors {
+            let ch = &mut self.channels[c.tape];
+            let view = &mut self.venues[c.instrument].view;
+            match c.source {
+                ViewSource::Levels(recs) => {
+                    while let Some(r) = recs.get(c.pos) {
+                        let d = *c.head.get_or_insert_with(|| ch.delivery(r.ts.exchange, r.ts.local));
+                        if d > t {
+                            break;
+                        }
+                        view.apply(r);
+                        c.pos += 1;
+                        c.head = None;
+                    }
+                }
+                ViewSource::Quotes(recs) => {
+                    while let Some(r) = recs.get(c.pos) {
+                        let d = *c.head.get_or_insert_with(|| ch.delivery(r.ts.exchange, r.ts.local));
+                        if d > t {
+                            break;
+                        }
+                        view.apply_quote(r);
+                        c.pos += 1;
+                        c.head = None;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -549,16 +662,17 @@ fn min_local_minus_exchange(tape: &ticktape_tape::Tape) -> i64 {
 }
 
 /// The replay handler that runs the simulation and calls the strategy.
-struct Backtest<'s, 'a, D> {
+struct Backtest<'s, 'a, D, P> {
     sim: &'s mut Sim<'a>,
     driver: &'s mut D,
     api: &'s HostApi,
     batch: Vec<EventRef>,
     ubatch: Vec<OrderUpdate>,
     error: Option<PluginError>,
+    probe: &'s mut P,
 }
 
-impl<'a, D: Driver<Sim<'a>>> Backtest<'_, 'a, D> {
+impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
     /// Processes every queued item due before `limit` (exclusive), in time
     /// order; exchange arrivals match against `books`.
     fn process_due(&mut self, limit: i64, books: &[Book]) {
@@ -576,15 +690,16 @@ impl<'a, D: Driver<Sim<'a>>> Backtest<'_, 'a, D> {
             if ta == t {
                 let (ts, action) = self.sim.to_exchange.pop_front().expect("non-empty");
                 self.sim.arrive(ts, action, books);
+            } else if tf == t {
+                // Market data flows until an arrival is due (arrivals go first at
+                // equal times); updates and timers at the same time come after it.
+                self.deliver_feed(ta.min(limit), tu.min(tt));
             } else if tu == t {
                 self.deliver_updates(t);
-            } else if tf == t {
-                // Market data may flow until an arrival or update is due (they
-                // go first at equal times), or past a timer.
-                self.deliver_feed(ta.min(tu).min(limit), tt);
             } else {
                 let Reverse((at, _, token)) = self.sim.timers.pop().expect("non-empty");
                 self.sim.now = at;
+                self.sim.sync_view(at);
                 if let Err(e) = self.driver.timer(self.api, self.sim, token) {
                     self.error = Some(e);
                 }
@@ -603,21 +718,22 @@ impl<'a, D: Driver<Sim<'a>>> Backtest<'_, 'a, D> {
             self.ubatch.push(u);
         }
         self.sim.now = t;
+        self.sim.sync_view(t);
         if let Err(e) = self.driver.orders(self.api, self.sim, &self.ubatch) {
             self.error = Some(e);
         }
     }
 
-    /// Delivers market data in batches of equal local time, while batches
-    /// are due before `before` (exclusive) and not after `timer` (a timer at
-    /// the same time fires after the data). Applies each event to the
-    /// strategy's view of the book; calls the strategy for the events it
-    /// subscribed to, and returns after such a call (the strategy may have
-    /// queued something due earlier than the next batch).
-    fn deliver_feed(&mut self, before: i64, timer: i64) {
+    /// Delivers subscribed market data in batches of equal local time, while
+    /// batches are due before `before` (exclusive) and not after `until`
+    /// (updates and timers at the same time come after the data). Applies
+    /// each event to the strategy's view of the book, calls the strategy,
+    /// and returns after each call (the strategy may have queued something
+    /// due earlier than the next batch).
+    fn deliver_feed(&mut self, before: i64, until: i64) {
         loop {
             let Some(t) = self.sim.feed.front().map(|p| p.ts) else { return };
-            if t >= before || t > timer {
+            if t >= before || t > until {
                 return;
             }
             self.batch.clear();
@@ -634,7 +750,7 @@ impl<'a, D: Driver<Sim<'a>>> Backtest<'_, 'a, D> {
                     }
                     Event::Trade(r) => (RecordKind::Trade, (r as *const ticktape_tape::Trade).cast()),
                     Event::Quote(r) => {
-                        if v.view.bid_count() + v.view.ask_count() <= 2 {
+                        if !v.has_l2 {
                             v.view.apply_quote(r);
                         }
                         (RecordKind::Quote, (r as *const ticktape_tape::Quote).cast())
@@ -650,6 +766,7 @@ impl<'a, D: Driver<Sim<'a>>> Backtest<'_, 'a, D> {
             }
             if !self.batch.is_empty() {
                 self.sim.now = t;
+                self.sim.sync_view(t);
                 if let Err(e) = self.driver.events(self.api, self.sim, &self.batch) {
                     self.error = Some(e);
                 }
@@ -659,7 +776,12 @@ impl<'a, D: Driver<Sim<'a>>> Backtest<'_, 'a, D> {
     }
 }
 
-impl<'a, D: Driver<Sim<'a>>> Handler<'a> for Backtest<'_, 'a, D> {
+impl<'a, D: Driver<Sim<'a>>, P: Probe> Handler<'a> for Backtest<'_, 'a, D, P> {
+    #[inline(always)]
+    fn begin_run(&mut self, tape: usize) {
+        self.sim.tape = tape;
+    }
+
     #[inline(always)]
     fn before(&mut self, ts: i64, books: &[Book]) {
         if self.sim.next_due < ts {
@@ -684,6 +806,7 @@ impl<'a, D: Driver<Sim<'a>>> Handler<'a> for Backtest<'_, 'a, D> {
 
     #[inline]
     fn on_event(&mut self, instrument: usize, event: Event<'a>, books: &[Book]) {
+        self.probe.event();
         let sim = &mut *self.sim;
         let te = event.ts_exchange();
         if sim.events == 0 {
@@ -716,11 +839,10 @@ impl<'a, D: Driver<Sim<'a>>> Handler<'a> for Backtest<'_, 'a, D> {
             Event::Series(r) => r.ts.local,
             Event::Fill(_) => return,
         };
-        let kind = event.kind();
-        if !sim.travels[kind.code() as usize] {
+        if !sim.queued[sim.tape] {
             return;
         }
-        let t = sim.feed_time(instrument, kind, te, local);
+        let t = sim.channels[sim.tape].delivery(te, local);
         sim.next_due = sim.next_due.min(t);
         sim.feed.push_back(Pending { ts: t, instrument: instrument as u32, event });
     }
