@@ -163,3 +163,37 @@ fn funding_option_refuses_a_tape_of_another_kind() {
         .unwrap();
     assert_one_error_line(&o, &["this is a l2 tape, but --funding expects a funding tape"]);
 }
+
+#[test]
+fn new_strategy_scaffolds_a_crate_that_builds_and_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["new-strategy", "my-strat", "--path", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let krate = dir.path().join("my-strat");
+    for f in ["Cargo.toml", "src/lib.rs", "strategy.toml", "README.md"] {
+        assert!(krate.join(f).is_file(), "{f} missing");
+    }
+    // Same dependency versions as the workspace, and its compiled
+    // dependencies from the plugins' target folder.
+    fs::copy(root().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let target = root().join("target/test-plugins");
+    plugin_dir(); // build the shared dependencies first, once
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let b = std::process::Command::new(cargo)
+        .current_dir(&krate)
+        .args(["build", "--quiet"])
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "the new crate does not build:\n{}", String::from_utf8_lossy(&b.stderr));
+    let lib = target.join(format!("debug/{}my_strat{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
+    let t = tapes(&dir.path().join("t"));
+    let o = run_with(&lib, Some(&krate.join("strategy.toml")), &t, &dir.path().join("out"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("strategy      my-strat 0.1.0"), "{}", stdout(&o));
+
+    let again = run(&["new-strategy", "my-strat", "--path", dir.path().to_str().unwrap()]);
+    assert_one_error_line(&again, &["already exists"]);
+    let bad = run(&["new-strategy", "My Strat", "--path", dir.path().to_str().unwrap()]);
+    assert_one_error_line(&bad, &["not a valid crate name"]);
+}

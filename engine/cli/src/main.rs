@@ -6,6 +6,7 @@ mod fmt;
 mod inspect;
 mod replay;
 mod run;
+mod scaffold;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,7 @@ enum Command {
     Inspect(inspect::InspectArgs),
     Replay(replay::ReplayArgs),
     Run(run::RunArgs),
+    NewStrategy(scaffold::NewStrategyArgs),
     Bench(bench::BenchArgs),
 }
 
@@ -78,7 +80,20 @@ struct GenArgs {
     start: chrono::DateTime<chrono::Utc>,
 }
 
+/// Restores the default action for SIGPIPE, so that `ticktape ... | head`
+/// ends quietly when the reader goes away (as `cat` does) instead of
+/// failing to print. Rust programs ignore SIGPIPE by default.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; setting
+    // a signal's disposition to SIG_DFL has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gen(a) => gen_cmd(a),
@@ -86,6 +101,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Run(a) => run::run(a),
+        Command::NewStrategy(a) => scaffold::run(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

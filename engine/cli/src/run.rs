@@ -154,10 +154,27 @@ pub(crate) struct RunPlan {
     pub(crate) sim: SimConfig,
 }
 
+/// `base/rel` with `.` and `..` resolved lexically where possible, so
+/// messages show `target/release/x.so`, not `examples/demo/../../target/...`.
+fn join_clean(base: &Path, rel: &str) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in base.join(rel).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn expand(base: &Path, patterns: &[String], what: &str) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in patterns {
-        let full = base.join(p);
+        let full = join_clean(base, p);
         let text = full.to_string_lossy().into_owned();
         if text.contains(['*', '?', '[']) {
             let mut hits: Vec<PathBuf> = glob::glob(&text)
@@ -226,7 +243,7 @@ impl RunArgs {
         }
         let strategy = match (&self.strategy, &file.strategy) {
             (Some(s), _) => s.clone(),
-            (None, Some(s)) => base.join(s).to_string_lossy().into_owned(),
+            (None, Some(s)) => join_clean(&base, s).to_string_lossy().into_owned(),
             (None, None) => {
                 bail!("no strategy: pass --strategy PLUGIN (a lib<name>.so built by `cargo build --release`)")
             }
@@ -236,7 +253,7 @@ impl RunArgs {
                 std::fs::read_to_string(p).with_context(|| format!("cannot read strategy config {}", p.display()))?
             }
             (None, Some(p), _) => {
-                let p = base.join(p);
+                let p = join_clean(&base, p);
                 std::fs::read_to_string(&p).with_context(|| format!("cannot read strategy config {}", p.display()))?
             }
             (None, None, Some(t)) => toml::to_string(t).context("cannot re-encode [strategy_config]")?,
@@ -244,7 +261,7 @@ impl RunArgs {
         };
         let out = match (&self.out, &file.out) {
             (Some(o), _) => o.clone(),
-            (None, Some(o)) => base.join(o),
+            (None, Some(o)) => join_clean(&base, o),
             (None, None) => cwd.join("results"),
         };
         let mut sim = SimConfig::default();
@@ -380,6 +397,10 @@ fn print_summary(s: &Summary, info: &PluginInfo, secs: f64, dir: &Path, files: &
     }
     let inv: Vec<String> = s.ending_inventory.iter().map(|i| format!("{} {}", i.symbol, i.position)).collect();
     println!("inventory     {}", inv.join(", "));
+    println!(
+        "              (Sharpe, Sortino, Calmar annualised from {} s equity samples over {:.1} s; definitions in README)",
+        s.sample_interval_s, s.duration_s
+    );
     let names: Vec<String> =
         files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
     println!("results       {}: {}", dir.display(), names.join(" "));

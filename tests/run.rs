@@ -1,0 +1,171 @@
+//! End-to-end backtests through `ticktape run`: the shipped real sample
+//! (converted from the raw Binance capture), determinism, results that
+//! Python opens, and the full real capture when `../shared` is present.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Converts the shipped two-minute Binance capture into `dir`.
+fn shipped_sample(dir: &Path) -> Vec<PathBuf> {
+    let capture = root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz");
+    let o = run(&["convert", "binance-ws", capture.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut t: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    t.sort();
+    assert_eq!(t.len(), 3, "l2, quotes and trades tapes: {t:?}");
+    t
+}
+
+/// A run file like examples/demo/run.toml, pointing at test paths.
+fn run_file(dir: &Path, tapes: &Path, out: &Path) -> PathBuf {
+    let text = format!(
+        r#"tapes = ["{tapes}/*.tape"]
+strategy = "{plugin}"
+out = "{out}"
+[strategy_config]
+half_spread_ticks = 1
+max_position_lots = 20
+[latency]
+feed = "local"
+entry = "lognormal(2ms, 0.3)"
+response = "lognormal(2ms, 0.3)"
+[fees]
+maker_bps = -0.5
+taker_bps = 5.0
+[limits]
+max_position = 0.05
+[account]
+capital = 100000
+sample = "1s"
+"#,
+        tapes = tapes.display(),
+        plugin = plugin("ticktape_template").display(),
+        out = out.display()
+    );
+    let p = dir.join("run.toml");
+    fs::write(&p, text).unwrap();
+    p
+}
+
+fn summary(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn backtest_of_the_shipped_real_sample_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = dir.path().join("tapes");
+    shipped_sample(&tapes);
+    let mut outputs = Vec::new();
+    for i in 0..2 {
+        let out = dir.path().join(format!("out{i}"));
+        let rf = run_file(dir.path(), &tapes, &out);
+        let o = run(&["run", rf.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = summary(&out);
+        // Every record of the three tapes is processed (l2 + quotes + trades).
+        assert_eq!(s["events"], 151_807 + 23_053 + 4_565);
+        assert!(s["orders"].as_u64().unwrap() > 100, "{s}");
+        assert!(s["fills"].as_u64().unwrap() > 0, "{s}");
+        assert_eq!(s["maker_share"], 1.0, "post-only quotes only fill as maker");
+        assert!(s["error"].is_null());
+        outputs.push(all_files(&out));
+    }
+    assert_eq!(outputs[0], outputs[1], "two runs of the same inputs differ");
+}
+
+#[test]
+fn results_open_in_pyarrow_pandas_and_polars() {
+    let python = std::env::var("TICKTAPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = std::process::Command::new(&python).args(["-c", "import pyarrow"]).output();
+    let available = probe.as_ref().is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(
+            std::env::var_os("TICKTAPE_REQUIRE_PYTHON").is_none(),
+            "TICKTAPE_REQUIRE_PYTHON is set but {python} cannot import pyarrow"
+        );
+        eprintln!(
+            "skipped: {python} cannot import pyarrow (CI installs it; set TICKTAPE_PYTHON to a Python that has it)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = dir.path().join("tapes");
+    shipped_sample(&tapes);
+    let out = dir.path().join("out");
+    let rf = run_file(dir.path(), &tapes, &out);
+    assert!(run(&["run", rf.to_str().unwrap()]).status.success());
+    let script = r#"
+import json, sys
+import pyarrow.parquet as pq
+d = sys.argv[1]
+rows = {n: pq.read_table(f"{d}/{n}.parquet").num_rows for n in ["fills", "orders", "equity", "inventory"]}
+fills = pq.read_table(f"{d}/fills.parquet")
+assert str(fills.schema.field("ts").type) == "timestamp[ns, tz=UTC]", fills.schema
+try:
+    import pandas as pd
+    df = pd.read_parquet(f"{d}/fills.parquet")
+    rows["pandas_fills"] = len(df)
+    rows["pandas_ts"] = str(df["ts"].dtype)
+except ImportError:
+    pass
+try:
+    import polars as pl
+    rows["polars_equity"] = pl.read_parquet(f"{d}/equity.parquet").height
+except ImportError:
+    pass
+print(json.dumps(rows))
+"#;
+    let o = std::process::Command::new(&python).args(["-c", script, out.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = summary(&out);
+    assert_eq!(rows["fills"], s["fills"]);
+    assert_eq!(rows["orders"], s["orders"]);
+    assert!(rows["equity"].as_u64().unwrap() >= 124, "one sample per second over ~125 s: {rows}");
+    assert_eq!(rows["inventory"], rows["equity"]);
+    if !rows["pandas_fills"].is_null() {
+        assert_eq!(rows["pandas_fills"], s["fills"]);
+        assert_eq!(rows["pandas_ts"], "datetime64[ns, UTC]");
+    }
+    if !rows["polars_equity"].is_null() {
+        assert_eq!(rows["polars_equity"], rows["equity"]);
+    }
+}
+
+#[test]
+fn backtest_of_the_full_real_capture() {
+    let Some(real) = real_data() else {
+        eprintln!("skipped: ../shared/data/real not found (the shipped two-minute sample is tested instead)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = dir.path().join("tapes");
+    let capture = real.join("hftbacktest/usdm_btcusdt_20240808.gz");
+    let o = run(&["convert", "binance-ws", capture.to_str().unwrap(), "-o", tapes.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("out");
+    let rf = run_file(dir.path(), &tapes, &out);
+    let o = run(&["run", rf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    assert_eq!(s["events"], 445_262 + 66_089 + 21_313);
+    assert!(s["duration_s"].as_f64().unwrap() > 340.0, "{s}");
+    assert!(s["fills"].as_u64().unwrap() > 0);
+}
