@@ -39,6 +39,7 @@ pub fn assert_one_error_line(o: &Output, needles: &[&str]) {
 
 #[path = "build_plugins.rs"]
 mod build_plugins;
+#[allow(unused_imports)]
 pub use build_plugins::{PLUGIN_CRATES, plugin, plugin_dir, root};
 
 /// `../shared/data/real` beside the workspace, or `$TICKTAPE_SHARED/data/real`,
