@@ -54,6 +54,7 @@ pub mod hyperliquid;
 pub mod input;
 mod report;
 mod sink;
+pub mod synthetic;
 pub mod tardis;
 pub mod time;
 

@@ -22,6 +22,34 @@ pub(crate) struct BenchArgs {
 enum What {
     Replay(ReplayBench),
     Run(RunBench),
+    Convert(ConvertBench),
+}
+
+/// Converter throughput: a Tardis/Binance trades CSV into a tape, on one
+/// core, in MB/s of uncompressed CSV, plain and gzipped.
+///
+/// Without INPUT, generates a realistic binance-futures trades CSV of --mb
+/// megabytes (and its .gz) in a temporary folder. Reports the median of
+/// --runs conversions each; the output tape is written and synced as in a
+/// real conversion. Gzip input is bounded by decompression.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape bench convert                         # 200 MB generated trades CSV
+  ticktape bench convert --mb 1000 --runs 3
+  ticktape bench convert --source tardis data/binance-futures_trades_2024-08-01_BTCUSDT.csv.gz")]
+struct ConvertBench {
+    /// Input files to convert instead of a generated CSV.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// Source kind of INPUT (see `ticktape convert --list`).
+    #[arg(long, default_value = "tardis")]
+    source: String,
+    /// Size of the generated CSV, MB.
+    #[arg(long, default_value_t = 200)]
+    mb: u64,
+    /// Timed conversions per input.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
 }
 
 /// Backtest throughput (events/s) and per-event cost of a strategy with the
@@ -100,6 +128,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
     match a.what {
         What::Replay(r) => replay(r),
         What::Run(r) => run_bench(r),
+        What::Convert(c) => convert_bench(c),
     }
 }
 
@@ -378,5 +407,46 @@ fn run_bench(a: RunBench) -> Result<()> {
         fmt::rate(events as f64 / tg),
         (tg - tn) / events as f64 * 1e9
     );
+    Ok(())
+}
+
+fn convert_bench(a: ConvertBench) -> Result<()> {
+    use clap::ValueEnum;
+    use ticktape_data::{ConvertOptions, SourceKind, convert};
+
+    let source = SourceKind::from_str(&a.source, true)
+        .map_err(|_| anyhow::anyhow!("unknown source {:?}; `ticktape convert --list` shows them", a.source))?;
+    let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let inputs = if a.inputs.is_empty() {
+        let t0 = Instant::now();
+        let (csv, gz, size) = ticktape_data::synthetic::trades_csv(dir.path(), a.mb * 1_000_000)?;
+        println!(
+            "generated a {} binance-futures trades CSV (gzip {}) in {:.1}s",
+            fmt::bytes(size),
+            fmt::bytes(std::fs::metadata(&gz).map(|m| m.len()).unwrap_or(0)),
+            t0.elapsed().as_secs_f64()
+        );
+        vec![csv, gz]
+    } else {
+        a.inputs.clone()
+    };
+    println!("machine: {}", machine());
+    let opts = ConvertOptions { out_dir: dir.path().join("out"), jobs: 1, ..ConvertOptions::default() };
+    for input in &inputs {
+        let mut rates = Vec::new();
+        let mut records = 0;
+        for _ in 0..a.runs {
+            let r = convert(source, std::slice::from_ref(input), &opts)?;
+            records = r.tapes.iter().map(|t| t.records).sum::<u64>();
+            rates.push(r.mb_per_s());
+        }
+        println!(
+            "{}: {} records, median {:.0} MB/s of uncompressed input over {} runs (one core)",
+            input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            fmt::thousands(records),
+            median(&mut rates),
+            a.runs
+        );
+    }
     Ok(())
 }
