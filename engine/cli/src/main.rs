@@ -19,16 +19,21 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 /// Event-driven backtesting for crypto-derivatives microstructure research.
 ///
 /// Market data lives in tapes: fixed-size records behind a small header,
-/// replayed in place from a memory map. Generate or convert tapes, inspect
-/// them, replay them, and measure how fast that goes.
+/// replayed in place from a memory map. Convert raw exchange archives (or
+/// generate synthetic markets) into tapes, inspect and replay them, backtest
+/// strategy plugins over them with latency and cross-only fills, and measure
+/// how fast that goes.
 #[derive(Debug, Parser)]
 #[command(name = "ticktape", version, propagate_version = true, max_term_width = 110)]
 #[command(after_help = "Examples:
+  ticktape convert binance-ws examples/data/binance-futures_btcusdt_20240808_2min.gz -o sample
+  ticktape run examples/demo/run.toml
+  ticktape run --strategy target/release/libticktape_template.so --tape sample/*.tape --out results/mm
+  ticktape new-strategy my-strategy
   ticktape gen --out data --events 2M --symbols BTCUSDT,ETHUSDT
-  ticktape convert binance-ws usdm_btcusdt_20240808.gz -o tapes/
   ticktape inspect data/synthetic.BTCUSDT.trades.tape --verify
   ticktape replay data/*.tape
-  ticktape bench replay --events 20M")]
+  ticktape bench run")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
