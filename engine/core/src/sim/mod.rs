@@ -612,31 +612,34 @@ impl<'a> Sim<'a> {
             let ch = &mut self.channels[c.tape];
             let view = &mut self.venues[c.instrument].view;
             match c.source {
-                ViewSource::Levels(recs) => {
-                    while let Some(r) = recs.get(c.pos) {
-                        let d = *c.head.get_or_insert_with(|| ch.delivery(r.ts.exchange, r.ts.local));
-                        if d > t {
-                            break;
-                        }
-                        view.apply(r);
-                        c.pos += 1;
-                        c.head = None;
-                    }
-                }
-                ViewSource::Quotes(recs) => {
-                    while let Some(r) = recs.get(c.pos) {
-                        let d = *c.head.get_or_insert_with(|| ch.delivery(r.ts.exchange, r.ts.local));
-                        if d > t {
-                            break;
-                        }
-                        view.apply_quote(r);
-                        c.pos += 1;
-                        c.head = None;
-                    }
-                }
+                ViewSource::Levels(recs) => c.pos = advance(recs, c.pos, &mut c.head, ch, t, |r| view.apply(r)),
+                ViewSource::Quotes(recs) => c.pos = advance(recs, c.pos, &mut c.head, ch, t, |r| view.apply_quote(r)),
             }
         }
     }
+}
+
+/// Applies `recs[pos..]` while delivered by `t`; returns the new position.
+/// `head` caches the delivery time of the record at `pos` (drawn once).
+fn advance<R: ticktape_tape::Record>(
+    recs: &[R],
+    mut pos: usize,
+    head: &mut Option<i64>,
+    ch: &mut Channel,
+    t: i64,
+    mut apply: impl FnMut(&R),
+) -> usize {
+    while let Some(r) = recs.get(pos) {
+        let s = r.stamp();
+        let d = *head.get_or_insert_with(|| ch.delivery(s.exchange, s.local));
+        if d > t {
+            break;
+        }
+        apply(r);
+        pos += 1;
+        *head = None;
+    }
+    pos
 }
 
 /// Records of each tape used to estimate its clock offset.
