@@ -113,6 +113,36 @@ impl Slots {
         }
     }
 
+    /// Sum of the quantities of the best `n` occupied slots, walking the
+    /// occupancy words from the top.
+    #[inline]
+    fn top_sum(&self, mut n: usize) -> i64 {
+        if self.top == 0 || n == 0 {
+            return 0;
+        }
+        let s = self.top - 1;
+        let mut w = s >> 6;
+        let b = s & 63;
+        let mut word = self.bits[w] & if b == 63 { u64::MAX } else { (2u64 << b) - 1 };
+        let mut sum = 0;
+        loop {
+            while word != 0 {
+                let bit = 63 - word.leading_zeros() as usize;
+                sum += self.qty[(w << 6) + bit];
+                n -= 1;
+                if n == 0 {
+                    return sum;
+                }
+                word &= !(1u64 << bit);
+            }
+            if w == 0 {
+                return sum;
+            }
+            w -= 1;
+            word = self.bits[w];
+        }
+    }
+
     fn clear(&mut self) {
         if self.levels > 0 {
             for (w, word) in self.bits.iter_mut().enumerate() {
@@ -395,13 +425,21 @@ impl Book {
     /// Sum of quantities of the best `n` bid levels.
     #[inline]
     pub fn bid_depth(&self, n: usize) -> i64 {
-        self.bid_levels().take(n).map(|(_, q)| q).sum()
+        if self.far_bids.is_empty() {
+            self.sides[0].top_sum(n)
+        } else {
+            self.bid_levels().take(n).map(|(_, q)| q).sum()
+        }
     }
 
     /// Sum of quantities of the best `n` ask levels.
     #[inline]
     pub fn ask_depth(&self, n: usize) -> i64 {
-        self.ask_levels().take(n).map(|(_, q)| q).sum()
+        if self.far_asks.is_empty() {
+            self.sides[1].top_sum(n)
+        } else {
+            self.ask_levels().take(n).map(|(_, q)| q).sum()
+        }
     }
 
     /// Number of bid levels.
@@ -586,6 +624,24 @@ mod tests {
         prop_assert_eq!(b.bid_depth(5), want_bids.iter().take(5).map(|l| l.1).sum::<i64>());
         prop_assert_eq!(b.ask_depth(5), want_asks.iter().take(5).map(|l| l.1).sum::<i64>());
         Ok(())
+    }
+
+    proptest! {
+        /// The fast top-N sums agree with the level iterator when levels span
+        /// many occupancy words (prices within half a window of each other,
+        /// so nothing overflows).
+        #[test]
+        fn depth_fast_path_matches_the_iterator(prices in prop::collection::vec((1u8..3, 0i64..2000, 1i64..100), 1..300)) {
+            let mut b = Book::with_window(1, 4096);
+            for (side_code, p, q) in prices {
+                b.set(side_code, 100_000 + p, q);
+            }
+            prop_assert!(b.far_bids.is_empty() && b.far_asks.is_empty());
+            for n in [1usize, 2, 5, 10, 63, 64, 65, 200, 10_000] {
+                prop_assert_eq!(b.bid_depth(n), b.bid_levels().take(n).map(|l| l.1).sum::<i64>());
+                prop_assert_eq!(b.ask_depth(n), b.ask_levels().take(n).map(|l| l.1).sum::<i64>());
+            }
+        }
     }
 
     proptest! {
