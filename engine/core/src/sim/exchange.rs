@@ -302,7 +302,8 @@ impl Sim<'_> {
             u.reason = why;
             u.price = price;
             u.qty = qty;
-            return self.respond(u);
+            self.respond(u);
+            return;
         }
         let o = &self.orders[idx];
         let book = &books[o.instrument as usize];
@@ -316,7 +317,8 @@ impl Sim<'_> {
             u.reason = reason::POST_ONLY_WOULD_CROSS;
             u.price = price;
             u.qty = qty;
-            return self.respond(u);
+            self.respond(u);
+            return;
         }
         self.unrest(idx);
         let o = &mut self.orders[idx];
@@ -353,11 +355,11 @@ impl Sim<'_> {
         u.price = price;
         u.qty = qty;
         u.fee = fee;
-        self.respond(u);
+        let heard = self.respond(u);
         let o = &self.orders[idx];
-        self.fills.push(FillRow {
+        self.journal.fills.push(FillRow {
             ts_exchange: ts,
-            ts_local: self.last_update,
+            ts_local: heard,
             order_id: o.id,
             tag: o.tag,
             instrument: i as u32,

@@ -1,0 +1,206 @@
+//! Market data on its way to the strategy: one FIFO channel per tape, a
+//! queue for the events the strategy subscribed to, and cursors that bring
+//! its view of the book up to date for the events it did not.
+
+use std::collections::VecDeque;
+
+use ticktape_tape::{Level, Quote, Record, RecordKind, Tape};
+
+use super::Venue;
+use super::latency::{Latency, LatencySpec};
+use crate::error::Result;
+use crate::replay::{Event, Replay};
+
+/// An event waiting to reach the strategy.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pending<'a> {
+    pub(super) ts: i64,
+    pub(super) instrument: u32,
+    pub(super) event: Event<'a>,
+}
+
+/// One tape's channel to the strategy: delivery times in FIFO order.
+#[derive(Debug)]
+struct Channel {
+    /// Shift applied to local receive times (≤ 0), or `None` to use the
+    /// feed latency model instead.
+    shift: Option<i64>,
+    latency: Latency,
+    last: i64,
+}
+
+impl Channel {
+    #[inline]
+    fn delivery(&mut self, te: i64, local: i64) -> i64 {
+        let t = match self.shift {
+            Some(shift) => (local - shift).max(te),
+            None => te + self.latency.sample(),
+        };
+        let t = t.max(self.last);
+        self.last = t;
+        t
+    }
+}
+
+/// The strategy's view of the book fed straight from an L2 or quote tape
+/// the strategy did not subscribe to: records are applied when their
+/// delivery time has come, just before each strategy callback, with no
+/// queue in between.
+#[derive(Debug)]
+struct ViewCursor<'a> {
+    tape: usize,
+    instrument: usize,
+    source: ViewSource<'a>,
+    pos: usize,
+    /// Delivery time of the record at `pos`, once drawn.
+    head: Option<i64>,
+}
+
+#[derive(Debug)]
+enum ViewSource<'a> {
+    Levels(&'a [Level]),
+    Quotes(&'a [Quote]),
+}
+
+/// Everything between the exchange's market data and the strategy.
+#[derive(Debug)]
+pub(super) struct Feed<'a> {
+    /// Subscribed events in delivery order.
+    pub(super) queue: VecDeque<Pending<'a>>,
+    channels: Vec<Channel>,
+    cursors: Vec<ViewCursor<'a>>,
+    /// Per record kind code: whether the strategy is called for it.
+    pub(super) wants: [bool; 8],
+    /// Per tape: whether its events go through the queue.
+    queued: Vec<bool>,
+    /// The tape of the current merge run.
+    pub(super) tape: usize,
+}
+
+/// Records of each tape used to estimate its clock offset.
+const OFFSET_SAMPLE: usize = 100_000;
+
+impl<'a> Feed<'a> {
+    /// Channels and cursors for `replay`'s tapes; `has_l2[i]` tells whether
+    /// instrument `i`'s book comes from an L2 tape (else from quotes).
+    pub(super) fn new(
+        replay: &'a Replay,
+        feed: &LatencySpec,
+        seed: u64,
+        subscriptions: u32,
+        has_l2: &[bool],
+    ) -> Result<Self> {
+        // Receive times: shift each tape's by its most negative
+        // (local − exchange) among its first records, an estimate of the
+        // clock offset between capture host and exchange. Delivery is also
+        // never earlier than the exchange time.
+        let use_local = matches!(feed, LatencySpec::Local { .. });
+        let channels = replay
+            .tapes()
+            .iter()
+            .enumerate()
+            .map(|(i, tape)| Channel {
+                shift: (use_local && tape.header().has_local_ts()).then(|| min_local_minus_exchange(tape).min(0)),
+                latency: Latency::new(feed, seed ^ (0x100 + i as u64)),
+                last: i64::MIN,
+            })
+            .collect();
+        let wants: [bool; 8] = std::array::from_fn(|k| subscriptions & (1 << k) != 0);
+        let mut cursors = Vec::new();
+        let mut queued = Vec::new();
+        for (i, (tape, &inst)) in replay.tapes().iter().zip(replay.tape_instruments()).enumerate() {
+            let kind = tape.kind();
+            let wanted = wants[kind.code() as usize];
+            let source = match kind {
+                RecordKind::Level if !wanted => Some(ViewSource::Levels(tape.records()?)),
+                RecordKind::Quote if !wanted && !has_l2[inst] => Some(ViewSource::Quotes(tape.records()?)),
+                _ => None,
+            };
+            if let Some(source) = source {
+                cursors.push(ViewCursor { tape: i, instrument: inst, source, pos: 0, head: None });
+            }
+            queued.push(wanted && kind != RecordKind::Fill);
+        }
+        Ok(Feed { queue: VecDeque::with_capacity(4096), channels, cursors, wants, queued, tape: 0 })
+    }
+
+    /// Queues an event of the current tape if the strategy subscribed to
+    /// it; returns its delivery time.
+    #[inline]
+    pub(super) fn push(&mut self, instrument: usize, event: Event<'a>, te: i64, local: i64) -> Option<i64> {
+        if !self.queued[self.tape] {
+            return None;
+        }
+        let ts = self.channels[self.tape].delivery(te, local);
+        self.queue.push_back(Pending { ts, instrument: instrument as u32, event });
+        Some(ts)
+    }
+
+    /// Delivery time of the next queued event (`i64::MAX` when none).
+    #[inline]
+    pub(super) fn next_time(&self) -> i64 {
+        self.queue.front().map_or(i64::MAX, |p| p.ts)
+    }
+
+    /// Brings the strategy's view of the books up to local time `t`: applies
+    /// every record of the view cursors delivered at or before `t`.
+    #[inline]
+    pub(super) fn sync(&mut self, venues: &mut [Venue], t: i64) {
+        if !self.cursors.is_empty() {
+            self.sync_cursors(venues, t);
+        }
+    }
+
+    fn sync_cursors(&mut self, venues: &mut [Venue], t: i64) {
+        for c in &mut self.cursors {
+            let ch = &mut self.channels[c.tape];
+            let view = &mut venues[c.instrument].view;
+            match c.source {
+                ViewSource::Levels(recs) => c.pos = advance(recs, c.pos, &mut c.head, ch, t, |r| view.apply(r)),
+                ViewSource::Quotes(recs) => c.pos = advance(recs, c.pos, &mut c.head, ch, t, |r| view.apply_quote(r)),
+            }
+        }
+    }
+}
+
+/// Applies `recs[pos..]` while delivered by `t`; returns the new position.
+/// `head` caches the delivery time of the record at `pos` (drawn once).
+fn advance<R: Record>(
+    recs: &[R],
+    mut pos: usize,
+    head: &mut Option<i64>,
+    ch: &mut Channel,
+    t: i64,
+    mut apply: impl FnMut(&R),
+) -> usize {
+    while let Some(r) = recs.get(pos) {
+        let s = r.stamp();
+        let d = *head.get_or_insert_with(|| ch.delivery(s.exchange, s.local));
+        if d > t {
+            break;
+        }
+        apply(r);
+        pos += 1;
+        *head = None;
+    }
+    pos
+}
+
+/// Smallest `ts.local − ts.exchange` over a tape's first [`OFFSET_SAMPLE`]
+/// records (0 for an empty tape).
+fn min_local_minus_exchange(tape: &Tape) -> i64 {
+    fn min_of<R: Record>(t: &Tape) -> i64 {
+        t.records::<R>()
+            .map(|rs| rs.iter().take(OFFSET_SAMPLE).map(|r| r.stamp().local - r.stamp().exchange).min().unwrap_or(0))
+            .unwrap_or(0)
+    }
+    match tape.kind() {
+        RecordKind::Trade => min_of::<ticktape_tape::Trade>(tape),
+        RecordKind::Level => min_of::<Level>(tape),
+        RecordKind::Quote => min_of::<Quote>(tape),
+        RecordKind::Funding => min_of::<ticktape_tape::Funding>(tape),
+        RecordKind::Bar => min_of::<ticktape_tape::Bar>(tape),
+        RecordKind::Series => min_of::<ticktape_tape::Series>(tape),
+        RecordKind::Fill => min_of::<ticktape_tape::Fill>(tape),
+    }
+}

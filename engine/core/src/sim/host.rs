@@ -1,0 +1,215 @@
+//! What the strategy sees and does: its own view of its account and open
+//! orders (updated as answers reach it), and the [`Host`] implementation
+//! behind its context.
+
+use std::collections::BTreeMap;
+
+use ticktape_sdk::abi::{
+    InstrumentInfo, OrderInfo, OrderRequest, OrderUpdate, PositionInfo, StrRef, log_level, update_kind,
+};
+use ticktape_tape::side;
+
+use super::account::{Account, Scale};
+use super::exchange::Order;
+use super::{Action, LogLine, Sim};
+use crate::plugin::Host;
+
+/// The strategy's view of its account and orders.
+#[derive(Debug)]
+pub(super) struct View {
+    pub(super) account: Account,
+    /// Open orders by id, as the strategy knows them.
+    pub(super) orders: BTreeMap<u64, OrderInfo>,
+}
+
+impl View {
+    pub(super) fn new(capital: f64, instruments: usize) -> Self {
+        View { account: Account::new(capital, instruments), orders: BTreeMap::new() }
+    }
+
+    /// Applies an update the strategy receives. `exchange` is the
+    /// exchange's record of every order (to tell whether a rejected cancel
+    /// or replace concerns an order that is gone).
+    pub(super) fn apply(&mut self, u: &OrderUpdate, scales: &[Scale], exchange: &[Order]) {
+        match u.kind {
+            update_kind::ACCEPTED => {
+                if let Some(o) = self.orders.get_mut(&u.order_id) {
+                    o.acked = 1;
+                }
+            }
+            update_kind::FILLED => {
+                let i = u.instrument as usize;
+                let side = if u.side == side::BUY { 1 } else { -1 };
+                self.account.fill(i, scales[i], side, u.price, u.qty, u.fee);
+                if u.leaves_qty == 0 {
+                    self.orders.remove(&u.order_id);
+                } else if let Some(o) = self.orders.get_mut(&u.order_id) {
+                    o.leaves_qty = u.leaves_qty;
+                }
+            }
+            update_kind::REPLACED => {
+                if let Some(o) = self.orders.get_mut(&u.order_id) {
+                    o.price = u.price;
+                    o.leaves_qty = u.leaves_qty;
+                }
+            }
+            update_kind::CANCELLED => {
+                self.orders.remove(&u.order_id);
+            }
+            update_kind::REJECTED => {
+                // A rejected new order is gone; a rejected cancel or replace
+                // leaves the order as it was, unless the exchange no longer
+                // knows it.
+                let gone = usize::try_from(u.order_id)
+                    .ok()
+                    .and_then(|id| exchange.get(id.checked_sub(1)?))
+                    .is_none_or(Order::is_done);
+                if gone {
+                    self.orders.remove(&u.order_id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Host for Sim<'_> {
+    fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn instrument_count(&self) -> u32 {
+        self.venues.len() as u32
+    }
+
+    fn instrument(&self, i: u32) -> Option<InstrumentInfo> {
+        let v = self.venues.get(i as usize)?;
+        Some(InstrumentInfo {
+            symbol: StrRef::new(&v.symbol),
+            venue: StrRef::new(&v.venue),
+            price_exponent: v.price_exponent,
+            qty_exponent: v.qty_exponent,
+            value_exponent: v.value_exponent,
+            reserved: [0; 5],
+            price_tick: v.tick,
+            qty_lot: v.lot,
+        })
+    }
+
+    fn submit(&mut self, req: &OrderRequest) -> u64 {
+        if req.instrument as usize >= self.venues.len() {
+            return 0;
+        }
+        let id = self.orders.len() as u64 + 1;
+        self.orders.push(Order::new(id, req, self.now));
+        self.view.orders.insert(
+            id,
+            OrderInfo {
+                order_id: id,
+                tag: req.tag,
+                instrument: req.instrument,
+                side: req.side,
+                kind: req.kind,
+                tif: req.tif,
+                acked: 0,
+                price: req.price,
+                leaves_qty: req.qty,
+            },
+        );
+        self.send(Action::New(id as usize - 1));
+        id
+    }
+
+    fn cancel(&mut self, order_id: u64) -> bool {
+        if !self.view.orders.contains_key(&order_id) {
+            return false;
+        }
+        self.send(Action::Cancel(order_id));
+        true
+    }
+
+    fn cancel_all(&mut self, instrument: u32) {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        ids.extend(
+            self.view
+                .orders
+                .values()
+                .filter(|o| instrument == u32::MAX || o.instrument == instrument)
+                .map(|o| o.order_id),
+        );
+        for &id in &ids {
+            self.send(Action::Cancel(id));
+        }
+        self.scratch = ids;
+    }
+
+    fn replace(&mut self, order_id: u64, price: i64, qty: i64) -> bool {
+        if !self.view.orders.contains_key(&order_id) {
+            return false;
+        }
+        self.send(Action::Replace(order_id, price, qty));
+        true
+    }
+
+    fn set_timer(&mut self, at: i64, token: u64) {
+        let at = at.max(self.now);
+        self.next_due = self.next_due.min(at);
+        self.timers.set(at, token);
+    }
+
+    fn best(&self, instrument: u32, side_code: u8) -> Option<(i64, i64)> {
+        let v = self.venues.get(instrument as usize)?;
+        match side_code {
+            side::BID => v.view.best_bid(),
+            side::ASK => v.view.best_ask(),
+            _ => None,
+        }
+    }
+
+    fn depth(&self, instrument: u32, side_code: u8, n: u32) -> i64 {
+        let Some(v) = self.venues.get(instrument as usize) else { return 0 };
+        match side_code {
+            side::BID => v.view.bid_depth(n as usize),
+            side::ASK => v.view.ask_depth(n as usize),
+            _ => 0,
+        }
+    }
+
+    fn micro_price(&self, instrument: u32) -> f64 {
+        self.venues.get(instrument as usize).and_then(|v| v.view.micro_price()).unwrap_or(f64::NAN)
+    }
+
+    fn position(&self, instrument: u32) -> Option<PositionInfo> {
+        let p = self.view.account.positions.get(instrument as usize)?;
+        let s = self.scales[instrument as usize];
+        Some(PositionInfo { position: p.qty, avg_entry: p.avg_entry / s.px, realized_pnl: p.realized, fees: p.fees })
+    }
+
+    fn open_orders(&self, out: &mut [OrderInfo]) -> usize {
+        for (slot, o) in out.iter_mut().zip(self.view.orders.values()) {
+            *slot = *o;
+        }
+        self.view.orders.len()
+    }
+
+    fn equity(&self) -> f64 {
+        // Cash plus positions marked at the strategy's view of each mid
+        // (the entry price where it has no two-sided book).
+        let a = &self.view.account;
+        a.cash
+            + a.positions
+                .iter()
+                .zip(&self.venues)
+                .map(|(p, v)| {
+                    let mark = v.view.mid().map_or(p.avg_entry, |m| m * v.scale.px);
+                    p.qty as f64 * v.scale.qx * mark
+                })
+                .sum::<f64>()
+    }
+
+    fn log(&mut self, level: u32, msg: &str) {
+        let level = level.clamp(log_level::ERROR, log_level::DEBUG);
+        self.journal.log.push(LogLine { ts: self.now, level, text: msg.to_owned() });
+    }
+}
