@@ -336,3 +336,30 @@ fn t_depth_snapshot_and_updates_rebuild_the_book_and_report_a_gap() {
     assert_eq!(bids, [(600_001, 3500), (600_000, 700)]);
     assert_eq!(asks, [(600_002, 150), (600_003, 1250), (600_005, 4118), (600_006, 800)]);
 }
+
+#[test]
+fn t_depth_back_to_back_snapshots_each_start_a_new_book() {
+    // Two snapshots in a row (different time and last_update_id) are two
+    // batches, each starting from an empty book.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("BTCUSDT_T_DEPTH_2024-02-28_depth_snap.csv");
+    std::fs::write(
+        &input,
+        "symbol,timestamp,first_update_id,last_update_id,side,update_type,price,qty,pu\n\
+         BTCUSDT,1709128800000,4139212345600,4139212345600,b,snap,60000.10,2.913,-1\n\
+         BTCUSDT,1709128800000,4139212345600,4139212345600,a,snap,60000.20,0.356,-1\n\
+         BTCUSDT,1709128830000,4139212399871,4139212399871,b,snap,60001.00,1.100,-1\n\
+         BTCUSDT,1709128830000,4139212399871,4139212399871,a,snap,60001.10,0.420,-1\n\
+         BTCUSDT,1709128830000,4139212399871,4139212399871,a,snap,60001.20,3.000,-1\n",
+    )
+    .unwrap();
+    let r = convert(SourceKind::BinanceVision, &[input], &opts(&dir.path().join("out"))).unwrap();
+    assert_eq!(r.inputs[0].snapshots, 2);
+    let (_, lv) = read::<Level>(&r.tapes[0].path);
+    let starts: Vec<usize> = lv.iter().enumerate().filter(|(_, l)| l.is_snapshot_start()).map(|(i, _)| i).collect();
+    let ends: Vec<usize> = lv.iter().enumerate().filter(|(_, l)| l.is_batch_end()).map(|(i, _)| i).collect();
+    assert_eq!((starts, ends), (vec![0, 2], vec![1, 4]));
+    let (book, _) = Book::replay_checked(&lv);
+    assert_eq!(book.bids.into_iter().collect::<Vec<_>>(), [(600_010, 1100)]);
+    assert_eq!(book.asks.into_iter().collect::<Vec<_>>(), [(600_011, 420), (600_012, 3000)]);
+}
