@@ -1,0 +1,228 @@
+//! Binance websocket captures (`<local_ts> <json>` lines): `aggTrade` and
+//! `markPriceUpdate` messages mixed with depth, trades and book tickers, and
+//! depth sequencing (gaps, resyncs from REST snapshot lines). Field names follow
+//! Binance's USD-M / COIN-M websocket docs.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+use ticktape_data::{SourceKind, convert};
+use ticktape_tape::{Funding, Level, Quote, RecordKind, Trade, UNDEF, funding_flags, side, trade_flags};
+
+const CAPTURE: &str = "synthetic_binance_ws_usdm_btcusdt_20240808_gap.txt";
+
+/// The capture's lines as (local ns, message).
+fn messages(path: &Path) -> Vec<(i64, Value)> {
+    lines(path)
+        .iter()
+        .map(|l| {
+            let (ts, json) = l.split_once(' ').unwrap();
+            (ts.parse().unwrap(), serde_json::from_str(json).unwrap())
+        })
+        .collect()
+}
+
+/// Price and quantity texts of some levels.
+type Levels<'a> = &'a [(&'a str, &'a str)];
+
+/// A book side from decimal text, at the tape's exponents.
+fn side_of(levels: Levels<'_>, pe: i8, qe: i8) -> BTreeMap<i64, i64> {
+    let fixed = |t: &str, e: i8| ticktape_data::decimal::Dec::parse(t.as_bytes()).unwrap().fixed((-e) as u8).unwrap();
+    levels.iter().map(|(p, q)| (fixed(p, pe), fixed(q, qe))).collect()
+}
+
+#[test]
+fn usdm_capture_mixing_agg_trades_mark_price_trades_depth_and_book_ticker() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture(CAPTURE);
+    let r = convert(SourceKind::BinanceWs, std::slice::from_ref(&input), &opts(dir.path())).unwrap();
+    let i = &r.inputs[0];
+    assert_eq!((i.dataset.as_str(), i.rows, i.local_ts_unit), ("capture", 18, Some("ns")));
+    assert_eq!(i.filtered.get("messages of other kinds left out"), Some(&1), "the subscription reply");
+    assert_eq!(i.filtered.get("non-MARKET trades (insurance fund, ADL) left out"), Some(&1));
+    assert_eq!(r.tapes.len(), 4);
+    assert!(r.tapes.iter().all(|t| t.venue == "binance-futures" && t.symbol == "BTCUSDT"));
+    let msgs = messages(&input);
+    let data = |e: &str| -> Vec<(i64, Value)> {
+        msgs.iter().filter(|(_, m)| m["data"]["e"] == e).map(|(l, m)| (*l, m["data"].clone())).collect()
+    };
+
+    // Trades: `trade` (MARKET only) and `aggTrade` share the trades tape; the
+    // AGGREGATED flag and the id (`t` or `a`) tell them apart.
+    let mut src: Vec<(i64, Value)> = data("trade").into_iter().filter(|(_, d)| d["X"] == "MARKET").collect();
+    src.extend(data("aggTrade"));
+    src.sort_by_key(|(local, d)| (d["T"].as_i64().unwrap(), *local));
+    let (h, t) = read::<Trade>(&tape_of(&r, RecordKind::Trade, "BTCUSDT"));
+    assert!(h.is_sorted() && h.has_local_ts());
+    assert_eq!((h.price_exponent, h.qty_exponent), (-1, -3));
+    assert_eq!(t.len(), src.len());
+    for (rec, (local, d)) in t.iter().zip(&src) {
+        let agg = d["e"] == "aggTrade";
+        assert_eq!(rec.ts.exchange, d["T"].as_i64().unwrap() * 1_000_000, "trade time T, not event time E");
+        assert_eq!(rec.ts.local, *local);
+        assert_eq!(rec.trade_id, d[if agg { "a" } else { "t" }].as_u64().unwrap());
+        assert_same(rec.price, h.price_exponent, d["p"].as_str().unwrap());
+        assert_same(rec.qty, h.qty_exponent, d["q"].as_str().unwrap());
+        assert_eq!(rec.side, if d["m"].as_bool().unwrap() { side::SELL } else { side::BUY });
+        assert_eq!(rec.flags, if agg { trade_flags::AGGREGATED } else { 0 });
+    }
+    assert_eq!(
+        t.iter().map(|x| x.trade_id).collect::<Vec<_>>(),
+        [5266500001, 2228000001, 5266500009, 2228000002, 5266500011]
+    );
+    assert_eq!((t[1].price, t[1].qty, t[1].side), (600_003, 453, side::BUY));
+
+    // Mark price: funding records at E with rate, mark, index and next funding time.
+    let src = data("markPriceUpdate");
+    let (h, f) = read::<Funding>(&tape_of(&r, RecordKind::Funding, "BTCUSDT"));
+    assert!(h.has_local_ts());
+    assert_eq!((h.price_exponent, h.value_exponent), (-8, -8));
+    assert_eq!(f.len(), 2);
+    for (rec, (local, d)) in f.iter().zip(&src) {
+        assert_eq!(rec.ts.exchange, d["E"].as_i64().unwrap() * 1_000_000);
+        assert_eq!(rec.ts.local, *local);
+        assert_same(rec.funding_rate, h.value_exponent, d["r"].as_str().unwrap());
+        assert_same(rec.mark_price, h.price_exponent, d["p"].as_str().unwrap());
+        assert_same(rec.index_price, h.price_exponent, d["i"].as_str().unwrap());
+        assert_eq!(rec.next_funding_ts, 1_723_161_600_000_000_000);
+        assert_eq!(rec.flags & funding_flags::SETTLEMENT, 0, "a mark price update is not a settlement");
+    }
+    assert_eq!((f[0].funding_rate, f[1].funding_rate), (10_000, 9_875));
+
+    // Book ticker: one quote at T.
+    let (h, q) = read::<Quote>(&tape_of(&r, RecordKind::Quote, "BTCUSDT"));
+    assert_eq!(q.len(), 1);
+    assert_eq!((q[0].ts.exchange, q[0].ts.local), (1_723_161_000_051_000_000, 1_723_161_000_056_611_000));
+    assert_eq!((h.price_exponent, h.qty_exponent), (-1, -1));
+    assert_eq!((q[0].bid_price, q[0].bid_qty, q[0].ask_price, q[0].ask_qty), (600_001, 18, 600_003, 8));
+
+    // Messages are received 3 to 5 ms after their exchange stamps.
+    let off = i.median_local_offset_ns.unwrap();
+    assert!((3_000_000..6_000_000).contains(&off), "{off}");
+}
+
+#[test]
+fn depth_gap_is_reported_and_the_later_snapshot_resyncs_the_book() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = convert(SourceKind::BinanceWs, &[fixture(CAPTURE)], &opts(dir.path())).unwrap();
+    let i = &r.inputs[0];
+    // Update 5123107800026..30 has pu …25, not the previous u …20: one gap. Dropped:
+    // …01..10 (before the first snapshot, below its id …12) and the gap update
+    // …26..30 (below the second snapshot's id …32).
+    assert_eq!((i.snapshots, i.gaps, i.dropped_updates), (2, 1, 2));
+    assert!(r.warnings().iter().any(|w| w.contains("1 sequence gaps")), "{:?}", r.warnings());
+
+    let (h, lv) = read::<Level>(&tape_of(&r, RecordKind::Level, "BTCUSDT"));
+    assert!(h.is_sorted() && h.has_local_ts());
+    let (pe, qe) = (h.price_exponent, h.qty_exponent);
+    assert_eq!((pe, qe), (-1, -3));
+    let starts: Vec<usize> = lv.iter().enumerate().filter(|(_, l)| l.is_snapshot_start()).map(|(i, _)| i).collect();
+    assert_eq!(starts, [0, 9]);
+    // The book after each batch: (exchange ms after 23:50:00, bids, asks).
+    let t0 = 1_723_161_000_000i64;
+    let expected: [(i64, Levels<'_>, Levels<'_>); 6] = [
+        // First snapshot (lastUpdateId …12, T +40).
+        (
+            40,
+            &[("60000.10", "2.000"), ("60000.00", "0.500"), ("59999.90", "3.100")],
+            &[("60000.20", "1.200"), ("60000.30", "0.800"), ("60000.50", "4.000")],
+        ),
+        // …11..15 bridges it.
+        (
+            51,
+            &[("60000.10", "1.800"), ("60000.00", "0.500"), ("59999.90", "3.100")],
+            &[("60000.30", "0.800"), ("60000.50", "4.000")],
+        ),
+        // …16..20.
+        (
+            1210,
+            &[("60000.10", "1.800"), ("60000.00", "0.500"), ("59999.90", "3.100")],
+            &[("60000.30", "0.800"), ("60000.40", "0.256"), ("60000.50", "4.000")],
+        ),
+        // Gap at …26..30; the second snapshot (…32, T +1380) replaces the whole
+        // book: 60000.40 and the 60000.10 bid from before the gap are gone.
+        (
+            1380,
+            &[("60000.00", "0.700"), ("59999.90", "3.100"), ("59999.50", "2.004")],
+            &[("60000.10", "0.900"), ("60000.30", "0.800"), ("60000.50", "4.000")],
+        ),
+        // …31..34, held during the gap, bridges the second snapshot.
+        (
+            1400,
+            &[("60000.00", "0.700"), ("59999.90", "2.615"), ("59999.50", "2.004")],
+            &[("60000.30", "0.800"), ("60000.50", "4.000")],
+        ),
+        // …35..38 follows on (pu = …34).
+        (
+            1620,
+            &[("59999.90", "2.615"), ("59999.50", "2.004")],
+            &[("60000.20", "0.050"), ("60000.30", "0.800"), ("60000.50", "4.000")],
+        ),
+    ];
+    let mut book = Book::default();
+    let mut states = Vec::new();
+    for l in &lv {
+        book.apply(l);
+        if l.is_batch_end() {
+            states.push((l.ts.exchange, book.bids.clone(), book.asks.clone()));
+        }
+    }
+    assert_eq!(states.len(), expected.len());
+    for (k, ((ts, bids, asks), (ms, eb, ea))) in states.iter().zip(&expected).enumerate() {
+        assert_eq!(*ts, (t0 + ms) * 1_000_000, "batch {k}");
+        assert_eq!(*bids, side_of(eb, pe, qe), "bids after batch {k}");
+        assert_eq!(*asks, side_of(ea, pe, qe), "asks after batch {k}");
+    }
+    // The book ticker sent with …15 agrees with the book after that batch.
+    let (qh, q) = read::<Quote>(&tape_of(&r, RecordKind::Quote, "BTCUSDT"));
+    let dec = |v: i64, e: i8| ticktape_data::decimal::Dec::parse(ticktape_tape::format_fixed(v, e).as_bytes()).unwrap();
+    let (_, bids, asks) = &states[1];
+    let ((bp, bq), (ap, aq)) = (bids.last_key_value().unwrap(), asks.first_key_value().unwrap());
+    assert_eq!(
+        [dec(*bp, pe), dec(*bq, qe), dec(*ap, pe), dec(*aq, qe)],
+        [
+            dec(q[0].bid_price, qh.price_exponent),
+            dec(q[0].bid_qty, qh.qty_exponent),
+            dec(q[0].ask_price, qh.price_exponent),
+            dec(q[0].ask_qty, qh.qty_exponent)
+        ]
+    );
+    Book::replay_checked(&lv);
+}
+
+#[test]
+fn coinm_mark_price_of_a_delivery_contract_has_no_rate_nor_next_funding() {
+    // COIN-M sends `"r":""` and `"T":0` for delivery contracts. A gzipped capture.
+    let dir = tempfile::tempdir().unwrap();
+    let text = [
+        r#"1723161001004331000 {"stream":"btcusd_240927@markPrice@1s","data":{"e":"markPriceUpdate","E":1723161001000,"s":"BTCUSD_240927","p":"61234.51234567","P":"61230.10000000","i":"60001.00456522","r":"","T":0}}"#,
+        r#"1723161001005002000 {"stream":"btcusd_perp@markPrice@1s","data":{"e":"markPriceUpdate","E":1723161001000,"s":"BTCUSD_PERP","p":"60003.10000000","P":"60000.12000000","i":"60001.00456522","r":"0.00010000","T":1723161600000}}"#,
+        r#"1723161001120000000 {"stream":"btcusd_perp@aggTrade","data":{"e":"aggTrade","E":1723161001118,"a":598100001,"s":"BTCUSD_PERP","p":"60003.1","q":"25","f":798100011,"l":798100013,"T":1723161001117,"m":true}}"#,
+    ]
+    .map(|l| format!("{l}\n"))
+    .concat();
+    let input = dir.path().join("coinm_btcusd_20240808.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    std::fs::write(&input, gz.finish().unwrap()).unwrap();
+    let r = convert(SourceKind::BinanceWs, &[input], &opts(&dir.path().join("out"))).unwrap();
+    assert!(r.tapes.iter().all(|t| t.venue == "binance-delivery"), "{:?}", r.tapes);
+    let (h, f) = read::<Funding>(&tape_of(&r, RecordKind::Funding, "BTCUSD_240927"));
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].funding_rate, f[0].next_funding_ts), (UNDEF, UNDEF));
+    assert_same(f[0].mark_price, h.price_exponent, "61234.51234567");
+    assert_same(f[0].index_price, h.price_exponent, "60001.00456522");
+    assert_eq!(f[0].ts.exchange, 1_723_161_001_000_000_000);
+    let (h, f) = read::<Funding>(&tape_of(&r, RecordKind::Funding, "BTCUSD_PERP"));
+    assert_same(f[0].funding_rate, h.value_exponent, "0.0001");
+    assert_eq!(f[0].next_funding_ts, 1_723_161_600_000_000_000);
+    let (h, t) = read::<Trade>(&tape_of(&r, RecordKind::Trade, "BTCUSD_PERP"));
+    assert_eq!((t.len(), h.qty_exponent), (1, 0));
+    assert_eq!((t[0].trade_id, t[0].qty, t[0].side, t[0].flags), (598100001, 25, side::SELL, trade_flags::AGGREGATED));
+    assert_eq!(t[0].ts.exchange, 1_723_161_001_117_000_000);
+}
