@@ -22,7 +22,10 @@
 //! futures rule `U <= id <= u`). After that each update's `pu` must equal the
 //! previous `u` (spot, without `pu`: `U` = previous `u` + 1). A break is a gap:
 //! it is counted, and updates are held again until the next snapshot line
-//! resyncs the book. The summary reports snapshots, gaps and dropped updates.
+//! resyncs the book. A snapshot line that arrives while the book is in sync is
+//! applied only if it is newer than the book (`lastUpdateId` above the last
+//! applied `u`); an older one is left out and counted. The summary reports
+//! snapshots, gaps and dropped updates.
 //! The REST snapshot names no symbol: it belongs to the capture's depth stream
 //! (captures hold one symbol's depth each).
 //!
@@ -413,6 +416,15 @@ fn emit(ctx: &mut Ctx<'_>, depth: &mut Depth, batch: &mut Batcher, upd: &Upd, sn
 fn apply_snapshot(ctx: &mut Ctx<'_>, depth: &mut Depth, batch: &mut Batcher, snap: Upd, id: u64) -> Result<()> {
     if snap.levels.is_empty() {
         ctx.stats.notes.push(format!("line {}: an empty depth snapshot was left out", snap.line));
+        return Ok(());
+    }
+    // In sync, a snapshot no newer than the book (a REST request usually lags
+    // the stream) would set the book back and break the update chain.
+    if let Some(last) = depth.last_u
+        && !depth.need_bridge
+        && id <= last
+    {
+        ctx.filtered("depth snapshots older than the synced book left out");
         return Ok(());
     }
     emit(ctx, depth, batch, &snap, true)?;

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use serde_json::Value;
@@ -34,6 +34,12 @@ type Levels<'a> = &'a [(&'a str, &'a str)];
 fn side_of(levels: Levels<'_>, pe: i8, qe: i8) -> BTreeMap<i64, i64> {
     let fixed = |t: &str, e: i8| ticktape_data::decimal::Dec::parse(t.as_bytes()).unwrap().fixed((-e) as u8).unwrap();
     levels.iter().map(|(p, q)| (fixed(p, pe), fixed(q, qe))).collect()
+}
+
+fn write_capture(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.concat()).unwrap();
+    path
 }
 
 #[test]
@@ -225,4 +231,44 @@ fn coinm_mark_price_of_a_delivery_contract_has_no_rate_nor_next_funding() {
     assert_eq!((t.len(), h.qty_exponent), (1, 0));
     assert_eq!((t[0].trade_id, t[0].qty, t[0].side, t[0].flags), (598100001, 25, side::SELL, trade_flags::AGGREGATED));
     assert_eq!(t[0].ts.exchange, 1_723_161_001_117_000_000);
+}
+
+/// A USD-M depth line.
+fn usdm_depth(local: i64, t: i64, first: u64, last: u64, pu: u64, bids: &str, asks: &str) -> String {
+    format!(
+        "{local} {{\"stream\":\"btcusdt@depth@0ms\",\"data\":{{\"e\":\"depthUpdate\",\"E\":{},\"T\":{t},\"s\":\"BTCUSDT\",\"U\":{first},\"u\":{last},\"pu\":{pu},\"b\":[{bids}],\"a\":[{asks}]}}}}\n",
+        t + 1
+    )
+}
+
+#[test]
+fn a_snapshot_older_than_the_synced_book_is_not_a_gap() {
+    // A REST snapshot fetched while the stream is in sync usually lags it:
+    // its lastUpdateId is below the last applied u. The book stays right and
+    // the next update still follows on.
+    let dir = tempfile::tempdir().unwrap();
+    let b = 5_123_107_800_000u64;
+    let t = 1_723_161_000_000i64;
+    let ns = |ms: i64| ms * 1_000_000 + 4_000_000;
+    let snap = |local: i64, id: u64, tt: i64, bids: &str, asks: &str| {
+        format!("{local} {{\"lastUpdateId\":{id},\"E\":{},\"T\":{tt},\"bids\":[{bids}],\"asks\":[{asks}]}}\n", tt + 5)
+    };
+    let text = [
+        snap(ns(t + 40), b + 12, t + 40, r#"["60000.10","2.000"]"#, r#"["60000.20","1.200"]"#),
+        usdm_depth(ns(t + 51), t + 51, b + 11, b + 15, b + 10, r#"["60000.10","1.800"]"#, ""),
+        usdm_depth(ns(t + 80), t + 80, b + 16, b + 20, b + 15, "", r#"["60000.30","0.500"]"#),
+        // Fetched at +70 (id …18), received after …16..20 was applied.
+        snap(ns(t + 85), b + 18, t + 70, r#"["60000.10","1.800"]"#, r#"["60000.20","1.200"]"#),
+        usdm_depth(ns(t + 95), t + 95, b + 21, b + 25, b + 20, r#"["60000.00","0.700"]"#, ""),
+    ];
+    let input = write_capture(dir.path(), "capture.txt", &text);
+    let r = convert(SourceKind::BinanceWs, &[input], &opts(&dir.path().join("out"))).unwrap();
+    let i = &r.inputs[0];
+    assert_eq!((i.snapshots, i.gaps, i.dropped_updates), (1, 0, 0), "{i:?}");
+    assert_eq!(i.filtered.get("depth snapshots older than the synced book left out"), Some(&1));
+    let (h, lv) = read::<Level>(&r.tapes[0].path);
+    let (book, _) = Book::replay_checked(&lv);
+    let (pe, qe) = (h.price_exponent, h.qty_exponent);
+    assert_eq!(book.bids, side_of(&[("60000.10", "1.800"), ("60000.00", "0.700")], pe, qe));
+    assert_eq!(book.asks, side_of(&[("60000.20", "1.200"), ("60000.30", "0.500")], pe, qe));
 }
