@@ -272,3 +272,112 @@ fn a_snapshot_older_than_the_synced_book_is_not_a_gap() {
     assert_eq!(book.bids, side_of(&[("60000.10", "1.800"), ("60000.00", "0.700")], pe, qe));
     assert_eq!(book.asks, side_of(&[("60000.20", "1.200"), ("60000.30", "0.500")], pe, qe));
 }
+
+#[test]
+fn spot_capture_without_pu_or_snapshot_times_keeps_the_bridging_update() {
+    // Spot: depthUpdate has no `pu` and no `T` (continuity is U = previous u + 1),
+    // the REST snapshot has no time at all, and bookTicker has neither `E` nor `T`.
+    let dir = tempfile::tempdir().unwrap();
+    let s = 45_101_200_000u64;
+    let t = 1_723_161_000_000i64;
+    let depth = |local_ms: i64, e: i64, first: u64, last: u64, bids: &str, asks: &str| {
+        format!(
+            "{} {{\"stream\":\"btcusdt@depth@100ms\",\"data\":{{\"e\":\"depthUpdate\",\"E\":{e},\"s\":\"BTCUSDT\",\"U\":{first},\"u\":{last},\"b\":[{bids}],\"a\":[{asks}]}}}}\n",
+            local_ms * 1_000_000
+        )
+    };
+    let text = [
+        depth(t + 105, t + 100, s + 1, s + 8, r#"["60000.01000000","0.50000000"]"#, ""),
+        depth(
+            t + 205,
+            t + 200,
+            s + 9,
+            s + 15,
+            r#"["60000.02000000","0.30000000"]"#,
+            r#"["60000.05000000","1.20000000"]"#,
+        ),
+        // The snapshot (…12) comes back after …9..15 arrived: …9..15 bridges it.
+        format!(
+            "{} {{\"lastUpdateId\":{},\"bids\":[[\"60000.01000000\",\"0.40000000\"],[\"60000.00000000\",\"2.00000000\"]],\"asks\":[[\"60000.04000000\",\"0.70000000\"],[\"60000.05000000\",\"1.00000000\"]]}}\n",
+            (t + 230) * 1_000_000,
+            s + 12
+        ),
+        depth(t + 305, t + 300, s + 16, s + 20, "", r#"["60000.04000000","0.00000000"]"#),
+        format!(
+            "{} {{\"stream\":\"btcusdt@bookTicker\",\"data\":{{\"u\":{},\"s\":\"BTCUSDT\",\"b\":\"60000.02000000\",\"B\":\"0.30000000\",\"a\":\"60000.05000000\",\"A\":\"1.20000000\"}}}}\n",
+            (t + 310) * 1_000_000,
+            s + 20
+        ),
+        // Not U = 16 + … : a gap.
+        depth(t + 405, t + 400, s + 25, s + 27, "", r#"["60000.06000000","0.10000000"]"#),
+    ];
+    let input = write_capture(dir.path(), "spot_btcusdt_20240808.txt", &text);
+    let mut o = opts(&dir.path().join("out"));
+    o.venue = Some("binance".into());
+    let r = convert(SourceKind::BinanceWs, &[input], &o).unwrap();
+    let i = &r.inputs[0];
+    // …1..8 dropped at the snapshot, …25..27 held after the gap and never resynced.
+    assert_eq!((i.snapshots, i.gaps, i.dropped_updates), (1, 1, 2));
+    let (h, lv) = read::<Level>(&tape_of(&r, RecordKind::Level, "BTCUSDT"));
+    assert_eq!(h.venue(), "binance");
+    assert!(lv[0].is_snapshot_start(), "the snapshot sorts before the update that bridges it");
+    let (book, batches) = Book::replay_checked(&lv);
+    assert_eq!(batches, 3);
+    let (pe, qe) = (h.price_exponent, h.qty_exponent);
+    assert_eq!(book.bids, side_of(&[("60000.02", "0.3"), ("60000.01", "0.4"), ("60000.00", "2")], pe, qe));
+    assert_eq!(book.asks, side_of(&[("60000.05", "1.2")], pe, qe));
+    // Spot bookTicker: no exchange time, so the local time stands in for it.
+    let (_, q) = read::<Quote>(&tape_of(&r, RecordKind::Quote, "BTCUSDT"));
+    assert_eq!((q[0].ts.exchange, q[0].ts.local), ((t + 310) * 1_000_000, (t + 310) * 1_000_000));
+}
+
+#[test]
+fn spot_snapshots_sort_by_the_updates_around_them_whatever_the_capture_clock() {
+    // The capture clock runs 1.2 s ahead of the exchange. A snapshot comes
+    // first (before any update), and after a gap a second one comes before the
+    // update that bridges it: stamped with the local time, either would sort
+    // after updates that must follow it.
+    let dir = tempfile::tempdir().unwrap();
+    let s = 45_101_200_000u64;
+    let t = 1_723_161_000_000i64;
+    let local = |e: i64| (e + 1_200) * 1_000_000;
+    let depth = |e: i64, first: u64, last: u64, bids: &str, asks: &str| {
+        format!(
+            "{} {{\"stream\":\"btcusdt@depth@100ms\",\"data\":{{\"e\":\"depthUpdate\",\"E\":{e},\"s\":\"BTCUSDT\",\"U\":{first},\"u\":{last},\"b\":[{bids}],\"a\":[{asks}]}}}}\n",
+            local(e)
+        )
+    };
+    let snap = |local: i64, id: u64, bids: &str, asks: &str| {
+        format!("{local} {{\"lastUpdateId\":{id},\"bids\":[{bids}],\"asks\":[{asks}]}}\n")
+    };
+    let text = [
+        snap(
+            local(t - 10),
+            s + 12,
+            r#"["60000.01","0.4"],["60000.00","2.0"]"#,
+            r#"["60000.04","0.7"],["60000.05","1.0"]"#,
+        ),
+        depth(t + 5, s + 9, s + 15, r#"["60000.02","0.3"]"#, r#"["60000.05","1.2"]"#),
+        depth(t + 105, s + 16, s + 20, "", r#"["60000.04","0"]"#),
+        // Gap: U should be …21. Dropped by the next snapshot (…40).
+        depth(t + 205, s + 30, s + 33, r#"["60000.03","1.0"]"#, ""),
+        snap(local(t + 290), s + 40, r#"["60000.03","0.9"],["60000.00","2.0"]"#, r#"["60000.06","0.5"]"#),
+        depth(t + 310, s + 38, s + 44, r#"["60000.00","0"]"#, r#"["60000.07","0.25"]"#),
+    ];
+    let input = write_capture(dir.path(), "spot_btcusdt_20240808.txt", &text);
+    let mut o = opts(&dir.path().join("out"));
+    o.venue = Some("binance".into());
+    let r = convert(SourceKind::BinanceWs, &[input], &o).unwrap();
+    let i = &r.inputs[0];
+    assert_eq!((i.snapshots, i.gaps, i.dropped_updates), (2, 1, 1));
+    let (h, lv) = read::<Level>(&tape_of(&r, RecordKind::Level, "BTCUSDT"));
+    let (book, batches) = Book::replay_checked(&lv);
+    assert_eq!(batches, 5);
+    let (pe, qe) = (h.price_exponent, h.qty_exponent);
+    assert_eq!(book.bids, side_of(&[("60000.03", "0.9")], pe, qe));
+    assert_eq!(book.asks, side_of(&[("60000.06", "0.5"), ("60000.07", "0.25")], pe, qe));
+    let starts: Vec<&Level> = lv.iter().filter(|l| l.is_snapshot_start()).collect();
+    // The first takes the time of the update it bridges, the second that of the latest update seen.
+    assert_eq!(starts.iter().map(|l| l.ts.exchange).collect::<Vec<_>>(), [(t + 5) * 1_000_000, (t + 205) * 1_000_000]);
+    assert_eq!(starts.iter().map(|l| l.ts.local).collect::<Vec<_>>(), [local(t - 10), local(t + 290)]);
+}
