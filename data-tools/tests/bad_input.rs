@@ -311,3 +311,21 @@ fn cli_arguments_reach_the_options_unmixed() {
         (Some("ts"), &["momentum".to_owned(), "carry".to_owned()][..])
     );
 }
+
+#[test]
+fn binance_capture_with_depth_of_two_symbols_is_refused() {
+    // REST snapshot lines name no symbol, so a capture may hold one symbol's depth.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("capture.txt");
+    let upd = |sym: &str, stream: &str, u: u64| {
+        format!(
+            "1723161000024117000 {{\"stream\":\"{stream}@depth@0ms\",\"data\":{{\"e\":\"depthUpdate\",\"E\":1723161000020,\"T\":1723161000019,\"s\":\"{sym}\",\"U\":{u},\"u\":{u},\"pu\":{},\"b\":[[\"60000.10\",\"1.500\"]],\"a\":[]}}}}\n",
+            u - 1
+        )
+    };
+    std::fs::write(&input, [upd("BTCUSDT", "btcusdt", 100), upd("ETHUSDT", "ethusdt", 200)].concat()).unwrap();
+    let e = run(SourceKind::BinanceWs, &[input], &opts(&dir.path().join("out")));
+    assert!(matches!(e, Error::Format { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("line 2") && msg.contains("ETHUSDT") && msg.contains("split the file per symbol"), "{msg}");
+}
