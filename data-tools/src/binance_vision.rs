@@ -17,7 +17,7 @@
 //! | `klines`, `markPriceKlines`, `indexPriceKlines`, `premiumIndexKlines` | bars at `close_time`; symbol `SYMBOL-1m`, `SYMBOL-mark-1m`, `SYMBOL-index-1m`, `SYMBOL-premium-1m` so intervals and kinds do not collide |
 //! | `fundingRate` | funding settlements (`SETTLEMENT`) at `calc_time` |
 //! | `metrics` | series, ids 1–6 = `sum_open_interest`, `sum_open_interest_value`, `count_toptrader_long_short_ratio`, `sum_toptrader_long_short_ratio`, `count_long_short_ratio`, `sum_taker_long_short_vol_ratio`; sorted, repeated `create_time` rows dropped (counted), empty fields skipped |
-//! | `depth` | l2 from the T_DEPTH historical order book files (`update_type` `snap` → snapshot, `set` → updates batched by `last_update_id`, `pu` chain checked) |
+//! | `depth` | l2 from the T_DEPTH historical order book files (`update_type` `snap` → one snapshot per `last_update_id`, `set` → updates batched by `last_update_id`, `pu` chain checked) |
 //!
 //! Venue: `--venue`; else from the path (`futures/um`, `futures_um` → `binance-futures`; `cm` → `binance-delivery`;
 //! `spot` → `binance`); else `binance-delivery` for symbols with `_`, `binance` for 8-column trade files, else
@@ -489,7 +489,6 @@ fn depth(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, lay: &Layout<'
     let mut batch = Batcher::default();
     // (last_update_id, snapshot) of the open batch, and the last applied update id.
     let mut open: Option<(u64, bool)> = None;
-    let mut in_snapshot = false;
     let mut last_u: Option<u64> = None;
     let need = c.iter().max().copied().unwrap_or(0) + 1;
     rows.for_each(ctx, |ctx, line, row| {
@@ -521,7 +520,9 @@ fn depth(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, lay: &Layout<'
             Ok(v) => v,
             Err(m) => return ctx.misfit(m, line, &[pt, qt]),
         };
-        let starts = snap && !in_snapshot;
+        // A snapshot row continues the open snapshot only if it has the same
+        // last_update_id; otherwise it is the next snapshot, from an empty book.
+        let starts = snap && open != Some((u, true));
         let new_batch = if snap { starts } else { open != Some((u, false)) };
         if new_batch {
             batch.end(ctx)?;
@@ -538,7 +539,6 @@ fn depth(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, lay: &Layout<'
         if starts {
             ctx.stats.snapshots += 1;
         }
-        in_snapshot = snap;
         last_u = Some(u);
         let flags = if snap { level_flags::SNAPSHOT | if starts { level_flags::SNAPSHOT_START } else { 0 } } else { 0 };
         batch.add(

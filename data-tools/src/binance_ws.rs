@@ -6,7 +6,7 @@
 //! | message | tape |
 //! |---|---|
 //! | `depthUpdate` | l2, one batch per message, `ts.exchange` = `T` (or `E` where there is no `T`) |
-//! | REST depth snapshot `{"lastUpdateId",…,"bids","asks"}` | l2 snapshot (`SNAPSHOT_START`), `ts.exchange` = its `T` (or `E`) |
+//! | REST depth snapshot `{"lastUpdateId",…,"bids","asks"}` | l2 snapshot (`SNAPSHOT_START`), `ts.exchange` = its `T` (or `E`; spot has neither: the exchange time of the first held update it may bridge, else of the latest update) |
 //! | `trade` (`X` = `MARKET` or absent) | trades, id `t`, taker side from `m` |
 //! | `aggTrade` | trades with `AGGREGATED`, id `a` |
 //! | `bookTicker` | quotes, `ts.exchange` = `T` (or `E`; spot has neither, so the local time is used) |
@@ -22,7 +22,10 @@
 //! futures rule `U <= id <= u`). After that each update's `pu` must equal the
 //! previous `u` (spot, without `pu`: `U` = previous `u` + 1). A break is a gap:
 //! it is counted, and updates are held again until the next snapshot line
-//! resyncs the book. The summary reports snapshots, gaps and dropped updates.
+//! resyncs the book. A snapshot line that arrives while the book is in sync is
+//! applied only if it is newer than the book (`lastUpdateId` above the last
+//! applied `u`); an older one is left out and counted. The summary reports
+//! snapshots, gaps and dropped updates.
 //! The REST snapshot names no symbol: it belongs to the capture's depth stream
 //! (captures hold one symbol's depth each).
 //!
@@ -107,7 +110,10 @@ struct Depth {
     last_u: Option<u64>,
     need_bridge: bool,
     pending: VecDeque<Upd>,
-    held_snapshot: Option<(Upd, u64)>,
+    /// A snapshot line seen before any depth update: (snapshot, lastUpdateId, has a time).
+    held_snapshot: Option<(Upd, u64, bool)>,
+    /// Latest exchange time of any depth update seen.
+    latest_exch: Option<i64>,
 }
 
 /// Converts one capture; returns decoded bytes.
@@ -168,9 +174,10 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                 ctx.bad(line, row, "bad depth snapshot")?;
                 continue;
             };
+            let timed = msg.tx_time.or(msg.event_time).is_some();
             match &depth.symbol {
-                Some(_) => apply_snapshot(ctx, &mut depth, &mut batch, snap, id)?,
-                None => depth.held_snapshot = Some((snap, id)),
+                Some(_) => apply_snapshot(ctx, &mut depth, &mut batch, snap, id, timed)?,
+                None => depth.held_snapshot = Some((snap, id, timed)),
             }
             continue;
         }
@@ -182,8 +189,11 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                 };
                 if depth.symbol.is_none() {
                     depth.symbol = Some(sym.to_owned());
-                    if let Some((snap, id)) = depth.held_snapshot.take() {
-                        apply_snapshot(ctx, &mut depth, &mut batch, snap, id)?;
+                    if let Some((snap, id, timed)) = depth.held_snapshot.take() {
+                        // Held first, so that a snapshot without a time can take this update's.
+                        on_update(ctx, &mut depth, &mut batch, upd)?;
+                        apply_snapshot(ctx, &mut depth, &mut batch, snap, id, timed)?;
+                        continue;
                     }
                 } else if depth.symbol.as_deref() != Some(sym) {
                     return Err(Error::Format {
@@ -410,10 +420,33 @@ fn emit(ctx: &mut Ctx<'_>, depth: &mut Depth, batch: &mut Batcher, upd: &Upd, sn
     batch.end(ctx)
 }
 
-fn apply_snapshot(ctx: &mut Ctx<'_>, depth: &mut Depth, batch: &mut Batcher, snap: Upd, id: u64) -> Result<()> {
+fn apply_snapshot(
+    ctx: &mut Ctx<'_>,
+    depth: &mut Depth,
+    batch: &mut Batcher,
+    mut snap: Upd,
+    id: u64,
+    timed: bool,
+) -> Result<()> {
     if snap.levels.is_empty() {
         ctx.stats.notes.push(format!("line {}: an empty depth snapshot was left out", snap.line));
         return Ok(());
+    }
+    // In sync, a snapshot no newer than the book (a REST request usually lags
+    // the stream) would set the book back and break the update chain.
+    if let Some(last) = depth.last_u
+        && !depth.need_bridge
+        && id <= last
+    {
+        ctx.filtered("depth snapshots older than the synced book left out");
+        return Ok(());
+    }
+    // A snapshot without a time (spot) must still sort after the updates applied
+    // before it and before the one that bridges it, whatever the capture clock:
+    // it takes the exchange time of the first held update it may bridge, else
+    // of the latest update seen.
+    if !timed && let Some(t) = depth.pending.iter().find(|u| u.last >= id).map(|u| u.exch).or(depth.latest_exch) {
+        snap.exch = t;
     }
     emit(ctx, depth, batch, &snap, true)?;
     ctx.stats.snapshots += 1;
@@ -427,6 +460,7 @@ fn apply_snapshot(ctx: &mut Ctx<'_>, depth: &mut Depth, batch: &mut Batcher, sna
 }
 
 fn on_update(ctx: &mut Ctx<'_>, depth: &mut Depth, batch: &mut Batcher, upd: Upd) -> Result<()> {
+    depth.latest_exch = depth.latest_exch.max(Some(upd.exch));
     let Some(last) = depth.last_u else {
         if depth.pending.len() == MAX_PENDING {
             depth.pending.pop_front();

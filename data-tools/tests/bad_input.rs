@@ -251,3 +251,81 @@ fn binance_capture_bad_line_and_gap_resync() {
     let e = run(SourceKind::BinanceWs, &[input], &opts(&dir.path().join("out3")));
     assert!(matches!(e, Error::BadRow { line: 8, .. }), "{e:?}");
 }
+
+#[test]
+fn cli_refuses_a_negative_tolerance_and_a_missing_source() {
+    use ticktape_data::cli::{ConvertArgs, run};
+    let dir = tempfile::tempdir().unwrap();
+    let input = trades_csv(dir.path(), &[GOOD]);
+    let out = dir.path().join("out");
+    let args = ConvertArgs {
+        source: Some(SourceKind::Tardis),
+        inputs: vec![input.clone()],
+        out: out.clone(),
+        tolerance_ms: Some(-1),
+        quiet: true,
+        ..ConvertArgs::default()
+    };
+    let e = run(&args).expect_err("a negative tolerance");
+    assert!(matches!(e, Error::Usage(_)) && e.to_string().contains("--tolerance-ms"), "{e:?}");
+    let e = run(&ConvertArgs { source: None, tolerance_ms: None, ..args.clone() }).expect_err("no source");
+    assert!(matches!(e, Error::Usage(_)) && e.to_string().contains("SOURCE"), "{e:?}");
+    assert_nothing_written(&out);
+    // The same arguments, corrected, convert.
+    let r = run(&ConvertArgs { tolerance_ms: Some(0), ..args }).unwrap();
+    assert_eq!(r.tapes[0].records, 1);
+}
+
+#[test]
+fn cli_arguments_reach_the_options_unmixed() {
+    use ticktape_data::cli::ConvertArgs;
+    let args = ConvertArgs {
+        out: "tapes".into(),
+        dataset: Some("trades".into()),
+        skip_bad: true,
+        checksum: true,
+        price_decimals: Some(1),
+        qty_decimals: Some(3),
+        value_decimals: Some(8),
+        per_input: true,
+        jobs: 2,
+        tolerance_ms: Some(250),
+        venue: Some("binance-futures".into()),
+        symbol: Some("BTCUSDT".into()),
+        account: Some("0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2".into()),
+        time_column: Some("ts".into()),
+        value_column: vec!["momentum".into(), "carry".into()],
+        quiet: true,
+        ..ConvertArgs::default()
+    };
+    let o = args.options();
+    assert_eq!(o.out_dir, Path::new("tapes"));
+    assert_eq!(o.dataset.as_deref(), Some("trades"));
+    assert!(o.skip_bad && o.checksum && o.per_input && !o.progress);
+    assert_eq!((o.decimals.price, o.decimals.qty, o.decimals.value), (Some(1), Some(3), Some(8)));
+    assert_eq!((o.jobs, o.tolerance_ms), (2, Some(250)));
+    assert_eq!((o.venue.as_deref(), o.symbol.as_deref()), (Some("binance-futures"), Some("BTCUSDT")));
+    assert_eq!(o.account.as_deref(), Some("0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2"));
+    assert_eq!(
+        (o.time_column.as_deref(), o.value_columns.as_slice()),
+        (Some("ts"), &["momentum".to_owned(), "carry".to_owned()][..])
+    );
+}
+
+#[test]
+fn binance_capture_with_depth_of_two_symbols_is_refused() {
+    // REST snapshot lines name no symbol, so a capture may hold one symbol's depth.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("capture.txt");
+    let upd = |sym: &str, stream: &str, u: u64| {
+        format!(
+            "1723161000024117000 {{\"stream\":\"{stream}@depth@0ms\",\"data\":{{\"e\":\"depthUpdate\",\"E\":1723161000020,\"T\":1723161000019,\"s\":\"{sym}\",\"U\":{u},\"u\":{u},\"pu\":{},\"b\":[[\"60000.10\",\"1.500\"]],\"a\":[]}}}}\n",
+            u - 1
+        )
+    };
+    std::fs::write(&input, [upd("BTCUSDT", "btcusdt", 100), upd("ETHUSDT", "ethusdt", 200)].concat()).unwrap();
+    let e = run(SourceKind::BinanceWs, &[input], &opts(&dir.path().join("out")));
+    assert!(matches!(e, Error::Format { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("line 2") && msg.contains("ETHUSDT") && msg.contains("split the file per symbol"), "{msg}");
+}

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use ticktape_data::{SourceKind, convert};
 use ticktape_tape::{
-    Bar, Fill, Funding, Level, Quote, RecordKind, Series, Trade, fill_flags, funding_flags, level_flags,
+    Bar, Fill, Funding, Level, Quote, RecordKind, Series, Trade, UNDEF, fill_flags, funding_flags, level_flags,
 };
 
 #[test]
@@ -61,6 +61,24 @@ fn tardis_book_snapshots_become_changes_that_rebuild_each_row() {
     // Row 1: 10 levels; row 2: one ask changed; row 3: many.
     assert_eq!(lv.iter().filter(|l| l.is_batch_end()).count(), 3);
     assert_eq!(lv.iter().filter(|l| l.ts.exchange == 1_704_067_200_100_000_000).count(), 1);
+    check_rebuilds_rows(&input, &lv, h.price_exponent, h.qty_exponent);
+}
+
+#[test]
+fn tardis_book_snapshot_25_rows_become_changes_that_rebuild_each_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("synthetic_tardis_binance-futures_book_snapshot_25_2024-01-01_BTCUSDT.csv");
+    let r = convert(SourceKind::Tardis, std::slice::from_ref(&input), &opts(dir.path())).unwrap();
+    assert_eq!((r.inputs[0].dataset.as_str(), r.inputs[0].rows, r.inputs[0].snapshots), ("book_snapshot_25", 3, 1));
+    let (h, lv) = read::<Level>(&tape_of(&r, RecordKind::Level, "BTCUSDT"));
+    assert_eq!((h.venue(), h.price_exponent, h.qty_exponent), ("binance-futures", -1, -3));
+    // Row 1: 25 + 25 levels as a snapshot. Row 2: two resized, one gone, one new.
+    // Row 3: the best ask taken, a new best bid, and only 23 levels a side.
+    assert_eq!(lv.len(), 50 + 4 + 6);
+    assert!(lv[0].is_snapshot_start() && lv[..50].iter().all(|l| l.flags & level_flags::SNAPSHOT != 0));
+    assert!(lv[50..].iter().all(|l| l.flags & level_flags::SNAPSHOT == 0));
+    assert_eq!(lv.iter().filter(|l| l.is_batch_end()).count(), 3);
+    assert_eq!((lv[0].ts.exchange, lv[0].ts.local), (1_704_067_200_000_000_000, 1_704_067_200_004_123_000));
     check_rebuilds_rows(&input, &lv, h.price_exponent, h.qty_exponent);
 }
 
@@ -204,6 +222,43 @@ fn hyperliquid_fills_book_candles_and_capture() {
         })
         .sum();
     assert_eq!(t.len(), n);
+}
+
+#[test]
+fn hyperliquid_user_funding_and_funding_history_are_settlements_per_coin() {
+    let dir = tempfile::tempdir().unwrap();
+    // userFunding: `{delta:{coin,fundingRate,…},time}`, two coins interleaved.
+    let input = fixture("synthetic_hyperliquid_userFunding_2024-01-01.json");
+    let src: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&input).unwrap()).unwrap();
+    let r = convert(SourceKind::Hyperliquid, &[input], &opts(&dir.path().join("user"))).unwrap();
+    assert_eq!((r.inputs[0].dataset.as_str(), r.inputs[0].rows), ("userFunding", 5));
+    for coin in ["BTC", "ETH"] {
+        let (h, f) = read::<Funding>(&tape_of(&r, RecordKind::Funding, coin));
+        assert_eq!(h.venue(), "hyperliquid");
+        let rows: Vec<&serde_json::Value> = src.iter().filter(|x| x["delta"]["coin"] == coin).collect();
+        assert_eq!(f.len(), rows.len());
+        for (rec, row) in f.iter().zip(rows) {
+            assert_eq!(rec.ts.exchange, row["time"].as_i64().unwrap() * 1_000_000);
+            assert_same(rec.funding_rate, h.value_exponent, row["delta"]["fundingRate"].as_str().unwrap());
+            assert_eq!(rec.flags, funding_flags::SETTLEMENT);
+            assert_eq!((rec.mark_price, rec.index_price, rec.next_funding_ts), (UNDEF, UNDEF, UNDEF));
+        }
+    }
+    let (h, f) = read::<Funding>(&tape_of(&r, RecordKind::Funding, "ETH"));
+    assert_eq!((h.value_exponent, f[1].funding_rate), (-7, -21));
+    // fundingHistory: `{coin,fundingRate,premium,time}`, newest first here; sorted in the tape.
+    let input = fixture("synthetic_hyperliquid_fundingHistory_BTC_2024-01-01.json");
+    let src: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&input).unwrap()).unwrap();
+    let r = convert(SourceKind::Hyperliquid, &[input], &opts(&dir.path().join("history"))).unwrap();
+    assert_eq!(r.inputs[0].dataset, "fundingHistory");
+    let (h, f) = read::<Funding>(&tape_of(&r, RecordKind::Funding, "BTC"));
+    assert_eq!(f.len(), 4);
+    for (rec, row) in f.iter().zip(src.iter().rev()) {
+        assert_eq!(rec.ts.exchange, row["time"].as_i64().unwrap() * 1_000_000);
+        assert_same(rec.funding_rate, h.value_exponent, row["fundingRate"].as_str().unwrap());
+        assert_eq!(rec.flags, funding_flags::SETTLEMENT);
+    }
+    assert_eq!(f[0].ts.exchange, 1_704_067_200_048_000_000);
 }
 
 #[test]
