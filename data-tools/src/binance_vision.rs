@@ -12,7 +12,7 @@
 //! | dataset | tape |
 //! |---|---|
 //! | `trades` | trades, id, taker side from `is_buyer_maker` |
-//! | `aggTrades` | trades with `AGGREGATED`, aggregate id |
+//! | `aggTrades` | trades with `AGGREGATED`, aggregate id, in `VENUE.SYMBOL.aggtrades.tape` |
 //! | `bookTicker` | quotes at `transaction_time` |
 //! | `klines`, `markPriceKlines`, `indexPriceKlines`, `premiumIndexKlines` | bars at `close_time`; symbol `SYMBOL-1m`, `SYMBOL-mark-1m`, `SYMBOL-index-1m`, `SYMBOL-premium-1m` so intervals and kinds do not collide |
 //! | `fundingRate` | funding settlements (`SETTLEMENT`) at `calc_time` |
@@ -273,7 +273,8 @@ fn trades(
     c: [usize; 5],
     agg: bool,
 ) -> Result<()> {
-    let sid = StreamCache::default().get::<Trade>(ctx, venue.as_bytes(), symbol.as_bytes(), false)?;
+    let mut cache = if agg { StreamCache::variant("agg") } else { StreamCache::default() };
+    let sid = cache.get::<Trade>(ctx, venue.as_bytes(), symbol.as_bytes(), false)?;
     let mut f = Fields::default();
     let need = c.iter().max().copied().unwrap_or(0) + 1;
     rows.for_each(ctx, |ctx, line, row| {

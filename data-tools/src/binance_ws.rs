@@ -8,7 +8,7 @@
 //! | `depthUpdate` | l2, one batch per message, `ts.exchange` = `T` (or `E` where there is no `T`) |
 //! | REST depth snapshot `{"lastUpdateId",…,"bids","asks"}` | l2 snapshot (`SNAPSHOT_START`), `ts.exchange` = its `T` (or `E`; spot has neither: the exchange time of the first held update it may bridge, else of the latest update) |
 //! | `trade` (`X` = `MARKET` or absent) | trades, id `t`, taker side from `m` |
-//! | `aggTrade` | trades with `AGGREGATED`, id `a` |
+//! | `aggTrade` | trades with `AGGREGATED`, id `a`, in `VENUE.SYMBOL.aggtrades.tape` |
 //! | `bookTicker` | quotes, `ts.exchange` = `T` (or `E`; spot has neither, so the local time is used) |
 //! | `markPriceUpdate` | funding: rate `r`, mark `p`, index `i`, next funding `T`; `ts.exchange` = `E` |
 //!
@@ -122,7 +122,9 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
     let mut lines = Lines::new(m);
     let mut depth = Depth::default();
     let mut batch = Batcher::default();
-    let mut caches: [StreamCache; 3] = Default::default();
+    // Trades, quotes, funding, aggregated trades (a tape of their own).
+    let mut caches: [StreamCache; 4] =
+        [StreamCache::default(), StreamCache::default(), StreamCache::default(), StreamCache::variant("agg")];
     let mut unit: Option<Unit> = None;
     while let Some((line, row)) = lines.next_line()? {
         if row.is_empty() {
@@ -228,7 +230,7 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                     continue;
                 }
                 let venue = venue_for(ctx, sym);
-                let sid = caches[0].get::<Trade>(ctx, venue.as_bytes(), sym.as_bytes(), true)?;
+                let sid = caches[if agg { 3 } else { 0 }].get::<Trade>(ctx, venue.as_bytes(), sym.as_bytes(), true)?;
                 let [price, qty] = match ctx.sink.fit::<Trade, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
                     Ok(v) => v,
                     Err(m) => {

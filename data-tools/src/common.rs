@@ -11,9 +11,15 @@ pub(crate) struct StreamCache {
     venue: Vec<u8>,
     symbol: Vec<u8>,
     id: Option<StreamId>,
+    variant: &'static str,
 }
 
 impl StreamCache {
+    /// A cache for streams of one variant (see `StreamKey::variant`).
+    pub(crate) fn variant(variant: &'static str) -> Self {
+        StreamCache { variant, ..StreamCache::default() }
+    }
+
     /// The stream of `R` for (venue, symbol).
     #[inline]
     pub(crate) fn get<R: Rec>(
@@ -46,7 +52,7 @@ impl StreamCache {
                 ),
             });
         };
-        let id = ctx.sink.stream::<R>(v, s, has_local_ts);
+        let id = ctx.sink.stream_variant::<R>(v, s, self.variant, has_local_ts);
         self.venue.clear();
         self.venue.extend_from_slice(venue);
         self.symbol.clear();

@@ -467,7 +467,7 @@ fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &Conv
         if o.segments.is_empty() {
             continue;
         }
-        let name = meta_for(&o.key, Exps::default(), false).file_name(o.key.kind);
+        let name = o.key.file_name();
         let dest = if opts.per_input {
             let stem = inputs[i].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let stem = stem.split('.').next().unwrap_or_default().to_owned();

@@ -6,7 +6,10 @@
 //! [`factor_csv`]); they share an exact decimal parser ([`decimal`]), timestamp
 //! parsing ([`time`]), input decoding ([`input`]) and a sink that sorts records
 //! within a tolerance and writes one tape per (kind, venue, symbol) through the
-//! tape crate's writer.
+//! tape crate's writer. Aggregated trades (Binance `aggTrade`/`aggTrades`)
+//! get a tape of their own, `VENUE.SYMBOL.aggtrades.tape`: they describe the
+//! same market trades as raw trades, and a backtest given both would count
+//! every trade twice.
 //!
 //! ```
 //! use ticktape_data::{ConvertOptions, SourceKind, convert};

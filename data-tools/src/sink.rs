@@ -187,6 +187,24 @@ pub(crate) struct StreamKey {
     pub venue: String,
     /// Symbol.
     pub symbol: String,
+    /// Keeps records of one kind that must not mix apart: `""`, or `"agg"`
+    /// for aggregated trades (Binance `aggTrade`), which describe the same
+    /// market trades as raw `trade` messages and would count them twice.
+    pub variant: &'static str,
+}
+
+impl StreamKey {
+    /// The tape's file name: `VENUE.SYMBOL.KIND.tape`, with the variant
+    /// before the kind (`VENUE.SYMBOL.aggtrades.tape`).
+    pub(crate) fn file_name(&self) -> String {
+        let name = meta_for(self, Exps::default(), false).file_name(self.kind);
+        if self.variant.is_empty() {
+            name
+        } else {
+            let kind = self.kind.name();
+            name.replace(&format!(".{kind}.tape"), &format!(".{}{kind}.tape", self.variant))
+        }
+    }
 }
 
 /// A finished part of a stream, written at fixed exponents.
@@ -425,7 +443,19 @@ impl Sink {
 
     /// The stream for (kind of `R`, venue, symbol), created on first use.
     pub(crate) fn stream<R: Rec>(&mut self, venue: &str, symbol: &str, has_local_ts: bool) -> StreamId {
-        let key = StreamKey { kind: R::KIND, venue: venue.to_owned(), symbol: symbol.to_owned() };
+        self.stream_variant::<R>(venue, symbol, "", has_local_ts)
+    }
+
+    /// The stream for (kind of `R`, venue, symbol, variant), created on
+    /// first use (see [`StreamKey::variant`]).
+    pub(crate) fn stream_variant<R: Rec>(
+        &mut self,
+        venue: &str,
+        symbol: &str,
+        variant: &'static str,
+        has_local_ts: bool,
+    ) -> StreamId {
+        let key = StreamKey { kind: R::KIND, venue: venue.to_owned(), symbol: symbol.to_owned(), variant };
         if let Some(&id) = self.index.get(&key) {
             return id;
         }

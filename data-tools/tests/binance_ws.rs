@@ -51,37 +51,43 @@ fn usdm_capture_mixing_agg_trades_mark_price_trades_depth_and_book_ticker() {
     assert_eq!((i.dataset.as_str(), i.rows, i.local_ts_unit), ("capture", 18, Some("ns")));
     assert_eq!(i.filtered.get("messages of other kinds left out"), Some(&1), "the subscription reply");
     assert_eq!(i.filtered.get("non-MARKET trades (insurance fund, ADL) left out"), Some(&1));
-    assert_eq!(r.tapes.len(), 4);
+    assert_eq!(r.tapes.len(), 5, "l2, quotes, funding, trades and aggtrades: {:?}", r.tapes);
     assert!(r.tapes.iter().all(|t| t.venue == "binance-futures" && t.symbol == "BTCUSDT"));
     let msgs = messages(&input);
     let data = |e: &str| -> Vec<(i64, Value)> {
         msgs.iter().filter(|(_, m)| m["data"]["e"] == e).map(|(l, m)| (*l, m["data"].clone())).collect()
     };
 
-    // Trades: `trade` (MARKET only) and `aggTrade` share the trades tape; the
-    // AGGREGATED flag and the id (`t` or `a`) tell them apart.
-    let mut src: Vec<(i64, Value)> = data("trade").into_iter().filter(|(_, d)| d["X"] == "MARKET").collect();
-    src.extend(data("aggTrade"));
-    src.sort_by_key(|(local, d)| (d["T"].as_i64().unwrap(), *local));
-    let (h, t) = read::<Trade>(&tape_of(&r, RecordKind::Trade, "BTCUSDT"));
-    assert!(h.is_sorted() && h.has_local_ts());
-    assert_eq!((h.price_exponent, h.qty_exponent), (-1, -3));
-    assert_eq!(t.len(), src.len());
-    for (rec, (local, d)) in t.iter().zip(&src) {
-        let agg = d["e"] == "aggTrade";
-        assert_eq!(rec.ts.exchange, d["T"].as_i64().unwrap() * 1_000_000, "trade time T, not event time E");
-        assert_eq!(rec.ts.local, *local);
-        assert_eq!(rec.trade_id, d[if agg { "a" } else { "t" }].as_u64().unwrap());
-        assert_same(rec.price, h.price_exponent, d["p"].as_str().unwrap());
-        assert_same(rec.qty, h.qty_exponent, d["q"].as_str().unwrap());
-        assert_eq!(rec.side, if d["m"].as_bool().unwrap() { side::SELL } else { side::BUY });
-        assert_eq!(rec.flags, if agg { trade_flags::AGGREGATED } else { 0 });
+    // `trade` (MARKET only) and `aggTrade` describe the same market trades, so
+    // they go to separate tapes (one backtest must not count a trade twice):
+    // VENUE.SYMBOL.trades.tape and VENUE.SYMBOL.aggtrades.tape.
+    let by_name =
+        |name: &str| r.tapes.iter().find(|t| t.path.ends_with(name)).unwrap_or_else(|| panic!("{name}")).path.clone();
+    for (name, event, agg) in [
+        ("binance-futures.BTCUSDT.trades.tape", "trade", false),
+        ("binance-futures.BTCUSDT.aggtrades.tape", "aggTrade", true),
+    ] {
+        let mut src: Vec<(i64, Value)> = data(event).into_iter().filter(|(_, d)| agg || d["X"] == "MARKET").collect();
+        src.sort_by_key(|(local, d)| (d["T"].as_i64().unwrap(), *local));
+        let (h, t) = read::<Trade>(&by_name(name));
+        assert!(h.is_sorted() && h.has_local_ts());
+        assert_eq!((h.price_exponent, h.qty_exponent), (-1, -3));
+        assert_eq!(t.len(), src.len(), "{name}");
+        for (rec, (local, d)) in t.iter().zip(&src) {
+            assert_eq!(rec.ts.exchange, d["T"].as_i64().unwrap() * 1_000_000, "trade time T, not event time E");
+            assert_eq!(rec.ts.local, *local);
+            assert_eq!(rec.trade_id, d[if agg { "a" } else { "t" }].as_u64().unwrap());
+            assert_same(rec.price, h.price_exponent, d["p"].as_str().unwrap());
+            assert_same(rec.qty, h.qty_exponent, d["q"].as_str().unwrap());
+            assert_eq!(rec.side, if d["m"].as_bool().unwrap() { side::SELL } else { side::BUY });
+            assert_eq!(rec.flags, if agg { trade_flags::AGGREGATED } else { 0 });
+        }
     }
-    assert_eq!(
-        t.iter().map(|x| x.trade_id).collect::<Vec<_>>(),
-        [5266500001, 2228000001, 5266500009, 2228000002, 5266500011]
-    );
-    assert_eq!((t[1].price, t[1].qty, t[1].side), (600_003, 453, side::BUY));
+    let (_, t) = read::<Trade>(&by_name("binance-futures.BTCUSDT.trades.tape"));
+    assert_eq!(t.iter().map(|x| x.trade_id).collect::<Vec<_>>(), [5266500001, 5266500009, 5266500011]);
+    let (_, a) = read::<Trade>(&by_name("binance-futures.BTCUSDT.aggtrades.tape"));
+    assert_eq!(a.iter().map(|x| x.trade_id).collect::<Vec<_>>(), [2228000001, 2228000002]);
+    assert_eq!((a[0].price, a[0].qty, a[0].side), (600_003, 453, side::BUY));
 
     // Mark price: funding records at E with rate, mark, index and next funding time.
     let src = data("markPriceUpdate");
