@@ -250,11 +250,20 @@ fn detect(ctx: &Ctx<'_>, name: &str, path: &str, header: Option<&[Vec<u8>]>) -> 
 
 fn venue_from(path: &str, symbol: &str, ds: &str, ncols: usize) -> &'static str {
     let p = path.to_ascii_lowercase();
-    if p.contains("futures/um") || p.contains("futures_um") || p.contains("/um/") {
+    // Whole folder names only (Vision's `data/futures/um/...`, `data/spot/...`,
+    // or folders such as `futures_um_daily_...`): a user's `/home/despot/` is
+    // not a spot archive.
+    let parts: Vec<&str> = p.split(['/', '\\']).collect();
+    let folder = |word: &str| {
+        parts.iter().any(|c| {
+            *c == word || c.strip_prefix(word).is_some_and(|rest| rest.starts_with('_') || rest.starts_with('-'))
+        })
+    };
+    if folder("um") || folder("futures_um") {
         "binance-futures"
-    } else if p.contains("futures/cm") || p.contains("futures_cm") || p.contains("/cm/") {
+    } else if folder("cm") || folder("futures_cm") {
         "binance-delivery"
-    } else if p.contains("spot") {
+    } else if folder("spot") {
         "binance"
     } else if symbol.contains('_') && ds != "depth" {
         "binance-delivery"
@@ -550,4 +559,33 @@ fn depth(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, lay: &Layout<'
         )
     })?;
     batch.end(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::venue_from;
+
+    #[test]
+    fn venue_comes_from_whole_folder_names() {
+        assert_eq!(
+            venue_from("/d/data/futures/um/daily/trades/BTCUSDT/x.zip", "BTCUSDT", "trades", 6),
+            "binance-futures"
+        );
+        assert_eq!(
+            venue_from("/d/data/futures/cm/daily/trades/X/x.zip", "BTCUSD_PERP", "trades", 6),
+            "binance-delivery"
+        );
+        assert_eq!(venue_from("/d/data/spot/daily/klines/BTCUSDT/1m/x.zip", "BTCUSDT", "klines", 12), "binance");
+        assert_eq!(venue_from("/d/spot_daily_klines/x.csv", "BTCUSDT", "klines", 12), "binance");
+        assert_eq!(
+            venue_from("/d/futures_um_monthly_fundingRate/x.csv", "BTCUSDT", "fundingRate", 3),
+            "binance-futures"
+        );
+        // A folder whose name merely contains "spot" or "um" says nothing.
+        assert_eq!(
+            venue_from("/home/despot/sum/BTCUSDT-trades-2024-01-01.csv", "BTCUSDT", "trades", 6),
+            "binance-futures"
+        );
+        assert_eq!(venue_from("/home/despot/x/BTCUSDT-trades-2024-01-01.csv", "BTCUSDT", "trades", 7), "binance");
+    }
 }
