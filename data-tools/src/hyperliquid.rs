@@ -3,7 +3,7 @@
 //! | input | dataset | tape |
 //! |---|---|---|
 //! | `userFills` array, or ws `{"channel":"user"/"userFills","data":{"fills":[…]}}` (old and new field sets; `tid`, `feeToken`, `twapId`, `builderFee`, `liquidation`, `cloid` optional) | `userFills` | fills, one tape per account |
-//! | `userFunding` array (`{delta:{coin,fundingRate,…},time}`) | `userFunding` | funding settlements per coin (rate only; `usdc`, `szi` are not kept) |
+//! | `userFunding` array (`{delta:{coin,fundingRate,…},time}`) | `userFunding` | funding settlements per coin in `hyperliquid.COIN.userfunding.tape` (rate only; `usdc`, `szi` are not kept) |
 //! | `fundingHistory` array (`{coin,fundingRate,premium,time}`) | `fundingHistory` | funding settlements per coin (`premium` is not kept) |
 //! | `candleSnapshot` array (`{t,T,s,i,o,c,h,l,v,n}`) | `candles` | bars at `T`, symbol `COIN-INTERVAL` |
 //! | `l2Book` object (`{coin,levels:[bids,asks],time}`) | `l2Book` | l2, one snapshot |
@@ -75,8 +75,11 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
             }
         }
         "userFunding" | "fundingHistory" => {
+            // An account's funding history repeats the market's rates at the
+            // same hours: a tape of its own, so a backtest never applies both.
+            let variant = if ds == "userFunding" { "user" } else { "" };
             for (i, item) in items.iter().enumerate() {
-                funding(ctx, i as u64 + 1, item)?;
+                funding(ctx, i as u64 + 1, item, variant)?;
             }
         }
         "candles" => {
@@ -265,7 +268,7 @@ fn fill(ctx: &mut Ctx<'_>, line: u64, f: &Value, account: &(u64, String)) -> Res
     ctx.push(sid, rec, line)
 }
 
-fn funding(ctx: &mut Ctx<'_>, line: u64, item: &Value) -> Result<()> {
+fn funding(ctx: &mut Ctx<'_>, line: u64, item: &Value, variant: &'static str) -> Result<()> {
     ctx.stats.rows += 1;
     let body = item.get("delta").unwrap_or(item);
     let (Some(coin), Some(rate), Some(ts)) =
@@ -273,7 +276,7 @@ fn funding(ctx: &mut Ctx<'_>, line: u64, item: &Value) -> Result<()> {
     else {
         return ctx.bad(line, item.to_string().as_bytes(), "funding lacks coin, fundingRate or time");
     };
-    let sid = StreamCache::default().get::<Funding>(ctx, VENUE.as_bytes(), coin.as_bytes(), false)?;
+    let sid = StreamCache::variant(variant).get::<Funding>(ctx, VENUE.as_bytes(), coin.as_bytes(), false)?;
     let [funding_rate] = match ctx.sink.fit::<Funding, 1>(sid, [(Some(rate), V)]) {
         Ok(v) => v,
         Err(m) => return ctx.misfit(m, line, &[&text(body, "fundingRate")]),

@@ -259,6 +259,22 @@ fn hyperliquid_user_funding_and_funding_history_are_settlements_per_coin() {
         assert_eq!(rec.flags, funding_flags::SETTLEMENT);
     }
     assert_eq!(f[0].ts.exchange, 1_704_067_200_048_000_000);
+    assert!(r.tapes[0].path.ends_with("hyperliquid.BTC.funding.tape"));
+
+    // Converted together, an account's funding and the market's stay apart:
+    // the same hourly rates must not reach a backtest twice.
+    let both = [
+        fixture("synthetic_hyperliquid_userFunding_2024-01-01.json"),
+        fixture("synthetic_hyperliquid_fundingHistory_BTC_2024-01-01.json"),
+    ];
+    let r = convert(SourceKind::Hyperliquid, &both, &opts(&dir.path().join("both"))).unwrap();
+    let mut names: Vec<String> =
+        r.tapes.iter().map(|t| t.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["hyperliquid.BTC.funding.tape", "hyperliquid.BTC.userfunding.tape", "hyperliquid.ETH.userfunding.tape"]
+    );
 }
 
 #[test]
