@@ -125,8 +125,9 @@ impl<'a> Feed<'a> {
     }
 
     /// Queues an event of the current tape if the strategy subscribed to
-    /// it; returns its delivery time.
-    #[inline]
+    /// it; returns its delivery time. Called for every event: the check
+    /// for unsubscribed tapes must stay inline.
+    #[inline(always)]
     pub(super) fn push(&mut self, instrument: usize, event: Event<'a>, te: i64, local: i64) -> Option<i64> {
         if !self.queued[self.tape] {
             return None;
