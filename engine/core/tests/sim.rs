@@ -73,7 +73,18 @@ fn book(end: i64) -> Vec<Level> {
 struct Script {
     orders: Vec<(i64, OrderRequest)>,
     heard: Vec<(i64, OrderUpdate)>,
+    /// Cancels (order id) and replaces (order id, price, qty) at given times.
+    later: Vec<(i64, Later)>,
 }
+
+#[derive(Clone, Copy)]
+enum Later {
+    Cancel(u64),
+    Replace(u64, i64, i64),
+}
+
+/// Timer tokens at or above this index `Script::later`.
+const LATER: u64 = 1 << 32;
 
 impl Strategy for Script {
     type Config = ticktape_sdk::NoConfig;
@@ -84,10 +95,27 @@ impl Strategy for Script {
         for (i, (ms, _)) in self.orders.iter().enumerate() {
             ctx.set_timer(T0 + ms * MS, i as u64);
         }
+        for (i, (ms, _)) in self.later.iter().enumerate() {
+            ctx.set_timer(T0 + ms * MS, LATER + i as u64);
+        }
     }
     fn on_timer(&mut self, ctx: &mut Context<'_>, token: u64) {
+        if token >= LATER {
+            match self.later[(token - LATER) as usize].1 {
+                Later::Cancel(id) => {
+                    ctx.cancel(id);
+                }
+                Later::Replace(id, price, qty) => {
+                    ctx.replace(id, price, qty);
+                }
+            }
+            return;
+        }
         let req = self.orders[token as usize].1;
         ctx.submit(req);
+    }
+    fn on_replaced(&mut self, ctx: &mut Context<'_>, u: &OrderUpdate) {
+        self.heard.push((ctx.now(), *u));
     }
     fn on_accepted(&mut self, ctx: &mut Context<'_>, u: &OrderUpdate) {
         self.heard.push((ctx.now(), *u));
@@ -129,8 +157,12 @@ fn cfg(entry_ms: i64, response_ms: i64) -> SimConfig {
 }
 
 fn run(tapes: &[PathBuf], cfg: &SimConfig, orders: Vec<(i64, OrderRequest)>) -> (RunOutput, Script) {
+    run_script(tapes, cfg, Script { orders, ..Script::default() })
+}
+
+fn run_script(tapes: &[PathBuf], cfg: &SimConfig, script: Script) -> (RunOutput, Script) {
     let replay = Replay::open(tapes).unwrap();
-    let mut driver = Native(Script { orders, heard: Vec::new() });
+    let mut driver = Native(script);
     let out = sim::run(&replay, cfg, &mut driver).unwrap();
     assert_eq!(out.error, None);
     (out, driver.0)
@@ -271,6 +303,52 @@ fn taker_order_walks_three_levels_at_the_right_average_price() {
     assert_eq!(fills, [(1001, 1), (1002, 2)]);
     assert_eq!(out.orders[0].leaves, 0, "cancelled at the end of the run");
     assert_eq!(out.orders[0].filled, 3);
+}
+
+#[test]
+fn replace_moves_an_order_and_cancel_of_an_unknown_order_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    // A buy at 99.8 rests; at 10 ms it is replaced by a buy of 3 at 100.0;
+    // the trade at 99.9 (20 ms) goes through 100.0 but not through 99.8.
+    let tr = write(dir.path(), "t.tape", &[trade(20, 999, 5, side::SELL)]);
+    let script = Script {
+        orders: vec![(1, limit(side::BUY, 998, 1, tif::GTC))],
+        later: vec![(10, Later::Replace(1, 1000, 3)), (30, Later::Cancel(1)), (31, Later::Cancel(99))],
+        ..Script::default()
+    };
+    let (out, script) = run_script(&[l2, tr], &cfg(1, 1), script);
+    let kinds: Vec<(u8, u8)> = script.heard.iter().map(|(_, u)| (u.kind, u.reason)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (update_kind::ACCEPTED, reason::NONE),
+            (update_kind::REPLACED, reason::NONE),
+            (update_kind::FILLED, reason::NONE),
+        ],
+        "the cancels at 30 and 31 ms are not known to the strategy (order 1 filled, 99 never existed): not sent"
+    );
+    assert_eq!(out.fills.len(), 1);
+    assert_eq!((out.fills[0].price, out.fills[0].qty, out.fills[0].ts_exchange), (1000, 3, T0 + 20 * MS));
+    assert_eq!(out.orders[0].status.name(), "filled");
+
+    // A cancel that reaches the exchange after the order filled is rejected.
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let tr = write(dir.path(), "t.tape", &[trade(20, 999, 5, side::SELL)]);
+    let script = Script {
+        orders: vec![(1, limit(side::BUY, 1000, 1, tif::GTC))],
+        // Sent at 19 ms, before the strategy can know of the fill at 20 ms; it
+        // reaches the exchange at 22 ms.
+        later: vec![(19, Later::Cancel(1))],
+        ..Script::default()
+    };
+    let mut c = cfg(1, 1);
+    c.entry = LatencySpec::Constant(3 * MS);
+    let (out, script) = run_script(&[l2, tr], &c, script);
+    let last = script.heard.last().unwrap().1;
+    assert_eq!((last.kind, last.reason), (update_kind::REJECTED, reason::UNKNOWN_ORDER));
+    assert_eq!(out.orders[0].status.name(), "filled");
 }
 
 #[test]

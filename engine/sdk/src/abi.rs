@@ -463,7 +463,9 @@ pub struct HostApi {
     /// Requests cancellation of every open order of an instrument
     /// (`u32::MAX`: of all instruments).
     pub cancel_all: unsafe extern "C" fn(ctx: HostCtx, instrument: u32) -> i32,
-    /// Requests a new price and quantity for an open order.
+    /// Requests a new price and a new open quantity for an open order (the
+    /// order keeps its id and loses its queue position; what already filled
+    /// stays filled).
     pub replace: unsafe extern "C" fn(ctx: HostCtx, order_id: u64, price: i64, qty: i64) -> i32,
     /// Asks for [`PluginVTable::on_timer`] with `token` at local time `at`.
     pub set_timer: unsafe extern "C" fn(ctx: HostCtx, at: i64, token: u64) -> i32,

@@ -226,8 +226,9 @@ impl<'a> Context<'a> {
         unsafe { (self.host.cancel_all)(self.ctx, instrument.unwrap_or(u32::MAX)) };
     }
 
-    /// Requests a new price and quantity for an open order; false if the id
-    /// is unknown to the strategy.
+    /// Requests a new price and a new open quantity for an open order (it
+    /// keeps its id and loses its queue position; fills so far stand);
+    /// false if the id is unknown to the strategy.
     pub fn replace(&mut self, order: OrderId, price: i64, qty: i64) -> bool {
         // SAFETY: as in `now`.
         unsafe { (self.host.replace)(self.ctx, order, price, qty) == status::OK }
