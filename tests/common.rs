@@ -62,3 +62,11 @@ pub fn gen_tapes(dir: &Path, events: &str, symbols: &str) -> Vec<PathBuf> {
     tapes.sort();
     tapes
 }
+
+/// Says that a test skips, on stderr directly: the test harness captures
+/// `println!`/`eprintln!` of passing tests, and a skip must be visible.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+}

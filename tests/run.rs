@@ -100,9 +100,7 @@ fn results_open_in_pyarrow_pandas_and_polars() {
             std::env::var_os("TICKTAPE_REQUIRE_PYTHON").is_none(),
             "TICKTAPE_REQUIRE_PYTHON is set but {python} cannot import pyarrow"
         );
-        eprintln!(
-            "skipped: {python} cannot import pyarrow (CI installs it; set TICKTAPE_PYTHON to a Python that has it)"
-        );
+        skip(&format!("{python} cannot import pyarrow (CI installs it; set TICKTAPE_PYTHON to a Python that has it)"));
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -152,7 +150,7 @@ print(json.dumps(rows))
 #[test]
 fn backtest_of_the_full_real_capture() {
     let Some(real) = real_data() else {
-        eprintln!("skipped: ../shared/data/real not found (the shipped two-minute sample is tested instead)");
+        skip("../shared/data/real not found (the shipped two-minute sample is tested instead)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -17,9 +17,17 @@ pub fn real_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        println!("skipped: ../shared/data/real not found");
+        skip("../shared/data/real not found (the fixtures in tests/data are tested instead)");
         None
     }
+}
+
+/// Says that a test skips, on stderr directly: the test harness captures
+/// `println!`/`eprintln!` of passing tests, and a skip must be visible.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
 }
 
 /// A fixture in `tests/data`.
