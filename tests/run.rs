@@ -167,3 +167,35 @@ fn backtest_of_the_full_real_capture() {
     assert!(s["duration_s"].as_f64().unwrap() > 340.0, "{s}");
     assert!(s["fills"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn run_file_errors_name_the_file_and_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = dir.path().join("tapes");
+    gen_tapes(&tapes, "5k", "BTCUSDT");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        fs::write(&p, text).unwrap();
+        p
+    };
+    let plugin = plugin("ticktape_template");
+    let base = format!("tapes = [\"tapes/*.tape\"]\nstrategy = \"{}\"\n", plugin.display());
+
+    let f = write("typo.toml", &format!("{base}[latency]\nentry = \"1ms\"\nresponce = \"1ms\"\n"));
+    assert_one_error_line(&run(&["run", f.to_str().unwrap()]), &["typo.toml", "line 5", "unknown field `responce`"]);
+
+    let f = write("glob.toml", &format!("tapes = [\"nothing/*.tape\"]\nstrategy = \"{}\"\n", plugin.display()));
+    assert_one_error_line(&run(&["run", f.to_str().unwrap()]), &["matches no file"]);
+
+    let f = write("latency.toml", &format!("{base}[latency]\nentry = \"lognormal(2ms)\"\n"));
+    assert_one_error_line(
+        &run(&["run", f.to_str().unwrap()]),
+        &["[latency] entry", "lognormal needs a median and a sigma"],
+    );
+
+    let f = write("local.toml", &format!("{base}[latency]\nentry = \"local\"\n"));
+    assert_one_error_line(&run(&["run", f.to_str().unwrap()]), &["entry latency cannot be `local`"]);
+
+    let f = write("nostrategy.toml", "tapes = [\"tapes/*.tape\"]\n");
+    assert_one_error_line(&run(&["run", f.to_str().unwrap()]), &["no strategy", "--strategy"]);
+}

@@ -193,25 +193,14 @@ fn expand(base: &Path, patterns: &[String], what: &str) -> Result<Vec<PathBuf>> 
     Ok(out)
 }
 
-fn toml_line_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
-    let msg = e.message().trim().replace('\n', " ");
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            anyhow!("{}: line {line}: {msg}", path.display())
-        }
-        None => anyhow!("{}: {msg}", path.display()),
-    }
-}
-
 impl RunArgs {
     pub(crate) fn plan(&self) -> Result<RunPlan> {
         let (file, base) = match &self.run_file {
             Some(p) => {
                 let text =
                     std::fs::read_to_string(p).with_context(|| format!("cannot read run file {}", p.display()))?;
-                let f: RunFile = toml::from_str(&text).map_err(|e| toml_line_error(p, &text, &e))?;
+                let f: RunFile = toml::from_str(&text)
+                    .map_err(|e| anyhow!("{}: {}", p.display(), ticktape_sdk::export::toml_error_line(&e, &text)))?;
                 (f, p.parent().map(Path::to_path_buf).unwrap_or_default())
             }
             None => (RunFile::default(), PathBuf::new()),

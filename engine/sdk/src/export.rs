@@ -112,8 +112,9 @@ fn guard(err: *mut OwnedBuf, f: impl FnOnce() -> Result<(), (i32, String)>) -> i
     }
 }
 
-/// Turns a TOML error into one line: "line L, column C: message".
-fn config_error(e: &toml::de::Error, text: &str) -> String {
+/// Turns a TOML error into one line, "line L, column C: message" (the
+/// error's own text spans several lines with a source excerpt).
+pub fn toml_error_line(e: &toml::de::Error, text: &str) -> String {
     let msg = e.message().trim().replace('\n', " ");
     match e.span() {
         Some(span) => {
@@ -145,7 +146,7 @@ unsafe extern "C" fn create<S: Strategy>(config: StrRef, out: *mut Instance, err
     guard(err, || {
         // SAFETY: the host passes config text valid for this call.
         let text = unsafe { config.as_str() };
-        let cfg: S::Config = toml::from_str(&text).map_err(|e| (status::CONFIG_ERROR, config_error(&e, &text)))?;
+        let cfg: S::Config = toml::from_str(&text).map_err(|e| (status::CONFIG_ERROR, toml_error_line(&e, &text)))?;
         let strategy = S::new(cfg).map_err(|m| (status::CONFIG_ERROR, m))?;
         let inst = Box::into_raw(Box::new(strategy)).cast::<c_void>();
         // SAFETY: the host passes a valid place for the instance.
