@@ -19,7 +19,7 @@ use crate::fmt;
 ///
 /// Everything can come from a run file (TOML; see examples/demo/run.toml)
 /// and be overridden by flags. The strategy is a plugin shared library
-/// (lib<name>.so from `cargo build --release`); the template market maker is
+/// (`lib<name>.so` from `cargo build --release`); the template market maker is
 /// target/release/libticktape_template.so.
 ///
 /// Results in OUT: fills.parquet, orders.parquet, equity.parquet,

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::sim::RunOutput;
 use crate::sim::metrics::{Summary, rfc3339};
 
-/// What [`write`] produced.
+/// What [`write()`] produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Written {
     /// Files, in the order written.

@@ -193,7 +193,7 @@ pub struct Sample {
 pub struct LogLine {
     /// Local time, ns.
     pub ts: i64,
-    /// [`log_level`] code.
+    /// [`log_level`](ticktape_sdk::abi::log_level) code.
     pub level: u32,
     /// The text.
     pub text: String,
