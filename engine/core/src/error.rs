@@ -32,7 +32,7 @@ pub enum Error {
         why: String,
     },
     /// An operating-system error outside tape I/O.
-    #[error("{path}: cannot {action}: {source}")]
+    #[error("{path}: cannot {action}")]
     Io {
         /// The file or folder.
         path: PathBuf,

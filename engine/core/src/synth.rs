@@ -114,7 +114,14 @@ pub fn generate(cfg: &SynthConfig, out_dir: &Path) -> Result<Vec<TapeSummary>> {
     if cfg.symbols.is_empty() {
         return Err(Error::Config { what: "symbols", why: "at least one symbol is needed".into() });
     }
+    let mut seen = std::collections::BTreeSet::new();
     for s in &cfg.symbols {
+        if s.symbol.is_empty() || !seen.insert(s.symbol.as_str()) {
+            return Err(Error::Config {
+                what: "symbols",
+                why: format!("{:?} is empty or given twice; name each symbol once (e.g. BTCUSDT,ETHUSDT)", s.symbol),
+            });
+        }
         if s.tick <= 0
             || s.lot <= 0
             || !s.mid.is_finite()
