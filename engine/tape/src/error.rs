@@ -25,6 +25,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A folder was given where a tape file is expected.
+    #[error("{path}: is a folder, not a tape file; pass the tapes inside it (e.g. {path}/*.tape)")]
+    IsFolder {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The file has no bytes at all.
     #[error("{path}: empty file (0 bytes), not a tape; re-create it with `ticktape gen` or `ticktape convert`")]
     Empty {

@@ -48,7 +48,11 @@ impl Tape {
     pub unsafe fn map(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, "read metadata of", e))?.len();
+        let meta = file.metadata().map_err(|e| Error::io(path, "read metadata of", e))?;
+        if meta.is_dir() {
+            return Err(Error::IsFolder { path: path.into() });
+        }
+        let len = meta.len();
         if len == 0 {
             return Err(Error::Empty { path: path.into() });
         }

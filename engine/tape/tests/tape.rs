@@ -103,6 +103,14 @@ fn bad_input_empty_file() {
 }
 
 #[test]
+fn bad_input_a_folder_is_not_a_tape() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open_err(dir.path());
+    assert!(matches!(e, Error::IsFolder { .. }), "{e}");
+    assert!(e.to_string().contains("is a folder, not a tape file"));
+}
+
+#[test]
 fn bad_input_truncated_header() {
     let dir = tempfile::tempdir().unwrap();
     let good = write_trades(dir.path(), "t.tape", &[1]);
