@@ -31,24 +31,34 @@ pub const DEFAULT_WINDOW: usize = 1 << 15;
 /// Kurz, "Faster remainder by direct computation", 2019). Hand-written
 /// because it is one instruction on the hottest path, where a hardware
 /// divide would cost more than the rest of the update.
+///
+/// When offsets can reach 2^32 (a fine price exponent with a coarse tick),
+/// it falls back to a hardware divide: slower, still exact.
 #[derive(Clone, Copy, Debug)]
 struct Divider {
     d: u64,
     c: u64,
+    /// Offsets may exceed 2^32: divide in hardware.
+    wide: bool,
 }
 
 impl Divider {
-    fn new(d: u64) -> Self {
-        debug_assert!(d > 0 && d < 1 << 32);
-        let c = if d == 1 { 0 } else { (u64::MAX / d).wrapping_add(1) };
-        Divider { d, c }
+    /// A divider by `d > 0` for offsets below `span`.
+    fn new(d: u64, span: u64) -> Self {
+        debug_assert!(d > 0);
+        let wide = span > 1 << 32 || d >= 1 << 32;
+        let c = if d == 1 || wide { 0 } else { (u64::MAX / d).wrapping_add(1) };
+        Divider { d, c, wide }
     }
 
-    /// `Some(n / d)` if `d` divides `n`, for `n < 2^32`.
+    /// `Some(n / d)` if `d` divides `n` (`n` below the span).
     #[inline(always)]
     fn exact(self, n: u64) -> Option<u64> {
         if self.d == 1 {
             return Some(n);
+        }
+        if self.wide {
+            return n.is_multiple_of(self.d).then_some(n / self.d);
         }
         let p = u128::from(self.c) * u128::from(n);
         ((p as u64) < self.c).then_some((p >> 64) as u64)
@@ -215,19 +225,16 @@ impl Book {
     /// of two, at least 64).
     pub fn with_window(tick: i64, window: usize) -> Self {
         let w = window.max(64).next_power_of_two();
-        let mut tick = if tick <= 0 { 1 } else { tick };
-        // Keep `span` below 2^32 so the divider stays exact; a coarser grid
-        // than the true tick is never wrong, only off-grid prices overflow.
-        if (w as u64).saturating_mul(tick as u64) >= 1 << 32 {
-            tick = 1;
-        }
+        // A window must fit in i64 prices: beyond 2^62 / W a tick is absurd.
+        let tick = if tick <= 0 || tick as u64 > (1u64 << 62) / w as u64 { 1 } else { tick };
+        let span = w as u64 * tick as u64;
         Book {
             tick,
-            div: Divider::new(tick as u64),
+            div: Divider::new(tick as u64, span),
             base: 0,
             anchored: false,
             w,
-            span: w as u64 * tick as u64,
+            span,
             sides: [Slots::new(w), Slots::new(w)],
             far_bids: Vec::new(),
             far_asks: Vec::new(),
@@ -523,7 +530,7 @@ mod tests {
     #[test]
     fn divider_is_exact() {
         for d in [1u64, 2, 3, 7, 10, 100, 12345, (1 << 31) - 1, (1 << 32) - 1] {
-            let div = Divider::new(d);
+            let div = Divider::new(d, 1 << 32);
             for n in [0u64, 1, d - 1, d, d + 1, 2 * d, 123_456_789, (1 << 32) - 1].into_iter().filter(|&n| n < 1 << 32)
             {
                 let want = n.is_multiple_of(d).then_some(n / d);
@@ -535,7 +542,12 @@ mod tests {
     proptest! {
         #[test]
         fn divider_matches_hardware_division(d in 1u64..(1 << 32), n in 0u64..(1 << 32)) {
-            prop_assert_eq!(Divider::new(d).exact(n), n.is_multiple_of(d).then_some(n / d));
+            prop_assert_eq!(Divider::new(d, 1 << 32).exact(n), n.is_multiple_of(d).then_some(n / d));
+        }
+
+        #[test]
+        fn wide_divider_matches_hardware_division(d in 1u64..(1 << 40), n in 0u64..(1 << 62)) {
+            prop_assert_eq!(Divider::new(d, 1 << 62).exact(n), n.is_multiple_of(d).then_some(n / d));
         }
     }
 
@@ -652,7 +664,7 @@ mod tests {
         /// all exercised, and with snapshot clears in between.
         #[test]
         fn book_matches_a_map_model(
-            tick in prop::sample::select(vec![1i64, 5, 10]),
+            tick in prop::sample::select(vec![1i64, 5, 10, 100_000_000]),
             ops in prop::collection::vec((0u8..40, 1u8..3, -300i64..300, 0i64..4), 0..400)
         ) {
             let mut b = Book::with_window(tick, 64);

@@ -35,6 +35,12 @@ pub struct Instrument {
     pub qty_lot: i64,
     /// Whether an L2 tape drives this instrument's book (otherwise quotes do).
     pub has_l2: bool,
+    /// Slot width of the instrument's order books, in price units: the tick
+    /// when a tape states it, otherwise the greatest common divisor of the
+    /// price differences in the first book records (always a valid grid:
+    /// a price off it just takes the book's slower overflow path). Only the
+    /// books use it; order validation uses `price_tick`.
+    pub book_tick: i64,
 }
 
 /// One event handed to a [`Handler`], borrowing the record in place.
@@ -189,6 +195,46 @@ fn drive<'a, R: Record>(recs: &'a [R], start: usize, bound: i64, mut f: impl FnM
     (recs.len(), None)
 }
 
+/// Book records read to estimate a tick.
+const TICK_SAMPLE: usize = 100_000;
+
+/// The greatest common divisor of the price differences among the first
+/// [`TICK_SAMPLE`] records of an L2 or quote tape (0 if there are none).
+pub fn estimate_tick(tape: &Tape) -> i64 {
+    fn gcd(mut a: u64, mut b: u64) -> u64 {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+    let prices: Box<dyn Iterator<Item = i64> + '_> = match tape.kind() {
+        RecordKind::Level => match tape.records::<Level>() {
+            Ok(r) => Box::new(r.iter().take(TICK_SAMPLE).map(|l| l.price)),
+            Err(_) => return 0,
+        },
+        RecordKind::Quote => match tape.records::<Quote>() {
+            Ok(r) => Box::new(
+                r.iter()
+                    .take(TICK_SAMPLE)
+                    .flat_map(|q| [q.bid_price, q.ask_price])
+                    .filter(|&p| p != ticktape_tape::UNDEF),
+            ),
+            Err(_) => return 0,
+        },
+        _ => return 0,
+    };
+    let mut first = None;
+    let mut g = 0u64;
+    for p in prices {
+        let f = *first.get_or_insert(p);
+        g = gcd(g, p.abs_diff(f));
+        if g == 1 {
+            break;
+        }
+    }
+    i64::try_from(g).unwrap_or(0)
+}
+
 /// Whether records of this kind carry prices and quantities in the
 /// instrument's units (and so must agree on exponents).
 fn carries_prices(kind: RecordKind) -> bool {
@@ -210,6 +256,7 @@ impl Replay {
         }
         let mut instruments: Vec<Instrument> = Vec::new();
         let mut first_tape: Vec<usize> = Vec::new();
+        let mut tape_of: Vec<usize> = Vec::with_capacity(tapes.len());
         for (ti, tape) in tapes.iter().enumerate() {
             let h = tape.header();
             if !h.is_sorted() && !tape.is_empty() {
@@ -228,6 +275,7 @@ impl Replay {
                         price_tick: 0,
                         qty_lot: 0,
                         has_l2: false,
+                        book_tick: 0,
                     });
                     first_tape.push(usize::MAX);
                     instruments.len() - 1
@@ -264,6 +312,20 @@ impl Replay {
             }
             if tape.kind() == RecordKind::Level {
                 inst.has_l2 = true;
+            }
+            tape_of.push(idx);
+        }
+        // Book slot widths: the stated tick, else estimated from the L2 tape
+        // (or the quotes when there is none: best prices alone can suggest a
+        // coarser grid than the book's).
+        for inst in &mut instruments {
+            inst.book_tick = inst.price_tick;
+        }
+        for kind in [RecordKind::Level, RecordKind::Quote] {
+            for (tape, &idx) in tapes.iter().zip(&tape_of) {
+                if instruments[idx].book_tick == 0 && tape.kind() == kind {
+                    instruments[idx].book_tick = estimate_tick(tape);
+                }
             }
         }
         // Instruments in a canonical order, whatever the order of the tapes.
@@ -305,7 +367,7 @@ impl Replay {
 
     /// Replays every tape in merge order into `handler`.
     pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
-        let mut books: Vec<Book> = self.instruments.iter().map(|i| Book::with_tick(i.price_tick)).collect();
+        let mut books: Vec<Book> = self.instruments.iter().map(|i| Book::with_tick(i.book_tick)).collect();
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
         let quote_driven: Vec<bool> = self.instruments.iter().map(|i| !i.has_l2).collect();
         let mut merge = Merge::new(self.tapes.iter().collect());

@@ -169,3 +169,43 @@ fn replay_refuses_unsorted_tapes_and_mismatched_exponents() {
     let e = Replay::open::<PathBuf>(&[]).unwrap_err();
     assert!(matches!(e, Error::NoTapes));
 }
+
+#[test]
+fn book_slot_width_is_estimated_when_no_tape_states_a_tick() {
+    use ticktape_tape::{Level, level_flags};
+    let dir = tempfile::tempdir().unwrap();
+    // Prices with 8 decimals on a 0.1 grid (10^7 units), no tick in the header.
+    let meta = TapeMeta {
+        symbol: "BTCUSDT".into(),
+        venue: "v".into(),
+        price_exponent: -8,
+        qty_exponent: -3,
+        ..TapeMeta::default()
+    };
+    let path = dir.path().join("l2.tape");
+    let mut w = TapeWriter::<Level>::create(&path, &meta).unwrap();
+    let unit = 10_000_000i64;
+    for i in 0..200i64 {
+        let (side_code, price) =
+            if i % 2 == 0 { (side::BID, 6_000_000 - i / 2) } else { (side::ASK, 6_000_001 + i / 2) };
+        w.push(&Level {
+            ts: Stamp { exchange: i, local: i },
+            price: price * unit,
+            qty: 5,
+            side: side_code,
+            flags: if i == 199 { level_flags::BATCH_END } else { 0 },
+            ..Level::default()
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+    let replay = Replay::open(&[&path]).unwrap();
+    assert_eq!(replay.instruments()[0].price_tick, 0, "order validation keeps the unknown tick");
+    assert_eq!(replay.instruments()[0].book_tick, unit);
+    let out = replay.run(&mut ()).unwrap();
+    let book = &out.books[0];
+    assert_eq!(book.tick(), unit);
+    assert_eq!((book.bid_count(), book.ask_count()), (100, 100));
+    assert_eq!(book.best_bid(), Some((6_000_000 * unit, 5)));
+    assert_eq!(book.best_ask(), Some((6_000_001 * unit, 5)));
+}

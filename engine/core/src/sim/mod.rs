@@ -311,7 +311,7 @@ impl<'a> Sim<'a> {
             .instruments()
             .iter()
             .map(|i| Venue {
-                view: Book::with_tick(i.price_tick),
+                view: Book::with_tick(i.book_tick),
                 scale: Scale::new(i.price_exponent, i.qty_exponent),
                 tick: i.price_tick.max(1),
                 lot: i.qty_lot.max(1),
@@ -376,6 +376,7 @@ impl<'a> Sim<'a> {
                 price_tick: v.tick,
                 qty_lot: v.lot,
                 has_l2: v.has_l2,
+                book_tick: v.view.tick(),
             })
             .collect();
         let j = self.journal;
