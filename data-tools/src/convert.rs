@@ -477,6 +477,26 @@ fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &Conv
         };
         groups.entry(dest).or_default().push((i, o));
     }
+    // Tapes of one instrument (same folder, venue and symbol) share price and
+    // quantity exponents, so they replay together (a replay refuses tapes of
+    // one instrument whose units differ): each takes the finest among them.
+    let prices = |k: RecordKind| {
+        matches!(k, RecordKind::Trade | RecordKind::Level | RecordKind::Quote | RecordKind::Funding | RecordKind::Bar)
+    };
+    let qtys = |k: RecordKind| matches!(k, RecordKind::Trade | RecordKind::Level | RecordKind::Quote | RecordKind::Bar);
+    let mut shared: BTreeMap<(PathBuf, String, String), Exps> = BTreeMap::new();
+    for (dest, group) in &groups {
+        let key = &group[0].1.key;
+        let e = shared.entry((dest.with_file_name(""), key.venue.clone(), key.symbol.clone())).or_default();
+        for seg in group.iter().flat_map(|(_, o)| &o.segments) {
+            if prices(key.kind) {
+                e.price = e.price.max(seg.exps.price);
+            }
+            if qtys(key.kind) {
+                e.qty = e.qty.max(seg.exps.qty);
+            }
+        }
+    }
     let mut reports = Vec::new();
     for (dest, mut group) in groups {
         group.sort_by_key(|(i, _)| *i);
@@ -486,12 +506,19 @@ fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &Conv
         let key = group[0].1.key.clone();
         let has_local_ts = group.iter().all(|(_, o)| o.has_local_ts);
         let segments: Vec<Segment> = group.iter().flat_map(|(_, o)| o.segments.iter().cloned()).collect();
-        let exps = segments.iter().fold(Exps::default(), |a, s| Exps {
+        let mut exps = segments.iter().fold(Exps::default(), |a, s| Exps {
             price: a.price.max(s.exps.price),
             qty: a.qty.max(s.exps.qty),
             value: a.value.max(s.exps.value),
         });
-        let same_meta = segments.len() == 1 && group[0].1.has_local_ts == has_local_ts;
+        let inst = shared[&(dest.with_file_name(""), key.venue.clone(), key.symbol.clone())];
+        if prices(key.kind) {
+            exps.price = exps.price.max(inst.price);
+        }
+        if qtys(key.kind) {
+            exps.qty = exps.qty.max(inst.qty);
+        }
+        let same_meta = segments.len() == 1 && segments[0].exps == exps && group[0].1.has_local_ts == has_local_ts;
         if same_meta {
             std::fs::rename(&segments[0].path, &dest).map_err(|e| Error::io(&dest, "rename into place", e))?;
         } else {

@@ -71,7 +71,9 @@ fn usdm_capture_mixing_agg_trades_mark_price_trades_depth_and_book_ticker() {
         src.sort_by_key(|(local, d)| (d["T"].as_i64().unwrap(), *local));
         let (h, t) = read::<Trade>(&by_name(name));
         assert!(h.is_sorted() && h.has_local_ts());
-        assert_eq!((h.price_exponent, h.qty_exponent), (-1, -3));
+        // Mark and index prices carry 8 decimals, and all tapes of one
+        // instrument share their exponents.
+        assert_eq!((h.price_exponent, h.qty_exponent), (-8, -3));
         assert_eq!(t.len(), src.len(), "{name}");
         for (rec, (local, d)) in t.iter().zip(&src) {
             assert_eq!(rec.ts.exchange, d["T"].as_i64().unwrap() * 1_000_000, "trade time T, not event time E");
@@ -87,7 +89,7 @@ fn usdm_capture_mixing_agg_trades_mark_price_trades_depth_and_book_ticker() {
     assert_eq!(t.iter().map(|x| x.trade_id).collect::<Vec<_>>(), [5266500001, 5266500009, 5266500011]);
     let (_, a) = read::<Trade>(&by_name("binance-futures.BTCUSDT.aggtrades.tape"));
     assert_eq!(a.iter().map(|x| x.trade_id).collect::<Vec<_>>(), [2228000001, 2228000002]);
-    assert_eq!((a[0].price, a[0].qty, a[0].side), (600_003, 453, side::BUY));
+    assert_eq!((a[0].price, a[0].qty, a[0].side), (6_000_030_000_000, 453, side::BUY), "60000.3 at 8 decimals");
 
     // Mark price: funding records at E with rate, mark, index and next funding time.
     let src = data("markPriceUpdate");
@@ -110,8 +112,13 @@ fn usdm_capture_mixing_agg_trades_mark_price_trades_depth_and_book_ticker() {
     let (h, q) = read::<Quote>(&tape_of(&r, RecordKind::Quote, "BTCUSDT"));
     assert_eq!(q.len(), 1);
     assert_eq!((q[0].ts.exchange, q[0].ts.local), (1_723_161_000_051_000_000, 1_723_161_000_056_611_000));
-    assert_eq!((h.price_exponent, h.qty_exponent), (-1, -1));
-    assert_eq!((q[0].bid_price, q[0].bid_qty, q[0].ask_price, q[0].ask_qty), (600_001, 18, 600_003, 8));
+    // The instrument's shared exponents (8 price decimals from the index
+    // price; 3 quantity decimals from the trades).
+    assert_eq!((h.price_exponent, h.qty_exponent), (-8, -3));
+    assert_eq!(
+        (q[0].bid_price, q[0].bid_qty, q[0].ask_price, q[0].ask_qty),
+        (6_000_010_000_000, 1_800, 6_000_030_000_000, 800)
+    );
 
     // Messages are received 3 to 5 ms after their exchange stamps.
     let off = i.median_local_offset_ns.unwrap();
@@ -132,7 +139,9 @@ fn depth_gap_is_reported_and_the_later_snapshot_resyncs_the_book() {
     let (h, lv) = read::<Level>(&tape_of(&r, RecordKind::Level, "BTCUSDT"));
     assert!(h.is_sorted() && h.has_local_ts());
     let (pe, qe) = (h.price_exponent, h.qty_exponent);
-    assert_eq!((pe, qe), (-1, -3));
+    // 8 price decimals: the capture's mark/index prices need them, and the
+    // instrument's tapes share exponents.
+    assert_eq!((pe, qe), (-8, -3));
     let starts: Vec<usize> = lv.iter().enumerate().filter(|(_, l)| l.is_snapshot_start()).map(|(i, _)| i).collect();
     assert_eq!(starts, [0, 9]);
     // The book after each batch: (exchange ms after 23:50:00, bids, asks).

@@ -340,3 +340,35 @@ fn list_names_every_source() {
     }
     assert!(text.contains("ticktape convert tardis"));
 }
+
+#[test]
+fn tapes_of_one_instrument_share_price_and_quantity_exponents() {
+    // Trades priced to 0.1 and sized to whole units, quotes priced to 0.01 and
+    // sized to 0.001: converted together, both tapes take 2 price and 3
+    // quantity decimals, so that they replay together.
+    let dir = tempfile::tempdir().unwrap();
+    let trades = dir.path().join("binance-futures_trades_2024-01-01_BTCUSDT.csv");
+    std::fs::write(
+        &trades,
+        "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n\
+         binance-futures,BTCUSDT,1704067200000000,1704067200001000,1,buy,42000.5,2\n\
+         binance-futures,BTCUSDT,1704067201000000,1704067201001000,2,sell,42000.1,1\n",
+    )
+    .unwrap();
+    let quotes = dir.path().join("binance-futures_quotes_2024-01-01_BTCUSDT.csv");
+    std::fs::write(
+        &quotes,
+        "exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount\n\
+         binance-futures,BTCUSDT,1704067200500000,1704067200501000,0.125,42000.52,42000.51,1.5\n",
+    )
+    .unwrap();
+    let r = convert(SourceKind::Tardis, &[trades, quotes], &opts(&dir.path().join("out"))).unwrap();
+    assert_eq!(r.tapes.len(), 2);
+    for t in &r.tapes {
+        assert_eq!((t.price_exponent, t.qty_exponent), (-2, -3), "{}", t.path.display());
+    }
+    let (_, tr) = read::<Trade>(&tape_of(&r, RecordKind::Trade, "BTCUSDT"));
+    assert_eq!((tr[0].price, tr[0].qty), (4_200_050, 2_000), "rescaled exactly");
+    let (_, q) = read::<Quote>(&tape_of(&r, RecordKind::Quote, "BTCUSDT"));
+    assert_eq!((q[0].bid_price, q[0].ask_qty), (4_200_051, 125));
+}
