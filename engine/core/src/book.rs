@@ -25,29 +25,30 @@ use ticktape_tape::{Level, Quote, UNDEF, side};
 /// USDT around BTCUSDT's mid at a 0.10 tick.
 pub const DEFAULT_WINDOW: usize = 1 << 15;
 
-/// Exact division of `n < 2^32` by a fixed `d < 2^32` with one multiply:
+/// Exact division by a fixed `d` with multiplies instead of a divide:
 /// with `c = ceil(2^64 / d)`, the high half of `c × n` is `n / d` and the low
-/// half is at most `c − 1` exactly when `d` divides `n` (Lemire, Kaser &
-/// Kurz, "Faster remainder by direct computation", 2019). Hand-written
-/// because it is one instruction on the hottest path, where a hardware
-/// divide would cost more than the rest of the update.
-///
-/// When offsets can reach 2^32 (a fine price exponent with a coarse tick),
-/// it falls back to a hardware divide: slower, still exact.
+/// half is below `c` exactly when `d` divides `n`, for `n < 2^32` (Lemire,
+/// Kaser & Kurz, "Faster remainder by direct computation", 2019). Offsets of
+/// a window spanning 2^32 or more price units (a fine price exponent with a
+/// coarse tick) use the same theorem one size up: `C = ceil(2^128 / d)` for
+/// `n < 2^64`, three multiplies. Hand-written because it is the hottest line
+/// of the book, where a hardware divide would cost more than the rest of
+/// the update.
 #[derive(Clone, Copy, Debug)]
 struct Divider {
     d: u64,
     c: u64,
-    /// Offsets may exceed 2^32: divide in hardware.
-    wide: bool,
+    /// `ceil(2^128 / d)` when offsets may reach 2^32, else 0.
+    wide: u128,
 }
 
 impl Divider {
     /// A divider by `d > 0` for offsets below `span`.
     fn new(d: u64, span: u64) -> Self {
         debug_assert!(d > 0);
-        let wide = span > 1 << 32 || d >= 1 << 32;
-        let c = if d == 1 || wide { 0 } else { (u64::MAX / d).wrapping_add(1) };
+        let narrow = span <= 1 << 32 && d < 1 << 32;
+        let c = if d == 1 || !narrow { 0 } else { (u64::MAX / d).wrapping_add(1) };
+        let wide = if d == 1 || narrow { 0 } else { (u128::MAX / u128::from(d)).wrapping_add(1) };
         Divider { d, c, wide }
     }
 
@@ -57,11 +58,24 @@ impl Divider {
         if self.d == 1 {
             return Some(n);
         }
-        if self.wide {
-            return n.is_multiple_of(self.d).then_some(n / self.d);
+        if self.wide != 0 {
+            return Self::exact_wide(self.wide, n);
         }
         let p = u128::from(self.c) * u128::from(n);
         ((p as u64) < self.c).then_some((p >> 64) as u64)
+    }
+
+    /// The 64-bit form: low 128 bits of `C × n` below `C` ⇔ divisible, and
+    /// `⌊C × n / 2^128⌋ = n / d`.
+    #[inline(always)]
+    fn exact_wide(c: u128, n: u64) -> Option<u64> {
+        let n = u128::from(n);
+        if c.wrapping_mul(n) >= c {
+            return None;
+        }
+        let lo = (c as u64 as u128) * n;
+        let hi = (c >> 64) * n;
+        Some(((hi + (lo >> 64)) >> 64) as u64)
     }
 }
 
@@ -547,6 +561,12 @@ mod tests {
 
         #[test]
         fn wide_divider_matches_hardware_division(d in 1u64..(1 << 40), n in 0u64..(1 << 62)) {
+            prop_assert_eq!(Divider::new(d, 1 << 62).exact(n), n.is_multiple_of(d).then_some(n / d));
+        }
+
+        #[test]
+        fn wide_divider_on_multiples(d in 1u64..(1 << 40), q in 0u64..(1 << 22), off in 0u64..3) {
+            let n = d * q + off;
             prop_assert_eq!(Divider::new(d, 1 << 62).exact(n), n.is_multiple_of(d).then_some(n / d));
         }
     }
