@@ -197,6 +197,58 @@ fn touch_option_fills_on_a_trade_at_the_price() {
 }
 
 #[test]
+fn queue_model_waits_for_the_visible_queue_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bid 99.9 x 10 is visible when our buy of 2 at 99.9 joins the back of it.
+    // A trade of 4 at 99.9 (10 ms) leaves 6 ahead; at 15 ms the level shrinks
+    // to 3 (cancels ahead of us), so 3 are ahead; a trade of 5 (20 ms) goes
+    // 2 beyond the queue: we fill.
+    let mut levels = book(200);
+    levels.insert(2, level(15, side::BID, 999, 3, level_flags::BATCH_END));
+    let l2 = write(dir.path(), "l2.tape", &levels);
+    let tr = write(dir.path(), "t.tape", &[trade(10, 999, 4, side::SELL), trade(20, 999, 5, side::SELL)]);
+    let mut c = cfg(1, 1);
+    c.fills = FillModel { queue: true, ..FillModel::default() };
+    let (out, _) = run(&[l2.clone(), tr.clone()], &c, vec![(1, limit(side::BUY, 999, 2, tif::GTC))]);
+    assert_eq!(out.fills.len(), 1, "{:?}", out.fills);
+    assert_eq!((out.fills[0].ts_exchange, out.fills[0].qty, out.fills[0].maker), (T0 + 20 * MS, 2, true));
+    // Without the queue model (cross-only), trades at 99.9 never fill a buy at 99.9.
+    let (out, _) = run(&[l2, tr], &cfg(1, 1), vec![(1, limit(side::BUY, 999, 2, tif::GTC))]);
+    assert!(out.fills.is_empty());
+}
+
+#[test]
+fn partial_fills_are_bounded_by_the_trade_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let tr = write(dir.path(), "t.tape", &[trade(10, 999, 2, side::SELL), trade(20, 998, 10, side::SELL)]);
+    let mut c = cfg(1, 1);
+    c.fills = FillModel { partial: true, ..FillModel::default() };
+    let (out, script) = run(&[l2, tr], &c, vec![(1, limit(side::BUY, 1000, 5, tif::GTC))]);
+    let fills: Vec<(i64, i64, i64)> = out.fills.iter().map(|f| ((f.ts_exchange - T0) / MS, f.price, f.qty)).collect();
+    assert_eq!(fills, [(10, 1000, 2), (20, 1000, 3)]);
+    let leaves: Vec<i64> = script.heard.iter().filter(|(_, u)| u.is_fill()).map(|(_, u)| u.leaves_qty).collect();
+    assert_eq!(leaves, [3, 0]);
+}
+
+#[test]
+fn book_crossing_fills_only_when_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut levels = book(200);
+    // At 10 ms the ask drops to 99.95... on this grid: a new best ask at 99.9
+    // (below our buy at 100.0), with no trade printed.
+    levels.insert(2, level(10, side::ASK, 999, 3, level_flags::BATCH_END));
+    let l2 = write(dir.path(), "l2.tape", &levels);
+    let (out, _) = run(std::slice::from_ref(&l2), &cfg(1, 1), vec![(1, limit(side::BUY, 1000, 1, tif::GTC))]);
+    assert!(out.fills.is_empty(), "cross-only: no trade, no fill");
+    let mut c = cfg(1, 1);
+    c.fills = FillModel { book_cross: true, ..FillModel::default() };
+    let (out, _) = run(&[l2], &c, vec![(1, limit(side::BUY, 1000, 1, tif::GTC))]);
+    assert_eq!(out.fills.len(), 1);
+    assert_eq!((out.fills[0].ts_exchange, out.fills[0].price, out.fills[0].maker), (T0 + 10 * MS, 1000, true));
+}
+
+#[test]
 fn post_only_that_would_cross_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let l2 = write(dir.path(), "l2.tape", &book(200));
