@@ -199,7 +199,7 @@ fn drive<'a, R: Record>(recs: &'a [R], start: usize, bound: i64, mut f: impl FnM
 const TICK_SAMPLE: usize = 100_000;
 
 /// The greatest common divisor of the price differences among the first
-/// [`TICK_SAMPLE`] records of an L2 or quote tape (0 if there are none).
+/// 100,000 records of an L2 or quote tape (0 if there are none).
 pub fn estimate_tick(tape: &Tape) -> i64 {
     fn gcd(mut a: u64, mut b: u64) -> u64 {
         while b != 0 {
