@@ -129,10 +129,17 @@ fn stamp(f: &Fields, row: &[u8], base: [usize; 4]) -> Option<Stamp> {
     Some(Stamp { exchange, local })
 }
 
-fn trades(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
+/// Calls `each` for every non-empty row, with its fields split (at least
+/// `ncols` of them) and its exchange and local times parsed; a short row or
+/// one with bad times is reported as bad instead.
+fn each_row(
+    ctx: &mut Ctx<'_>,
+    lines: &mut Lines<'_>,
+    base: [usize; 4],
+    ncols: usize,
+    mut each: impl FnMut(&mut Ctx<'_>, &Fields, u64, &[u8], Stamp) -> Result<()>,
+) -> Result<()> {
     let mut f = Fields::default();
-    let mut cache = StreamCache::default();
-    let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
     while let Some((line, row)) = lines.next_line()? {
         if row.is_empty() {
             continue;
@@ -147,14 +154,23 @@ fn trades(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize;
             ctx.bad(line, row, "bad timestamp")?;
             continue;
         };
+        each(ctx, &f, line, row, ts)?;
+    }
+    Ok(())
+}
+
+fn trades(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
+    let mut cache = StreamCache::default();
+    let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
+    each_row(ctx, lines, base, ncols, |ctx, f, line, row, ts| {
         let (pt, qt) = (f.get(row, c[2]), f.get(row, c[3]));
         let (Ok(price), Ok(qty)) = (Dec::parse(pt), Dec::parse(qt)) else {
             ctx.bad(line, row, "bad price or amount")?;
-            continue;
+            return Ok(());
         };
         if qty.mant <= 0 {
             ctx.bad(line, row, "trade amount is not positive")?;
-            continue;
+            return Ok(());
         }
         let side = match f.get(row, c[1]) {
             b"buy" => side::BUY,
@@ -167,12 +183,13 @@ fn trades(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize;
             Ok(v) => v,
             Err(m) => {
                 ctx.misfit(m, line, &[pt, qt])?;
-                continue;
+                return Ok(());
             }
         };
         ctx.offset(ts.local, ts.exchange);
         ctx.push(sid, Trade { ts, price, qty, trade_id: id, side, ..Trade::default() }, line)?;
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -200,7 +217,6 @@ fn trade_id(s: &[u8]) -> u64 {
 }
 
 fn incremental(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
-    let mut f = Fields::default();
     let mut cache = StreamCache::default();
     let mut batch = Batcher::default();
     let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
@@ -208,47 +224,34 @@ fn incremental(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [u
     let mut open: Option<(usize, i64, i64, bool)> = None;
     // Per stream: whether the last row was a snapshot row.
     let mut in_snapshot: Vec<bool> = Vec::new();
-    while let Some((line, row)) = lines.next_line()? {
-        if row.is_empty() {
-            continue;
-        }
-        ctx.stats.rows += 1;
-        f.split(row);
-        if f.len() < ncols {
-            ctx.bad(line, row, "too few columns")?;
-            continue;
-        }
-        let Some(ts) = stamp(&f, row, base) else {
-            ctx.bad(line, row, "bad timestamp")?;
-            continue;
-        };
+    each_row(ctx, lines, base, ncols, |ctx, f, line, row, ts| {
         let Some(snap) = crate::common::parse_bool(f.get(row, c[0])) else {
             ctx.bad(line, row, "is_snapshot is not true/false")?;
-            continue;
+            return Ok(());
         };
         let lside = match f.get(row, c[1]) {
             b"bid" | b"buy" => side::BID,
             b"ask" | b"sell" => side::ASK,
             _ => {
                 ctx.bad(line, row, "side is not bid/ask")?;
-                continue;
+                return Ok(());
             }
         };
         let (pt, qt) = (f.get(row, c[2]), f.get(row, c[3]));
         let (Ok(price), Ok(qty)) = (Dec::parse(pt), Dec::parse(qt)) else {
             ctx.bad(line, row, "bad price or amount")?;
-            continue;
+            return Ok(());
         };
         if qty.mant < 0 {
             ctx.bad(line, row, "negative amount")?;
-            continue;
+            return Ok(());
         }
         let sid = cache.get::<Level>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
         let [price, qty] = match ctx.sink.fit::<Level, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
             Ok(v) => v,
             Err(m) => {
                 ctx.misfit(m, line, &[pt, qt])?;
-                continue;
+                return Ok(());
             }
         };
         if in_snapshot.len() <= sid {
@@ -271,32 +274,19 @@ fn incremental(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [u
         }
         ctx.offset(ts.local, ts.exchange);
         batch.add(ctx, sid, Level { ts, price, qty, side: lside, flags, ..Level::default() }, line)?;
-    }
+        Ok(())
+    })?;
     batch.end(ctx)
 }
 
 fn quotes(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
-    let mut f = Fields::default();
     let mut cache = StreamCache::default();
     let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
-    while let Some((line, row)) = lines.next_line()? {
-        if row.is_empty() {
-            continue;
-        }
-        ctx.stats.rows += 1;
-        f.split(row);
-        if f.len() < ncols {
-            ctx.bad(line, row, "too few columns")?;
-            continue;
-        }
-        let Some(ts) = stamp(&f, row, base) else {
-            ctx.bad(line, row, "bad timestamp")?;
-            continue;
-        };
+    each_row(ctx, lines, base, ncols, |ctx, f, line, row, ts| {
         let t = [f.get(row, c[0]), f.get(row, c[1]), f.get(row, c[2]), f.get(row, c[3])];
         let (Ok(bp), Ok(bq), Ok(ap), Ok(aq)) = (opt_dec(t[0]), opt_dec(t[1]), opt_dec(t[2]), opt_dec(t[3])) else {
             ctx.bad(line, row, "bad price or amount")?;
-            continue;
+            return Ok(());
         };
         let sid = cache.get::<Quote>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
         let [bid_price, bid_qty, ask_price, ask_qty] =
@@ -304,17 +294,18 @@ fn quotes(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize;
                 Ok(v) => v,
                 Err(m) => {
                     ctx.misfit(m, line, &t)?;
-                    continue;
+                    return Ok(());
                 }
             };
         let (bid_qty, ask_qty) = (absent_zero(bid_qty), absent_zero(ask_qty));
         if bid_qty < 0 || ask_qty < 0 {
             ctx.bad(line, row, "negative amount")?;
-            continue;
+            return Ok(());
         }
         ctx.offset(ts.local, ts.exchange);
         ctx.push(sid, Quote { ts, bid_price, bid_qty, ask_price, ask_qty }, line)?;
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -324,27 +315,13 @@ fn absent_zero(v: i64) -> i64 {
 }
 
 fn ticker(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
-    let mut f = Fields::default();
     let mut cache = StreamCache::default();
     let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
-    while let Some((line, row)) = lines.next_line()? {
-        if row.is_empty() {
-            continue;
-        }
-        ctx.stats.rows += 1;
-        f.split(row);
-        if f.len() < ncols {
-            ctx.bad(line, row, "too few columns")?;
-            continue;
-        }
-        let Some(ts) = stamp(&f, row, base) else {
-            ctx.bad(line, row, "bad timestamp")?;
-            continue;
-        };
+    each_row(ctx, lines, base, ncols, |ctx, f, line, row, ts| {
         let t = [f.get(row, c[0]), f.get(row, c[1]), f.get(row, c[2])];
         let (Ok(rate), Ok(mark), Ok(index)) = (opt_dec(t[0]), opt_dec(t[1]), opt_dec(t[2])) else {
             ctx.bad(line, row, "bad rate or price")?;
-            continue;
+            return Ok(());
         };
         let ft = f.get(row, c[3]);
         let next_funding_ts = if ft.is_empty() {
@@ -353,7 +330,7 @@ fn ticker(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize;
             v
         } else {
             ctx.bad(line, row, "bad funding_timestamp")?;
-            continue;
+            return Ok(());
         };
         let sid = cache.get::<Funding>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
         let [funding_rate, mark_price, index_price] =
@@ -361,13 +338,14 @@ fn ticker(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize;
                 Ok(v) => v,
                 Err(m) => {
                     ctx.misfit(m, line, &t)?;
-                    continue;
+                    return Ok(());
                 }
             };
         ctx.offset(ts.local, ts.exchange);
         let rec = Funding { ts, funding_rate, mark_price, index_price, next_funding_ts, ..Funding::default() };
         ctx.push(sid, rec, line)?;
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -383,25 +361,11 @@ struct TopN {
 }
 
 fn snapshots(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], levels: &[[usize; 4]]) -> Result<()> {
-    let mut f = Fields::default();
     let mut cache = StreamCache::default();
     let mut batch = Batcher::default();
     let mut prev: Vec<TopN> = Vec::new();
     let ncols = base.iter().chain(levels.iter().flatten()).max().copied().unwrap_or(0) + 1;
-    'rows: while let Some((line, row)) = lines.next_line()? {
-        if row.is_empty() {
-            continue;
-        }
-        ctx.stats.rows += 1;
-        f.split(row);
-        if f.len() < ncols {
-            ctx.bad(line, row, "too few columns")?;
-            continue;
-        }
-        let Some(ts) = stamp(&f, row, base) else {
-            ctx.bad(line, row, "bad timestamp")?;
-            continue;
-        };
+    each_row(ctx, lines, base, ncols, |ctx, f, line, row, ts| {
         let mut bids: Vec<(Dec, Dec, &[u8], &[u8])> = Vec::with_capacity(levels.len());
         let mut asks: Vec<(Dec, Dec, &[u8], &[u8])> = Vec::with_capacity(levels.len());
         for l in levels {
@@ -414,7 +378,7 @@ fn snapshots(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], levels:
                     (Ok(p), Ok(q)) if q.mant >= 0 => out.push((p, q, pt, qt)),
                     _ => {
                         ctx.bad(line, row, "bad level price or amount")?;
-                        continue 'rows;
+                        return Ok(());
                     }
                 }
             }
@@ -447,7 +411,7 @@ fn snapshots(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], levels:
                     // A misfit inside a row would break the batch: drop the whole row.
                     batch.end(ctx)?;
                     ctx.misfit(m, line, &[pt, qt])?;
-                    continue 'rows;
+                    return Ok(());
                 }
             };
             let mut flags = 0;
@@ -467,7 +431,8 @@ fn snapshots(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], levels:
         p.bids.extend(bids.iter().map(|(a, b, _, _)| (*a, *b)));
         p.asks.clear();
         p.asks.extend(asks.iter().map(|(a, b, _, _)| (*a, *b)));
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 
