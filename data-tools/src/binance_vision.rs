@@ -25,7 +25,7 @@
 
 use std::collections::HashSet;
 
-use ticktape_tape::{Bar, Funding, Level, Quote, Series, Stamp, Trade, funding_flags, level_flags, side, trade_flags};
+use ticktape_tape::{Bar, Funding, Level, Quote, Series, Stamp, Trade, level_flags, side, trade_flags};
 
 use crate::common::{Batcher, StreamCache, find_col, is_header, opt_dec, parse_bool, trim};
 use crate::convert::Ctx;
@@ -372,16 +372,7 @@ fn funding(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: &str
             Ok(v) => v,
             Err(m) => return ctx.misfit(m, line, &[rt]),
         };
-        let rec = Funding {
-            ts: Stamp { exchange: ts, local: ts },
-            funding_rate,
-            mark_price: ticktape_tape::UNDEF,
-            index_price: ticktape_tape::UNDEF,
-            next_funding_ts: ticktape_tape::UNDEF,
-            flags: funding_flags::SETTLEMENT,
-            ..Funding::default()
-        };
-        ctx.push(sid, rec, line)
+        ctx.push(sid, Funding::settlement(Stamp { exchange: ts, local: ts }, funding_rate), line)
     })
 }
 

@@ -23,7 +23,7 @@
 //! these datasets are sorted in full.
 
 use serde_json::Value;
-use ticktape_tape::{Bar, Fill, Funding, Level, Stamp, Trade, dir, fill_flags, funding_flags, level_flags, side};
+use ticktape_tape::{Bar, Fill, Funding, Level, Stamp, Trade, dir, fill_flags, level_flags, side};
 
 use crate::common::{Batcher, StreamCache};
 use crate::convert::Ctx;
@@ -281,16 +281,7 @@ fn funding(ctx: &mut Ctx<'_>, line: u64, item: &Value, variant: &'static str) ->
         Ok(v) => v,
         Err(m) => return ctx.misfit(m, line, &[&text(body, "fundingRate")]),
     };
-    let rec = Funding {
-        ts: Stamp { exchange: ts, local: ts },
-        funding_rate,
-        mark_price: ticktape_tape::UNDEF,
-        index_price: ticktape_tape::UNDEF,
-        next_funding_ts: ticktape_tape::UNDEF,
-        flags: funding_flags::SETTLEMENT,
-        ..Funding::default()
-    };
-    ctx.push(sid, rec, line)
+    ctx.push(sid, Funding::settlement(Stamp { exchange: ts, local: ts }, funding_rate), line)
 }
 
 fn candle(ctx: &mut Ctx<'_>, line: u64, c: &Value) -> Result<()> {

@@ -325,6 +325,22 @@ pub struct Funding {
     pub reserved: [u8; 7],
 }
 
+impl Funding {
+    /// A funding settlement at `ts` with only the rate known (mark, index
+    /// and next funding time absent).
+    pub fn settlement(ts: Stamp, funding_rate: i64) -> Self {
+        Funding {
+            ts,
+            funding_rate,
+            mark_price: UNDEF,
+            index_price: UNDEF,
+            next_funding_ts: UNDEF,
+            flags: funding_flags::SETTLEMENT,
+            reserved: [0; 7],
+        }
+    }
+}
+
 impl Record for Funding {
     const KIND: RecordKind = RecordKind::Funding;
     fn stamp(&self) -> Stamp {
