@@ -82,37 +82,6 @@ fn tardis_book_snapshot_25_rows_become_changes_that_rebuild_each_row() {
     check_rebuilds_rows(&input, &lv, h.price_exponent, h.qty_exponent);
 }
 
-/// Replays `lv` batch by batch and compares the book with each CSV row's levels.
-pub fn check_rebuilds_rows(input: &std::path::Path, lv: &[Level], pe: i8, qe: i8) {
-    let text = lines(input);
-    let header: Vec<&str> = text[0].split(',').collect();
-    let mut book = Book::default();
-    let mut i = 0;
-    for row in &text[1..] {
-        let f: Vec<&str> = row.split(',').collect();
-        loop {
-            book.apply(&lv[i]);
-            i += 1;
-            if lv[i - 1].is_batch_end() {
-                break;
-            }
-        }
-        let (mut bids, mut asks) = (Vec::new(), Vec::new());
-        for (k, name) in header.iter().enumerate() {
-            if name.ends_with(".price") && !f[k].is_empty() {
-                let p = ticktape_data::decimal::Dec::parse(f[k].as_bytes()).unwrap().fixed((-pe) as u8).unwrap();
-                let q = ticktape_data::decimal::Dec::parse(f[k + 1].as_bytes()).unwrap().fixed((-qe) as u8).unwrap();
-                if name.starts_with("bids") { bids.push((p, q)) } else { asks.push((p, q)) }
-            }
-        }
-        bids.sort();
-        asks.sort();
-        assert_eq!(book.bids.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>(), bids, "bids after {row}");
-        assert_eq!(book.asks.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>(), asks, "asks after {row}");
-    }
-    assert_eq!(i, lv.len());
-}
-
 #[test]
 fn tardis_quotes_and_derivative_ticker() {
     let dir = tempfile::tempdir().unwrap();

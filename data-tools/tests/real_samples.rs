@@ -75,42 +75,8 @@ fn tardis_samples() {
     // Binance book_snapshot_25: replaying the change tape rebuilds every row.
     let snap = t.join("nautilus_head10_binance-futures_book_snapshot_25_BTCUSDT.csv");
     let (h, lv) = read::<Level>(&tape_of(&r, RecordKind::Level, "BTCUSDT"));
-    rebuilds_rows(&snap, &lv, h.price_exponent, h.qty_exponent);
+    check_rebuilds_rows(&snap, &lv, h.price_exponent, h.qty_exponent);
     println!("{r}");
-}
-
-/// Replays `lv` batch by batch and compares the book with each CSV row's levels.
-fn rebuilds_rows(input: &std::path::Path, lv: &[Level], pe: i8, qe: i8) {
-    let text = lines(input);
-    let header: Vec<&str> = text[0].split(',').collect();
-    let mut book = Book::default();
-    let mut i = 0;
-    for row in &text[1..] {
-        let f: Vec<&str> = row.split(',').collect();
-        loop {
-            book.apply(&lv[i]);
-            i += 1;
-            if lv[i - 1].is_batch_end() {
-                break;
-            }
-        }
-        let (mut bids, mut asks) = (Vec::new(), Vec::new());
-        for (k, name) in header.iter().enumerate() {
-            if name.ends_with(".price") && !f[k].is_empty() {
-                let p = ticktape_data::decimal::Dec::parse(f[k].as_bytes()).unwrap().fixed((-pe) as u8).unwrap();
-                let q = ticktape_data::decimal::Dec::parse(f[k + 1].as_bytes()).unwrap().fixed((-qe) as u8).unwrap();
-                if name.starts_with("bids") { bids.push((p, q)) } else { asks.push((p, q)) }
-            }
-        }
-        bids.sort();
-        asks.sort();
-        assert_eq!(book.bids.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>(), bids);
-        assert_eq!(book.asks.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>(), asks);
-        if let (Some(b), Some(a)) = (book.best_bid(), book.best_ask()) {
-            assert!(b < a);
-        }
-    }
-    assert_eq!(i, lv.len());
 }
 
 #[test]
