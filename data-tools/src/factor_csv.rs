@@ -28,14 +28,8 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
     }
     let stem = m.name.split('.').next().unwrap_or_default().to_owned();
     let mut lines = Lines::new(m);
+    let header = lines.header(&ctx.path)?;
     let mut f = Fields::default();
-    let header = match lines.next_line()? {
-        Some((_, h)) => {
-            f.split(h);
-            f.owned(h)
-        }
-        None => return Err(Error::Format { path: ctx.path.clone(), why: "empty file, no header row".into() }),
-    };
     let missing = |what: String| Error::Format { path: ctx.path.clone(), why: what };
     let tc = match &ctx.opts.time_column {
         Some(c) => find_col(&header, &[c]).ok_or_else(|| missing(format!("no time column {c:?} in the header")))?,

@@ -189,6 +189,19 @@ pub(crate) struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
+    /// The first line split into owned fields: the header row of a CSV
+    /// whose header is required. An empty input is an error naming `path`.
+    pub(crate) fn header(&mut self, path: &Path) -> Result<Vec<Vec<u8>>> {
+        match self.next_line()? {
+            Some((_, h)) => {
+                let mut f = Fields::default();
+                f.split(h);
+                Ok(f.owned(h))
+            }
+            None => Err(Error::Format { path: path.to_path_buf(), why: "empty file, no header row".into() }),
+        }
+    }
+
     pub(crate) fn new(member: &'a mut Member<'_>) -> Self {
         Lines {
             src: member.reader,

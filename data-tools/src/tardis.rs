@@ -28,14 +28,7 @@ pub(crate) const DATASETS: &[&str] =
 pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
     let name = m.name.clone();
     let mut lines = Lines::new(m);
-    let mut f = Fields::default();
-    let header = match lines.next_line()? {
-        Some((_, h)) => {
-            f.split(h);
-            f.owned(h)
-        }
-        None => return Err(Error::Format { path: ctx.path.clone(), why: "empty file, no header row".into() }),
-    };
+    let header = lines.header(&ctx.path)?;
     let ds = detect(ctx, &name, &header)?;
     ctx.stats.dataset = ds.to_owned();
     let col = |names: &[&str]| -> Result<usize> {
