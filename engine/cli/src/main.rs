@@ -5,6 +5,7 @@ mod bench;
 mod fmt;
 mod inspect;
 mod replay;
+mod report;
 mod run;
 mod scaffold;
 
@@ -29,6 +30,7 @@ static GLOBAL: alloc::Counting = alloc::Counting;
   ticktape convert binance-ws examples/data/binance-futures_btcusdt_20240808_2min.gz -o sample
   ticktape run examples/demo/run.toml
   ticktape run --strategy target/release/libticktape_template.so --tape sample/*.tape --out results/mm
+  ticktape report results/mm -o mm.html
   ticktape new-strategy my-strategy
   ticktape gen --out data --events 2M --symbols BTCUSDT,ETHUSDT
   ticktape inspect data/synthetic.BTCUSDT.trades.tape --verify
@@ -48,6 +50,7 @@ enum Command {
     Inspect(inspect::InspectArgs),
     Replay(replay::ReplayArgs),
     Run(run::RunArgs),
+    Report(report::ReportArgs),
     NewStrategy(scaffold::NewStrategyArgs),
     Bench(bench::BenchArgs),
 }
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Run(a) => run::run(a),
+        Command::Report(a) => report::run(a),
         Command::NewStrategy(a) => scaffold::run(a),
         Command::Bench(a) => bench::run(a),
     };

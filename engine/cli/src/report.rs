@@ -1,0 +1,35 @@
+//! `ticktape report`: one self-contained HTML report of a run folder.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+/// Draw the results of a backtest as one self-contained HTML page.
+///
+/// DIR is a run folder: what `ticktape run` writes into its `out` folder
+/// (summary.json, equity.parquet, inventory.parquet, fills.parquet,
+/// orders.parquet). The page holds the summary, equity and drawdown, the
+/// inventory per symbol, the fills over the price (buys and sells, maker and
+/// taker), the PnL distribution and the attribution per order tag. Charts are
+/// inline SVG and the page needs no network: open it from disk or mail it.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape run examples/demo/run.toml && ticktape report results/demo -o demo.html
+  ticktape report results/mm                    # writes results/mm/report.html
+  xdg-open results/mm/report.html")]
+pub(crate) struct ReportArgs {
+    /// The run folder to draw.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// The HTML file to write [default: DIR/report.html].
+    #[arg(short, long, value_name = "REPORT.html")]
+    out: Option<PathBuf>,
+}
+
+pub(crate) fn run(a: ReportArgs) -> Result<()> {
+    let out = a.out.unwrap_or_else(|| a.dir.join("report.html"));
+    ticktape_report::render_run_report(&a.dir, &out)?;
+    let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    println!("wrote {} ({})", out.display(), crate::fmt::bytes(bytes));
+    Ok(())
+}
