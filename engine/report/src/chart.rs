@@ -15,7 +15,6 @@ use std::fmt::Write as _;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
@@ -262,7 +261,7 @@ fn utc(secs: f64, format: &str) -> String {
 
 fn time_ticks(x0: f64, x1: f64) -> TimeTicks {
     let span = x1 - x0;
-    let step = TIME_STEPS.iter().copied().find(|s| span / s <= 8.0).unwrap_or(2592000.0);
+    let step = TIME_STEPS.iter().copied().find(|s| span / s <= 10.0).unwrap_or(2592000.0);
     let first = (x0 / step).ceil() as i64;
     let last = (x1 / step).floor() as i64;
     let ticks = (first..=last).map(|k| k as f64 * step).collect();
@@ -302,7 +301,7 @@ fn axis_number(v: f64, step: f64) -> String {
 
 /// The distance between the round ticks [`nice_ticks`] puts in `lo..=hi`.
 fn tick_step(lo: f64, hi: f64, target: usize) -> f64 {
-    nice_ticks(lo, hi, target).windows(2).next().map_or(hi - lo, |w| w[1] - w[0])
+    nice_ticks(lo, hi, target, 0.0).windows(2).next().map_or(hi - lo, |w| w[1] - w[0])
 }
 
 /// Formats a value with about `digits` significant digits.
@@ -376,7 +375,7 @@ fn empty(title: &str, why: &str) -> Result<Svg> {
 
 /// The coordinates of line, area, scatter and histogram charts: `f64` both
 /// ways, with the x ticks chosen here (round UTC times, or round numbers).
-type XyChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Ticked, RangedCoordf64>>;
+type XyChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Ticked, Ticked>>;
 
 /// An `f64` axis with the ticks (grid lines and labels) chosen here, and no
 /// light grid lines between them.
@@ -405,24 +404,91 @@ impl Ranged for Ticked {
     }
 }
 
-/// About `target` round ticks (1, 2 or 5 × a power of ten) inside `lo..=hi`.
-fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+/// About `target` round ticks (1, 2 or 5 × a power of ten, at least
+/// `min_step` apart) inside `lo..=hi`.
+fn nice_ticks(lo: f64, hi: f64, target: usize, min_step: f64) -> Vec<f64> {
     let span = hi - lo;
     if !(span > 0.0) || !span.is_finite() {
         return vec![lo];
     }
     let raw = span / target.max(1) as f64;
     let power = 10f64.powf(raw.log10().floor());
-    let step =
-        [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * power).find(|s| span / s <= target as f64).unwrap_or(10.0 * power);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|s| span / s <= target as f64)
+        .unwrap_or(10.0 * power)
+        .max(min_step);
     let first = (lo / step).ceil() as i64;
     let last = (hi / step).floor() as i64;
     (first..=last).map(|k| k as f64 * step).collect()
 }
 
-/// Draws a cartesian frame (title, mesh, axis labels), then `draw` into it,
-/// then the legend; the shared body of line, area, scatter and histogram
-/// charts.
+/// A legend entry: a name and what its series looks like.
+struct Entry {
+    name: String,
+    swatch: Swatch,
+}
+
+enum Swatch {
+    Line(RGBColor),
+    Marker(Marker, bool, RGBColor),
+}
+
+/// Height of the band above a chart holding its title (and legend).
+const TITLE_BAND: u32 = 34;
+const LEGEND_BAND: u32 = 26;
+
+/// Draws the title, and the legend in one row under it, into the top of
+/// `root`, and returns the area left for the chart. A legend above the plot
+/// never hides data.
+fn title_and_legend<'a>(
+    root: &DrawingArea<SVGBackend<'a>, Shift>,
+    title: &str,
+    legend: &[Entry],
+) -> Result<DrawingArea<SVGBackend<'a>, Shift>> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let err = draw_error(title);
+    let width = root.dim_in_pixel().0 as i32;
+    let band = TITLE_BAND + if legend.is_empty() { 0 } else { LEGEND_BAND };
+    let (top, rest) = root.split_vertically(band);
+    let title_font = ("sans-serif", 20).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
+    top.draw(&Text::new(title.to_owned(), (width / 2, 8), title_font)).map_err(|e| err(&e))?;
+    if !legend.is_empty() {
+        // The browser's sans-serif at 14 px is about 7 px per character.
+        let item_width = |e: &Entry| 30 + 7 * e.name.chars().count() as i32 + 22;
+        let total: i32 = legend.iter().map(item_width).sum();
+        let mut x = ((width - total) / 2).max(8);
+        let y = TITLE_BAND as i32 + LEGEND_BAND as i32 / 2 - 2;
+        let font = ("sans-serif", 14).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+        for e in legend {
+            match &e.swatch {
+                Swatch::Line(c) => {
+                    top.draw(&PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(2))).map_err(|e| err(&e))?;
+                }
+                Swatch::Marker(m, filled, c) => {
+                    let at = |p: &(i32, i32)| (p.0 + x + 11, p.1 + y);
+                    let shape = marker_shape(*m);
+                    if *filled {
+                        top.draw(&Polygon::new(shape.iter().map(at).collect::<Vec<_>>(), c.mix(0.85).filled()))
+                            .map_err(|e| err(&e))?;
+                    } else {
+                        let mut outline: Vec<_> = shape.iter().map(at).collect();
+                        outline.push(outline[0]);
+                        top.draw(&PathElement::new(outline, c.stroke_width(1))).map_err(|e| err(&e))?;
+                    }
+                }
+            }
+            top.draw(&Text::new(e.name.clone(), (x + 28, y), font.clone())).map_err(|e| err(&e))?;
+            x += item_width(e);
+        }
+    }
+    Ok(rest)
+}
+
+/// Draws a cartesian frame (title, legend, mesh, axis labels), then `draw`
+/// into it; the shared body of line, area, scatter and histogram charts.
+/// `y_counts` makes the y ticks whole numbers.
 #[allow(clippy::too_many_arguments)]
 fn xy_frame(
     root: &DrawingArea<SVGBackend<'_>, Shift>,
@@ -431,27 +497,29 @@ fn xy_frame(
     y_label: &str,
     (x0, x1): (f64, f64),
     (y0, y1): (f64, f64),
-    legend: bool,
+    y_counts: bool,
+    legend: &[Entry],
     draw: impl FnOnce(&mut XyChart<'_, '_>) -> Result<()>,
 ) -> Result<()> {
     let err = draw_error(title);
+    let area = title_and_legend(root, title, legend)?;
     let (ticks, format, x_label) = match x_axis {
         XAxis::Time => {
             let t = time_ticks(x0, x1);
             (t.ticks, Some(t.format), t.label)
         }
-        XAxis::Linear(label) => (nice_ticks(x0, x1, 10), None, label.clone()),
+        XAxis::Linear(label) => (nice_ticks(x0, x1, 10, 0.0), None, label.clone()),
     };
     let x_step = if ticks.len() > 1 { ticks[1] - ticks[0] } else { x1 - x0 };
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
+    let y_ticks = nice_ticks(y0, y1, 8, if y_counts { 1.0 } else { 0.0 });
+    let y_step = if y_ticks.len() > 1 { y_ticks[1] - y_ticks[0] } else { y1 - y0 };
+    let mut chart = ChartBuilder::on(&area)
+        .margin(8)
         .margin_right(28)
         .x_label_area_size(48)
         .y_label_area_size(96)
-        .build_cartesian_2d(Ticked { lo: x0, hi: x1, ticks }, y0..y1)
+        .build_cartesian_2d(Ticked { lo: x0, hi: x1, ticks }, Ticked { lo: y0, hi: y1, ticks: y_ticks })
         .map_err(|e| err(&e))?;
-    let y_step = tick_step(y0, y1, 8);
     let y_fmt = |v: &f64| axis_number(*v, y_step);
     let x_fmt = |v: &f64| match format {
         Some(f) => utc(*v, f),
@@ -467,22 +535,10 @@ fn xy_frame(
         .y_label_formatter(&y_fmt)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 15))
-        .light_line_style(TRANSPARENT)
         .bold_line_style(BLACK.mix(0.1))
         .draw()
         .map_err(|e| err(&e))?;
-    draw(&mut chart)?;
-    if legend {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| err(&e))?;
-    }
-    Ok(())
+    draw(&mut chart)
 }
 
 /// Lines over time or a numeric axis.
@@ -500,15 +556,17 @@ pub fn line_chart(c: &LineChart) -> Result<Svg> {
     let (Some(xr), Some(yr)) = (range_exact(all().map(|p| p.0)), range(all().map(|p| p.1))) else {
         return empty(&c.title, "no data");
     };
+    let legend: Vec<Entry> = if series.len() > 1 {
+        series.iter().map(|s| Entry { name: s.2.to_owned(), swatch: Swatch::Line(s.1) }).collect()
+    } else {
+        Vec::new()
+    };
     canvas(&c.title, (WIDTH, HEIGHT), |root| {
-        xy_frame(root, &c.title, &c.x, &c.y_label, xr, yr, series.len() > 1, |chart| {
-            for (points, color, name) in &series {
-                let style = color.stroke_width(2);
+        xy_frame(root, &c.title, &c.x, &c.y_label, xr, yr, false, &legend, |chart| {
+            for (points, color, _) in &series {
                 chart
-                    .draw_series(LineSeries::new(points.iter().copied(), style))
-                    .map_err(|e| draw_error(&c.title)(&e))?
-                    .label(*name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                    .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                    .map_err(|e| draw_error(&c.title)(&e))?;
             }
             Ok(())
         })
@@ -538,7 +596,7 @@ pub fn area_chart(c: &AreaChart) -> Result<Svg> {
     };
     let color = color_of(&c.series, 0);
     canvas(&c.title, (WIDTH, HEIGHT), |root| {
-        xy_frame(root, &c.title, &c.x, &c.y_label, xr, yr, false, |chart| {
+        xy_frame(root, &c.title, &c.x, &c.y_label, xr, yr, false, &[], |chart| {
             chart
                 .draw_series(
                     AreaSeries::new(points.iter().copied(), c.baseline, color.mix(0.25))
@@ -569,50 +627,44 @@ pub fn scatter_chart(c: &ScatterChart) -> Result<Svg> {
     let (Some(xr), Some(yr)) = (range_exact(xs), range(ys)) else {
         return empty(&c.title, "no data");
     };
-    let legend = lines.len() + c.points.len() > 1;
+    let mut legend: Vec<Entry> =
+        lines.iter().map(|l| Entry { name: l.2.to_owned(), swatch: Swatch::Line(l.1) }).collect();
+    legend.extend(
+        c.points
+            .iter()
+            .map(|p| Entry { name: p.name.clone(), swatch: Swatch::Marker(p.marker, p.filled, p.color.color()) }),
+    );
+    if legend.len() < 2 {
+        legend.clear();
+    }
     canvas(&c.title, (WIDTH, HEIGHT), |root| {
-        xy_frame(root, &c.title, &c.x, &c.y_label, xr, yr, legend, |chart| {
+        xy_frame(root, &c.title, &c.x, &c.y_label, xr, yr, false, &legend, |chart| {
             let err = draw_error(&c.title);
-            for (points, color, name) in &lines {
-                let style = color.mix(0.8).stroke_width(1);
+            for (points, color, _) in &lines {
                 chart
-                    .draw_series(LineSeries::new(points.iter().copied(), style))
-                    .map_err(|e| err(&e))?
-                    .label(*name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                    .draw_series(LineSeries::new(points.iter().copied(), color.mix(0.8).stroke_width(1)))
+                    .map_err(|e| err(&e))?;
             }
             for set in &c.points {
                 let color = set.color.color();
-                let style = if set.filled { color.mix(0.85).filled() } else { color.stroke_width(1) };
                 let shape = marker_shape(set.marker);
-                let mut outline = shape.clone();
-                outline.push(shape[0]);
-                let anno = if set.filled {
-                    let polygon = move |at: (i32, i32)| {
-                        Polygon::new(shape.iter().map(|p| (p.0 + at.0, p.1 + at.1)).collect::<Vec<_>>(), style)
-                    };
-                    let anno = chart
+                if set.filled {
+                    let style = color.mix(0.85).filled();
+                    chart
                         .draw_series(
-                            set.points
-                                .iter()
-                                .map(|&p| EmptyElement::at(p) + Polygon::new(marker_shape(set.marker), style)),
+                            set.points.iter().map(|&p| EmptyElement::at(p) + Polygon::new(shape.clone(), style)),
                         )
                         .map_err(|e| err(&e))?;
-                    anno.legend(move |(x, y)| polygon((x + 10, y)))
                 } else {
-                    let path = move |at: (i32, i32)| {
-                        PathElement::new(outline.iter().map(|p| (p.0 + at.0, p.1 + at.1)).collect::<Vec<_>>(), style)
-                    };
-                    let mut closed = marker_shape(set.marker);
-                    closed.push(closed[0]);
-                    let anno = chart
+                    let style = color.stroke_width(1);
+                    let mut outline = shape.clone();
+                    outline.push(shape[0]);
+                    chart
                         .draw_series(
-                            set.points.iter().map(|&p| EmptyElement::at(p) + PathElement::new(closed.clone(), style)),
+                            set.points.iter().map(|&p| EmptyElement::at(p) + PathElement::new(outline.clone(), style)),
                         )
                         .map_err(|e| err(&e))?;
-                    anno.legend(move |(x, y)| path((x + 10, y)))
-                };
-                anno.label(set.name.as_str());
+                }
             }
             Ok(())
         })
@@ -632,21 +684,24 @@ fn marker_shape(m: Marker) -> Vec<(i32, i32)> {
     }
 }
 
+/// A number of bins for `n` values: twice the square root, between 10 and 60.
+pub fn bins_for(n: usize) -> usize {
+    ((2.0 * (n as f64).sqrt()).ceil() as usize).clamp(10, 60)
+}
+
 /// Equal-width bins over the finite values: (lower edge, width, counts).
 fn bin(values: &[f64], bins: usize) -> Option<(f64, f64, Vec<u64>)> {
     let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     if finite.is_empty() {
         return None;
     }
-    let bins = bins.max(1);
-    let (lo, width) = if lo == hi {
+    let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if lo == hi {
         let w = if lo == 0.0 { 1.0 } else { lo.abs() * 0.02 };
-        (lo - w / 2.0, w)
-    } else {
-        (lo, (hi - lo) / bins as f64)
-    };
-    let n = if hi == lo + width / 2.0 { 1 } else { bins };
+        return Some((lo - w / 2.0, w, vec![finite.len() as u64]));
+    }
+    let n = bins.max(1);
+    let width = (hi - lo) / n as f64;
     let mut counts = vec![0u64; n];
     for v in finite {
         let i = (((v - lo) / width) as usize).min(n - 1);
@@ -664,15 +719,17 @@ pub fn histogram(c: &Histogram) -> Result<Svg> {
     let hi = lo + width * counts.len() as f64;
     let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.08;
     let total: u64 = counts.iter().sum();
+    let pad = width / 2.0;
     canvas(&c.title, (WIDTH, HEIGHT), |root| {
         xy_frame(
             root,
             &c.title,
             &XAxis::Linear(c.x_label.clone()),
             &format!("count (of {total})"),
-            (lo, hi),
+            (lo - pad, hi + pad),
             (0.0, top),
-            false,
+            true,
+            &[],
             |chart| {
                 let err = draw_error(&c.title);
                 let fill = Rgb::BLUE.color().mix(0.7).filled();
@@ -702,28 +759,26 @@ pub fn bar_chart(c: &BarChart) -> Result<Svg> {
         return empty(&c.title, "no finite values");
     };
     let n = c.bars.len();
+    // A few categories get bars of a sensible width, centred.
+    let pad = (6.0 - n as f64).max(0.0) / 2.0;
+    let (x0, x1) = (-0.5 - pad, n as f64 - 0.5 + pad);
     let title = c.title.as_str();
     canvas(title, (WIDTH, HEIGHT), |root| {
         let err = draw_error(title);
+        let area = title_and_legend(root, title, &[])?;
         let names: Vec<&str> = c.bars.iter().map(|b| b.0.as_str()).collect();
-        let x_fmt = |v: &f64| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
-                names[i as usize].to_owned()
-            } else {
-                String::new()
-            }
-        };
+        let x_fmt = |v: &f64| label_at(&names, *v);
+        let y_ticks = nice_ticks(yr.0, yr.1, 8, 0.0);
         let y_step = tick_step(yr.0, yr.1, 8);
         let y_fmt = |v: &f64| axis_number(*v, y_step);
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
+        let mut chart = ChartBuilder::on(&area)
+            .margin(8)
+            .margin_right(28)
             .x_label_area_size(48)
             .y_label_area_size(96)
             .build_cartesian_2d(
-                Ticked { lo: -0.5, hi: n as f64 - 0.5, ticks: (0..n).map(|i| i as f64).collect() },
-                yr.0..yr.1,
+                Ticked { lo: x0, hi: x1, ticks: (0..n).map(|i| i as f64).collect() },
+                Ticked { lo: yr.0, hi: yr.1, ticks: y_ticks },
             )
             .map_err(|e| err(&e))?;
         chart
@@ -737,8 +792,7 @@ pub fn bar_chart(c: &BarChart) -> Result<Svg> {
             .y_label_formatter(&y_fmt)
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 15))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
+            .bold_line_style(BLACK.mix(0.1))
             .draw()
             .map_err(|e| err(&e))?;
         chart
@@ -749,7 +803,7 @@ pub fn bar_chart(c: &BarChart) -> Result<Svg> {
             }))
             .map_err(|e| err(&e))?;
         chart
-            .draw_series(std::iter::once(PathElement::new(vec![(-0.5, 0.0), (n as f64 - 0.5, 0.0)], BLACK.mix(0.6))))
+            .draw_series(std::iter::once(PathElement::new(vec![(x0, 0.0), (x1, 0.0)], BLACK.mix(0.6))))
             .map_err(|e| err(&e))?;
         Ok(())
     })
@@ -806,9 +860,9 @@ pub fn heatmap(c: &Heatmap) -> Result<Svg> {
         let (main, bar) = root.split_horizontally(WIDTH - 130);
         let x_fmt = |v: &f64| label_at(&c.x, *v);
         let y_fmt = |v: &f64| label_at(&c.y, *v);
+        let main = title_and_legend(&main, title, &[])?;
         let mut chart = ChartBuilder::on(&main)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
+            .margin(8)
             .x_label_area_size(48)
             .y_label_area_size(96)
             .build_cartesian_2d(
@@ -860,8 +914,8 @@ pub fn heatmap(c: &Heatmap) -> Result<Svg> {
         }
         // Colour bar.
         let mut scale = ChartBuilder::on(&bar)
-            .margin_top(44)
-            .margin_bottom(60)
+            .margin_top(TITLE_BAND + 8)
+            .margin_bottom(56)
             .margin_right(8)
             .y_label_area_size(0)
             .right_y_label_area_size(80)
@@ -893,10 +947,10 @@ pub fn heatmap(c: &Heatmap) -> Result<Svg> {
     })
 }
 
-fn label_at(labels: &[String], v: f64) -> String {
+fn label_at<S: AsRef<str>>(labels: &[S], v: f64) -> String {
     let i = v.round();
     if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-        labels[i as usize].clone()
+        labels[i as usize].as_ref().to_owned()
     } else {
         String::new()
     }
@@ -934,14 +988,14 @@ mod tests {
 
     #[test]
     fn time_ticks_fall_on_round_utc_times() {
-        let t = time_ticks(t0() + 7.3, t0() + 97.9);
+        let t = time_ticks(t0() + 7.3, t0() + 127.9);
         assert_eq!(t.ticks.first().copied(), Some(t0() + 15.0));
         assert!(t.ticks.windows(2).all(|w| (w[1] - w[0] - 15.0).abs() < 1e-6), "{t:?}");
         assert_eq!(t.label, "time (UTC, 2024-08-08)");
         assert_eq!(utc(t.ticks[0], t.format), "00:00:15");
-        let days = time_ticks(t0(), t0() + 5.0 * 86400.0);
+        let days = time_ticks(t0(), t0() + 12.0 * 86400.0);
         assert_eq!(days.label, "time (UTC)");
-        assert_eq!(utc(days.ticks[0], days.format), "2024-08-08");
+        assert_eq!(utc(days.ticks[0], days.format), "2024-08-09", "whole days, every second one");
     }
 
     #[test]

@@ -33,7 +33,14 @@ impl Cell {
     /// values are undefined.
     pub fn number(v: f64, digits: usize) -> Cell {
         if v.is_finite() {
-            Cell::Number(Some(v), crate::chart::significant(v, digits))
+            let s = crate::chart::significant(v, digits);
+            // "0.00900000" reads as "0.009".
+            let s = if s.contains('.') && !s.contains('e') {
+                s.trim_end_matches('0').trim_end_matches('.').to_owned()
+            } else {
+                s
+            };
+            Cell::Number(Some(v), s)
         } else {
             Cell::Number(None, "–".into())
         }
@@ -307,7 +314,7 @@ mod tests {
         let h = p.to_html();
         assert!(h.contains("<title>a &lt;b&gt; &amp; &quot;c&quot;</title>"));
         assert!(h.contains("<td>&lt;script&gt;</td>"), "cell text is escaped");
-        assert!(h.contains("data-v=\"1.5\">1.50<"));
+        assert!(h.contains("data-v=\"1.5\">1.5<"));
         assert!(h.contains("data-v=\"\">–<"), "undefined numbers sort last and show a dash");
         assert!(h.contains("href=\"#s1\""));
         for bad in ["http://", "https://", "<script src", "<link", "@import", "url("] {

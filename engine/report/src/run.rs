@@ -389,15 +389,15 @@ impl RunData {
         s.push(Block::Chart(chart::histogram(&Histogram {
             title: format!("Equity change between samples{every}"),
             x_label: format!("equity change per sample ({quote})"),
+            bins: chart::bins_for(changes.len()),
             values: changes,
-            bins: 60,
         })?));
         let closing: Vec<f64> = self.fills.realized.iter().copied().filter(|v| *v != 0.0).collect();
         s.push(Block::Chart(chart::histogram(&Histogram {
             title: "Realised PnL per closing fill".into(),
             x_label: format!("realised PnL of the fill, before fees ({quote})"),
+            bins: chart::bins_for(closing.len()),
             values: closing,
-            bins: 60,
         })?));
         s.push(Block::Note(
             "Top: the per-sample equity changes the Sharpe and Sortino ratios are computed from. Bottom: the \
