@@ -408,7 +408,7 @@ impl Ranged for Ticked {
 /// `min_step` apart) inside `lo..=hi`.
 fn nice_ticks(lo: f64, hi: f64, target: usize, min_step: f64) -> Vec<f64> {
     let span = hi - lo;
-    if !(span > 0.0) || !span.is_finite() {
+    if span.is_nan() || span <= 0.0 || !span.is_finite() {
         return vec![lo];
     }
     let raw = span / target.max(1) as f64;
@@ -452,7 +452,7 @@ fn title_and_legend<'a>(
     let width = root.dim_in_pixel().0 as i32;
     let band = TITLE_BAND + if legend.is_empty() { 0 } else { LEGEND_BAND };
     let (top, rest) = root.split_vertically(band);
-    let title_font = ("sans-serif", 20).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
+    let title_font = ("sans-serif", 22).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
     top.draw(&Text::new(title.to_owned(), (width / 2, 8), title_font)).map_err(|e| err(&e))?;
     if !legend.is_empty() {
         // The browser's sans-serif at 14 px is about 7 px per character.
@@ -460,7 +460,7 @@ fn title_and_legend<'a>(
         let total: i32 = legend.iter().map(item_width).sum();
         let mut x = ((width - total) / 2).max(8);
         let y = TITLE_BAND as i32 + LEGEND_BAND as i32 / 2 - 2;
-        let font = ("sans-serif", 14).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+        let font = ("sans-serif", 15).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
         for e in legend {
             match &e.swatch {
                 Swatch::Line(c) => {
@@ -533,17 +533,20 @@ fn xy_frame(
         .y_labels(8)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
-        .label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 15))
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 17))
         .bold_line_style(BLACK.mix(0.1))
         .draw()
         .map_err(|e| err(&e))?;
     draw(&mut chart)
 }
 
+/// A series ready to draw: its (decimated) points, colour and name.
+type Drawn<'a> = (Vec<(f64, f64)>, RGBColor, &'a str);
+
 /// Lines over time or a numeric axis.
 pub fn line_chart(c: &LineChart) -> Result<Svg> {
-    let series: Vec<(Vec<(f64, f64)>, RGBColor, &str)> = c
+    let series: Vec<Drawn<'_>> = c
         .series
         .iter()
         .enumerate()
@@ -610,7 +613,7 @@ pub fn area_chart(c: &AreaChart) -> Result<Svg> {
 
 /// Points (markers) over context lines.
 pub fn scatter_chart(c: &ScatterChart) -> Result<Svg> {
-    let lines: Vec<(Vec<(f64, f64)>, RGBColor, &str)> = c
+    let lines: Vec<Drawn<'_>> = c
         .lines
         .iter()
         .enumerate()
@@ -790,8 +793,8 @@ pub fn bar_chart(c: &BarChart) -> Result<Svg> {
             .x_label_formatter(&x_fmt)
             .y_labels(8)
             .y_label_formatter(&y_fmt)
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
             .bold_line_style(BLACK.mix(0.1))
             .draw()
             .map_err(|e| err(&e))?;
@@ -879,8 +882,8 @@ pub fn heatmap(c: &Heatmap) -> Result<Svg> {
             .y_labels(ny)
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
             .draw()
             .map_err(|e| err(&e))?;
         let cells = c.z.iter().enumerate().flat_map(|(j, row)| row.iter().enumerate().map(move |(i, v)| (i, j, *v)));
@@ -908,7 +911,7 @@ pub fn heatmap(c: &Heatmap) -> Result<Svg> {
                         }
                         _ => ("–".to_owned(), BLACK),
                     };
-                    Text::new(text, (i as f64, j as f64), ("sans-serif", 12).into_font().color(&ink).pos(anchor))
+                    Text::new(text, (i as f64, j as f64), ("sans-serif", 15).into_font().color(&ink).pos(anchor))
                 }))
                 .map_err(|e| err(&e))?;
         }
@@ -931,8 +934,8 @@ pub fn heatmap(c: &Heatmap) -> Result<Svg> {
             .y_desc(c.z_label.as_str())
             .y_labels(8)
             .y_label_formatter(&z_fmt)
-            .label_style(("sans-serif", 12))
-            .axis_desc_style(("sans-serif", 14))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
             .draw()
             .map_err(|e| err(&e))?;
         let steps = 64;

@@ -7,7 +7,9 @@
 //! - [`page`]: the page builder (title, sections, key-value summaries,
 //!   sortable tables) and the atomic write;
 //! - [`run`]: the report of a run folder (what `ticktape run` writes):
-//!   [`render_run_report`].
+//!   [`render_run_report`];
+//! - [`sweep`]: the pieces of a sweep report (a metric over two parameters,
+//!   the table of runs), for `ticktape sweep`.
 //!
 //! ```
 //! use ticktape_report::chart::{LineChart, Series, XAxis, line_chart};
@@ -34,6 +36,7 @@ pub mod chart;
 mod error;
 pub mod page;
 pub mod run;
+pub mod sweep;
 
 pub use error::{Error, Result};
 pub use run::render_run_report;
