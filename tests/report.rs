@@ -57,7 +57,9 @@ sample = "1s"
 /// chromium, chromium-browser, google-chrome on PATH.
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("TICKTAPE_CHROMIUM") {
-        return Some(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "TICKTAPE_CHROMIUM={} is not a file", p.display());
+        return Some(p);
     }
     let path = std::env::var_os("PATH")?;
     ["chromium", "chromium-browser", "google-chrome"]
