@@ -365,6 +365,9 @@ impl RunData {
                 lines: vec![Series::new("mark (per sample)", mark).with_color(Rgb::GREY)],
                 points,
             })?));
+            if idx.is_empty() {
+                s.push(Block::Note(format!("No fills in {sym}.")));
+            }
             if stride > 1 {
                 s.push(Block::Note(format!(
                     "{} of {} fills drawn (every {stride}th); the tables count all of them.",
