@@ -1,5 +1,7 @@
 //! Replay throughput: a merged trades + L2 tape pair replayed with book
-//! maintenance and a no-op strategy (events per second).
+//! maintenance and a no-op strategy (events per second), and the same
+//! market published as trades + quotes (a quote-driven book) at the same
+//! event count.
 
 use std::hint::black_box;
 
@@ -11,12 +13,15 @@ fn replay(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut g = c.benchmark_group("replay");
     g.sample_size(20);
-    for (name, symbols) in
-        [("BTCUSDT trades+l2", vec!["BTCUSDT"]), ("3 symbols trades+l2", vec!["BTCUSDT", "ETHUSDT", "SOLUSDT"])]
-    {
-        let sub = dir.path().join(symbols.join("-"));
+    for (name, symbols, quotes) in [
+        ("BTCUSDT trades+l2", vec!["BTCUSDT"], false),
+        ("BTCUSDT trades+quotes", vec!["BTCUSDT"], true),
+        ("3 symbols trades+l2", vec!["BTCUSDT", "ETHUSDT", "SOLUSDT"], false),
+    ] {
+        let sub = dir.path().join(name.replace([' ', '+'], "-"));
         let mut cfg = SynthConfig::new(5_000_000);
         cfg.symbols = symbols.iter().map(|s| SymbolSpec::preset(s)).collect();
+        cfg.quotes = quotes;
         let paths: Vec<_> = generate(&cfg, &sub).expect("generate").into_iter().map(|s| s.path).collect();
         let replay = Replay::open(&paths).expect("open");
         g.throughput(Throughput::Elements(replay.total_records()));

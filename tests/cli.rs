@@ -61,6 +61,23 @@ fn gen_inspect_replay_round_trip() {
     assert!(out.contains("M/s") || out.contains("k/s"), "{out}");
 }
 
+/// `gen --quotes` writes trades + quotes, and a replay keeps the quote-driven
+/// book (the final best bid and ask are shown).
+#[test]
+fn gen_quotes_replays_with_a_quote_driven_book() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["gen", "--out", d, "--events", "20k", "--quotes"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let q = dir.path().join("synthetic.BTCUSDT.quotes.tape");
+    let t = dir.path().join("synthetic.BTCUSDT.trades.tape");
+    assert!(q.is_file() && !dir.path().join("synthetic.BTCUSDT.l2.tape").exists());
+    let o = run(&["replay", q.to_str().unwrap(), t.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("BTCUSDT @ synthetic: final best bid"), "{out}");
+}
+
 fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();

@@ -416,6 +416,7 @@ fn convert_input(
         tolerance_ns: opts.tolerance_ms.unwrap_or(DEFAULT_TOLERANCE_MS).saturating_mul(1_000_000),
         max_buffered: opts.max_buffered,
         fixed: opts.decimals,
+        grid_ticks: false,
     };
     let mut ctx = Ctx {
         opts,
@@ -505,6 +506,7 @@ fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &Conv
         }
         let key = group[0].1.key.clone();
         let has_local_ts = group.iter().all(|(_, o)| o.has_local_ts);
+        let grid_ticks = group.iter().all(|(_, o)| o.grid_ticks);
         let segments: Vec<Segment> = group.iter().flat_map(|(_, o)| o.segments.iter().cloned()).collect();
         let mut exps = segments.iter().fold(Exps::default(), |a, s| Exps {
             price: a.price.max(s.exps.price),
@@ -518,11 +520,14 @@ fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &Conv
         if qtys(key.kind) {
             exps.qty = exps.qty.max(inst.qty);
         }
-        let same_meta = segments.len() == 1 && segments[0].exps == exps && group[0].1.has_local_ts == has_local_ts;
+        let same_meta = segments.len() == 1
+            && segments[0].exps == exps
+            && group[0].1.has_local_ts == has_local_ts
+            && group[0].1.grid_ticks == grid_ticks;
         if same_meta {
             std::fs::rename(&segments[0].path, &dest).map_err(|e| Error::io(&dest, "rename into place", e))?;
         } else {
-            let meta = meta_for(&key, exps, has_local_ts);
+            let meta = meta_for(&key, exps, has_local_ts, grid_ticks);
             match key.kind {
                 RecordKind::Trade => merge::<Trade>(&segments, exps, &dest, &meta)?,
                 RecordKind::Level => merge::<Level>(&segments, exps, &dest, &meta)?,

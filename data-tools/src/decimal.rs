@@ -198,6 +198,33 @@ impl Dec {
     }
 }
 
+/// How far from a grid point a binary floating-point value may lie and still
+/// be read as that point, in grid steps: 10^-9 of a step (see
+/// [`Dec::snap_to_grid`]).
+pub const GRID_TOLERANCE_DIGITS: u32 = 9;
+
+impl Dec {
+    /// The value on the coarsest decimal grid (0.1, 0.01, …) it lies within
+    /// 10^-9 of a step of, rounded to that grid point: for a value that came
+    /// from binary floating point, such as `50000.600000000006` (which is
+    /// `500006 × 0.1` in f64 arithmetic), this is `50000.6`. A value that is
+    /// near no coarser grid keeps all its digits. Exact integer arithmetic on
+    /// the decimal digits; grids are tried from 1 (no decimals) down.
+    pub fn snap_to_grid(self) -> Dec {
+        for d in 0..self.frac {
+            let step = i128::from(POW10[usize::from(self.frac - d)]);
+            let m = i128::from(self.mant);
+            // Nearest multiple of `step`, halves away from zero.
+            let n = (m + step / 2 * m.signum()) / step;
+            let r = m - n * step;
+            if r.abs() * i128::from(POW10[GRID_TOLERANCE_DIGITS as usize]) <= step {
+                return Dec { mant: n as i64, frac: d };
+            }
+        }
+        self
+    }
+}
+
 impl std::fmt::Display for Dec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&ticktape_tape::format_fixed(self.mant, -(self.frac as i8)))
@@ -281,6 +308,23 @@ mod tests {
         assert_eq!(Dec::from_f64(61800.3).unwrap(), Dec { mant: 618003, frac: 1 });
         assert_eq!(Dec::from_f64(0.1 + 0.2).unwrap(), Dec { mant: 30000000000000004, frac: 17 });
         assert!(Dec::from_f64(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn snapping_reads_float_noise_as_the_grid_point() {
+        let snap = |x: f64| Dec::from_f64(x).unwrap().snap_to_grid();
+        assert_eq!(snap(50000.600000000006), Dec { mant: 500006, frac: 1 });
+        assert_eq!(snap(500006.0 * 0.1), Dec { mant: 500006, frac: 1 });
+        assert_eq!(snap(0.1 + 0.2), Dec { mant: 3, frac: 1 });
+        assert_eq!(snap(61799.99999999999), Dec { mant: 61800, frac: 0 });
+        assert_eq!(snap(-0.30000000000000004), Dec { mant: -3, frac: 1 });
+        assert_eq!(snap(0.0), Dec { mant: 0, frac: 0 });
+        assert_eq!(snap(1e-8), Dec { mant: 1, frac: 8 });
+        // Genuinely finer values keep their digits.
+        assert_eq!(snap(61800.35), Dec { mant: 6180035, frac: 2 });
+        assert_eq!(snap(0.123456789), Dec { mant: 123456789, frac: 9 });
+        // 2e-9 of a step off the 0.1 grid is beyond the tolerance.
+        assert_eq!(snap(0.1000000002), Dec { mant: 1000000002, frac: 10 });
     }
 
     #[test]

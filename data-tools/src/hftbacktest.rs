@@ -14,16 +14,26 @@
 //! |---|---|
 //! | depth, BBO | l2 updates; consecutive rows with the same `exch_ts` form one batch |
 //! | depth clear | starts the next snapshot (`SNAPSHOT_START` on its first level) |
+//!
+//! hftbacktest's converters write a snapshot one side at a time (bid clear,
+//! bid snapshot rows, ask clear, ask snapshot rows, all at one exchange
+//! time); the second side's clear continues the same tape snapshot, since a
+//! tape snapshot start clears both sides.
 //! | depth snapshot | l2 snapshot levels |
 //! | trade | trades (`order_id` becomes the trade id) |
 //!
-//! Prices and quantities are `f64`. Each is read as the shortest decimal that
-//! prints as the same `f64` (so `61800.1` is exactly 61800.1), and must land on
-//! the tape's decimal grid: pass `--price-decimals`/`--qty-decimals` for the
-//! venue's tick and lot (a value off that grid is an error), or let the grid be
-//! detected from the data (the most decimals any value needs). Symbol and venue
-//! are not in the arrays: `--symbol` (default: the file stem) and `--venue`
-//! (default `hftbacktest`).
+//! Prices and quantities are `f64`, often the result of float arithmetic
+//! (`500006 × 0.1` is `50000.600000000006`). Each is read as the shortest
+//! decimal that prints as the same `f64` and then **snapped** to the coarsest
+//! decimal grid (1, 0.1, 0.01, …) it lies within 10^-9 of a step of
+//! ([`Dec::snap_to_grid`]), so that value is 50000.6. The tape's grid is then
+//! either given, `--price-decimals`/`--qty-decimals` (the venue's tick and
+//! lot; a value farther than 10^-9 of a step from that grid is an error naming
+//! its row and value), or inferred: the finest grid any snapped value needs.
+//! The tapes state a tick and a lot of one unit of that grid (0.1 and 0.001 for
+//! BTCUSDT at 1 and 3 decimals), and the summary reports the grids chosen.
+//! Symbol and venue are not in the arrays: `--symbol` (default: the file stem)
+//! and `--venue` (default `hftbacktest`).
 
 use std::io::Read;
 
@@ -31,7 +41,7 @@ use ticktape_tape::{Level, Stamp, Trade, level_flags, side};
 
 use crate::common::{Batcher, StreamCache};
 use crate::convert::Ctx;
-use crate::decimal::Dec;
+use crate::decimal::{Dec, DecError, GRID_TOLERANCE_DIGITS};
 use crate::input::Member;
 use crate::sink::Class::{P, Q};
 use crate::{Error, Result};
@@ -137,12 +147,17 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
     };
     let symbol = ctx.opts.symbol.clone().unwrap_or(stem);
     let venue = ctx.opts.venue.clone().unwrap_or_else(|| "hftbacktest".into());
+    ctx.sink.set_grid_ticks();
+    let mut grid = Grid::default();
+    let mut used = [None; 2];
     let mut levels = StreamCache::default();
     let mut trades = StreamCache::default();
     let mut batch = Batcher::default();
     let mut open_batch: Option<(i64, bool)> = None;
     let mut clear_pending = true;
     let mut in_snapshot = false;
+    // Sides (bit 1 bid, bit 2 ask) cleared for the current snapshot, and its exchange time.
+    let (mut snap_sides, mut snap_exch) = (0u8, i64::MIN);
     let mut buf = vec![0u8; ROW * 4096];
     let mut done: u64 = 0;
     while done < rows {
@@ -170,6 +185,17 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
             let ts = Stamp { exchange: exch, local };
             match evw & 0xff {
                 ev::DEPTH_CLEAR_EVENT => {
+                    let bit = match s {
+                        side::BUY => 1,
+                        side::SELL => 2,
+                        _ => 3,
+                    };
+                    if in_snapshot && snap_exch == exch && bit != 3 && snap_sides & bit == 0 {
+                        // The other side's half of the same snapshot.
+                        snap_sides |= bit;
+                        continue;
+                    }
+                    snap_sides = bit;
                     batch.end(ctx)?;
                     open_batch = None;
                     clear_pending = true;
@@ -180,15 +206,20 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                         ctx.bad(done, &row_text(row), "depth event without BUY_EVENT or SELL_EVENT")?;
                         continue;
                     }
-                    let (Ok(p), Ok(q)) = (Dec::from_f64(px), Dec::from_f64(qty)) else {
+                    let (Ok(p), Ok(q)) = (grid.snap(px), grid.snap(qty)) else {
                         ctx.bad(done, &row_text(row), "price or quantity is not a finite number")?;
                         continue;
                     };
+                    if let Some(why) = off_grid(ctx, done, px, p, qty, q) {
+                        ctx.bad(done, &row_text(row), &why)?;
+                        continue;
+                    }
                     if q.mant < 0 {
                         ctx.bad(done, &row_text(row), "negative quantity")?;
                         continue;
                     }
                     let sid = levels.get::<Level>(ctx, venue.as_bytes(), symbol.as_bytes(), true)?;
+                    used[0] = Some(sid);
                     let [price, q] = match ctx.sink.fit::<Level, 2>(sid, [(Some(p), P), (Some(q), Q)]) {
                         Ok(v) => v,
                         Err(mf) => {
@@ -206,6 +237,7 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                     if snap {
                         flags = level_flags::SNAPSHOT;
                         if starts {
+                            snap_exch = exch;
                             flags |= level_flags::SNAPSHOT_START;
                             ctx.stats.snapshots += 1;
                         }
@@ -216,15 +248,20 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                     batch.add(ctx, sid, Level { ts, price, qty: q, side: s, flags, ..Level::default() }, done)?;
                 }
                 ev::TRADE_EVENT => {
-                    let (Ok(p), Ok(q)) = (Dec::from_f64(px), Dec::from_f64(qty)) else {
+                    let (Ok(p), Ok(q)) = (grid.snap(px), grid.snap(qty)) else {
                         ctx.bad(done, &row_text(row), "price or quantity is not a finite number")?;
                         continue;
                     };
+                    if let Some(why) = off_grid(ctx, done, px, p, qty, q) {
+                        ctx.bad(done, &row_text(row), &why)?;
+                        continue;
+                    }
                     if q.mant <= 0 {
                         ctx.bad(done, &row_text(row), "trade quantity is not positive")?;
                         continue;
                     }
                     let sid = trades.get::<Trade>(ctx, venue.as_bytes(), symbol.as_bytes(), true)?;
+                    used[1] = Some(sid);
                     let [price, q] = match ctx.sink.fit::<Trade, 2>(sid, [(Some(p), P), (Some(q), Q)]) {
                         Ok(v) => v,
                         Err(mf) => {
@@ -241,11 +278,62 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
         }
     }
     batch.end(ctx)?;
+    let exps = used.into_iter().flatten().map(|id| ctx.sink.exps(id)).fold(crate::sink::Exps::default(), |a, e| {
+        crate::sink::Exps { price: a.price.max(e.price), qty: a.qty.max(e.qty), value: 0 }
+    });
+    let how = |given: Option<u8>| if given.is_some() { "given" } else { "inferred" };
+    ctx.stats.grids = Some(format!(
+        "grids: price {} ({}), qty {} ({}); tapes state that tick and lot; {} f64 values snapped to them (within 1e-{GRID_TOLERANCE_DIGITS} of a step)",
+        grid_text(exps.price),
+        how(ctx.opts.decimals.price),
+        grid_text(exps.qty),
+        how(ctx.opts.decimals.qty),
+        grid.snapped
+    ));
     let mut rest = [0u8; 1];
     if m.reader.read(&mut rest).map_err(|e| crate::input::read_error(&ctx.path, m.compression, done * 64, e))? != 0 {
         ctx.stats.notes.push("bytes after the last row were ignored".into());
     }
     Ok(done * ROW as u64)
+}
+
+/// Reads f64 values as decimals snapped to their grid, counting the snaps.
+#[derive(Default)]
+struct Grid {
+    snapped: u64,
+}
+
+impl Grid {
+    #[inline]
+    fn snap(&mut self, x: f64) -> std::result::Result<Dec, DecError> {
+        let d = Dec::from_f64(x)?;
+        let s = d.snap_to_grid();
+        self.snapped += u64::from(s != d);
+        Ok(s)
+    }
+}
+
+/// `10^-d` as text: `1`, `0.1`, `0.001`.
+fn grid_text(d: u8) -> String {
+    ticktape_tape::format_fixed(1, -(d as i8))
+}
+
+/// Why a snapped price or quantity is off the grid given on the command
+/// line, if it is.
+fn off_grid(ctx: &Ctx<'_>, row: u64, px: f64, p: Dec, qty: f64, q: Dec) -> Option<String> {
+    let fixed = ctx.opts.decimals;
+    for (name, x, v, given) in [("price", px, p, fixed.price), ("qty", qty, q, fixed.qty)] {
+        if let Some(d) = given
+            && v.frac > d
+        {
+            return Some(format!(
+                "row {row}: {name} {x:?} is off the {} grid of --{name}-decimals {d} (more than 1e-{GRID_TOLERANCE_DIGITS} of a step from a grid point; it needs {} decimals)",
+                grid_text(d),
+                v.frac
+            ));
+        }
+    }
+    None
 }
 
 /// A row as text for error messages.

@@ -44,6 +44,9 @@ pub struct InputReport {
     pub local_ts_unit: Option<&'static str>,
     /// Other remarks.
     pub notes: Vec<String>,
+    /// The decimal grids values were snapped to and how they were chosen,
+    /// for inputs of binary floating-point values (hftbacktest arrays).
+    pub grids: Option<String>,
 }
 
 /// One tape written.
@@ -192,6 +195,9 @@ impl fmt::Display for ConvertReport {
             }
             for (why, n) in &i.filtered {
                 write!(f, ", {n} {why}")?;
+            }
+            if let Some(g) = &i.grids {
+                write!(f, "; {g}")?;
             }
             writeln!(f)?;
         }

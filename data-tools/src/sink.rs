@@ -197,7 +197,7 @@ impl StreamKey {
     /// The tape's file name: `VENUE.SYMBOL.KIND.tape`, with the variant
     /// before the kind (`VENUE.SYMBOL.aggtrades.tape`).
     pub(crate) fn file_name(&self) -> String {
-        let name = meta_for(self, Exps::default(), false).file_name(self.kind);
+        let name = meta_for(self, Exps::default(), false, false).file_name(self.kind);
         if self.variant.is_empty() {
             name
         } else {
@@ -219,6 +219,8 @@ pub(crate) struct Segment {
 pub(crate) struct StreamOutput {
     pub key: StreamKey,
     pub has_local_ts: bool,
+    /// The tick and lot are one unit of the exponents (see [`Sink::set_grid_ticks`]).
+    pub grid_ticks: bool,
     pub segments: Vec<Segment>,
 }
 
@@ -237,6 +239,7 @@ const WARMUP: usize = 1 << 16;
 pub(crate) struct Stream<R: Rec> {
     key: StreamKey,
     has_local_ts: bool,
+    grid_ticks: bool,
     exps: Exps,
     fixed: FixedExps,
     buf: VecDeque<R>,
@@ -257,6 +260,7 @@ impl<R: Rec> Stream<R> {
         Stream {
             key,
             has_local_ts,
+            grid_ticks: cfg.grid_ticks,
             exps: Exps { price: f.price.unwrap_or(0), qty: f.qty.unwrap_or(0), value: f.value.unwrap_or(0) },
             fixed: f,
             buf: VecDeque::new(),
@@ -352,7 +356,7 @@ impl<R: Rec> Stream<R> {
                 self.part_base.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
                 self.segments.len()
             ));
-            let meta = meta_for(&self.key, self.exps, self.has_local_ts);
+            let meta = meta_for(&self.key, self.exps, self.has_local_ts, self.grid_ticks);
             self.writer = Some(TapeWriter::create(&path, &meta)?);
             self.writer_exps = self.exps;
         }
@@ -368,6 +372,7 @@ impl<R: Rec> Stream<R> {
         Ok(StreamOutput {
             key: self.key.clone(),
             has_local_ts: self.has_local_ts,
+            grid_ticks: self.grid_ticks,
             segments: std::mem::take(&mut self.segments),
         })
     }
@@ -386,16 +391,17 @@ impl<R: Rec> Drop for Stream<R> {
     }
 }
 
-/// The tape metadata for a stream at given exponents.
-pub(crate) fn meta_for(key: &StreamKey, exps: Exps, has_local_ts: bool) -> TapeMeta {
+/// The tape metadata for a stream at given exponents; with `grid_ticks` the
+/// tick and lot are one unit of those exponents (else 0, unknown).
+pub(crate) fn meta_for(key: &StreamKey, exps: Exps, has_local_ts: bool, grid_ticks: bool) -> TapeMeta {
     TapeMeta {
         symbol: key.symbol.clone(),
         venue: key.venue.clone(),
         price_exponent: -(exps.price as i8),
         qty_exponent: -(exps.qty as i8),
         value_exponent: -(exps.value as i8),
-        price_tick: 0,
-        qty_lot: 0,
+        price_tick: i64::from(grid_ticks),
+        qty_lot: i64::from(grid_ticks),
         has_local_ts,
     }
 }
@@ -413,6 +419,9 @@ pub(crate) struct SinkConfig {
     pub max_buffered: usize,
     /// Fixed decimals.
     pub fixed: FixedExps,
+    /// Tapes state a tick and lot of one unit of their exponents (set by
+    /// [`Sink::set_grid_ticks`]).
+    pub grid_ticks: bool,
 }
 
 /// Index of a stream in a [`Sink`].
@@ -537,6 +546,13 @@ impl Sink {
         }
     }
 
+    /// Declares that the exponents of this input's tapes are the instrument's
+    /// price and quantity grids (values were snapped to them), so each tape
+    /// states a tick and lot of one unit. Affects streams created after.
+    pub(crate) fn set_grid_ticks(&mut self) {
+        self.cfg.grid_ticks = true;
+    }
+
     /// Stores a record; `Ok(Err(late))` if it is beyond the tolerance.
     #[inline]
     pub(crate) fn push<R: Rec>(&mut self, id: StreamId, r: R) -> Result<std::result::Result<(), Late>> {
@@ -579,6 +595,7 @@ mod tests {
             tolerance_ns: tol,
             max_buffered: 1 << 20,
             fixed: FixedExps::default(),
+            grid_ticks: false,
         }
     }
 

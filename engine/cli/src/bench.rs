@@ -94,8 +94,8 @@ struct RunBench {
 /// Replay throughput (events/s), per-event cost percentiles and heap use,
 /// with book maintenance and a no-op strategy.
 ///
-/// Without TAPES, generates a synthetic trades + L2 tape pair in a temporary
-/// folder first. The first pass warms the page cache and is not counted;
+/// Without TAPES, generates a synthetic trades + L2 tape pair (trades +
+/// quotes with --quotes) in a temporary folder first. The first pass warms the page cache and is not counted;
 /// then RUNS timed passes (median, min, max), then one pass that records the
 /// per-event cost in an HDR histogram. The cost is measured over windows of
 /// WINDOW consecutive events (elapsed time / WINDOW) so that reading the
@@ -105,6 +105,7 @@ struct RunBench {
 #[command(after_help = "Examples:
   ticktape bench replay                          # 20M synthetic events
   ticktape bench replay --events 100M --runs 3
+  ticktape bench replay --quotes                 # quote-driven book (bookTicker-like feed)
   ticktape bench replay data/*.tape")]
 struct ReplayBench {
     /// Tapes to replay instead of generated ones.
@@ -116,6 +117,10 @@ struct ReplayBench {
     /// Symbols to generate when no tapes are given.
     #[arg(long, value_delimiter = ',', default_value = "BTCUSDT")]
     symbols: Vec<String>,
+    /// Generate trades + quotes (one best bid/offer per book message)
+    /// instead of trades + L2, at the same event count.
+    #[arg(long, conflicts_with = "tapes")]
+    quotes: bool,
     /// Timed passes.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
@@ -214,6 +219,7 @@ fn tapes_or_generate(
     tapes: &[PathBuf],
     events: u64,
     symbols: &[String],
+    quotes: bool,
 ) -> Result<(Vec<PathBuf>, Option<tempfile::TempDir>)> {
     if !tapes.is_empty() {
         return Ok((tapes.to_vec(), None));
@@ -221,19 +227,21 @@ fn tapes_or_generate(
     let dir = tempfile::tempdir().context("cannot create a temporary folder for the generated tapes")?;
     let mut cfg = SynthConfig::new(events);
     cfg.symbols = symbols.iter().map(|s| SymbolSpec::preset(s)).collect();
+    cfg.quotes = quotes;
     let t0 = Instant::now();
     let written = generate(&cfg, dir.path())?;
     println!(
-        "generated {} synthetic events ({}) in {:.1}s",
+        "generated {} synthetic events ({}, trades + {}) in {:.1}s",
         fmt::thousands(written.iter().map(|s| s.records).sum()),
         symbols.join(","),
+        if quotes { "quotes" } else { "L2" },
         t0.elapsed().as_secs_f64()
     );
     Ok((written.into_iter().map(|s| s.path).collect(), Some(dir)))
 }
 
 fn replay(a: ReplayBench) -> Result<()> {
-    let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &a.symbols)?;
+    let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &a.symbols, a.quotes)?;
     let heap_before_open = alloc::live();
     let replay = Replay::open(&paths)?;
     let bytes: u64 = replay.tapes().iter().map(|t| t.file_len()).sum();
@@ -309,7 +317,7 @@ fn run_bench(a: RunBench) -> Result<()> {
     use ticktape_engine::plugin::{Native, Plugin};
     use ticktape_engine::sim::{self, SimConfig};
 
-    let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &["BTCUSDT".to_owned()])?;
+    let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &["BTCUSDT".to_owned()], false)?;
     let replay = Replay::open(&paths)?;
     let events = replay.total_records();
     let spec = match &a.strategy {

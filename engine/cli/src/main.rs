@@ -68,7 +68,8 @@ enum Command {
 #[command(after_help = "Examples:
   ticktape gen --out data                                  # 1M events, BTCUSDT
   ticktape gen --out data --events 20M --symbols BTCUSDT,ETHUSDT,SOLUSDT --seed 7
-  ticktape gen --out /big --events 130M                    # a ~5 GB tape pair")]
+  ticktape gen --out /big --events 130M                    # a ~5 GB tape pair
+  ticktape gen --out data --quotes                         # trades + best bid/offer quotes")]
 struct GenArgs {
     /// Folder to write the tapes into (created if missing).
     #[arg(short, long, value_name = "DIR")]
@@ -86,6 +87,10 @@ struct GenArgs {
     /// Exchange time of the first record (RFC 3339).
     #[arg(long, default_value = "2024-05-01T00:00:00Z")]
     start: chrono::DateTime<chrono::Utc>,
+    /// Write the book as a quotes tape (the best bid/offer after each book
+    /// message, like a bookTicker feed) instead of L2 level updates.
+    #[arg(long)]
+    quotes: bool,
 }
 
 /// Restores the default action for SIGPIPE, so that `ticktape ... | head`
@@ -134,6 +139,7 @@ fn gen_cmd(a: GenArgs) -> anyhow::Result<()> {
         seed: a.seed,
         start_ns,
         venue: "synthetic".into(),
+        quotes: a.quotes,
     };
     let t0 = std::time::Instant::now();
     let written = generate(&cfg, &a.out)?;

@@ -214,6 +214,9 @@ pub struct Book {
     far_bids: Vec<(i64, i64)>,
     far_asks: Vec<(i64, i64)>,
     scratch: Vec<(u8, i64, i64)>,
+    /// `[bid, ask]` prices of the levels the last quote set ([`UNDEF`] if
+    /// none): the next quote removes exactly these (see [`Book::apply_quote`]).
+    quoted: [i64; 2],
 }
 
 impl Default for Book {
@@ -253,6 +256,7 @@ impl Book {
             far_bids: Vec::new(),
             far_asks: Vec::new(),
             scratch: Vec::new(),
+            quoted: [UNDEF; 2],
         }
     }
 
@@ -370,15 +374,34 @@ impl Book {
         self.scratch = scratch;
     }
 
-    /// Replaces the book by a one-level book from a best bid/offer record
-    /// (used for instruments that have quotes but no L2 tape).
+    /// Applies a best bid/offer record (used for instruments that have quotes
+    /// but no L2 tape), in O(1): removes the bid and ask levels the previous
+    /// quote set, then sets this quote's levels (a side whose price is
+    /// [`UNDEF`] or whose quantity is not positive is left empty). A book fed
+    /// only by quotes therefore holds exactly the last quote's two levels.
+    ///
+    /// In a book that also receives L2 updates, a quote acts as these two
+    /// level updates and nothing more: it owns the levels at its own prices
+    /// (the next quote removes them, whatever L2 set there meanwhile) and
+    /// leaves every other level alone, so levels better than the quote stay
+    /// until L2 removes them. The replay and the simulator never mix the
+    /// two: they apply quotes only to instruments without an L2 tape.
+    #[inline]
     pub fn apply_quote(&mut self, q: &Quote) {
-        self.clear();
-        if q.bid_price != UNDEF && q.bid_qty > 0 {
-            self.set(side::BID, q.bid_price, q.bid_qty);
+        self.quote_side(0, side::BID, q.bid_price, q.bid_qty);
+        self.quote_side(1, side::ASK, q.ask_price, q.ask_qty);
+    }
+
+    /// One side of [`Book::apply_quote`].
+    #[inline(always)]
+    fn quote_side(&mut self, k: usize, side_code: u8, price: i64, qty: i64) {
+        let price = if price != UNDEF && qty > 0 { price } else { UNDEF };
+        let old = std::mem::replace(&mut self.quoted[k], price);
+        if old != UNDEF && old != price {
+            self.set(side_code, old, 0);
         }
-        if q.ask_price != UNDEF && q.ask_qty > 0 {
-            self.set(side::ASK, q.ask_price, q.ask_qty);
+        if price != UNDEF {
+            self.set(side_code, price, qty);
         }
     }
 
@@ -388,6 +411,7 @@ impl Book {
         self.sides[1].clear();
         self.far_bids.clear();
         self.far_asks.clear();
+        self.quoted = [UNDEF; 2];
     }
 
     /// Price of side `k`'s slot `s`.
@@ -612,13 +636,28 @@ mod tests {
     }
 
     #[test]
-    fn quote_replaces_the_book() {
+    fn quote_replaces_the_previous_quote() {
+        let mut b = Book::new();
+        b.apply_quote(&Quote { bid_price: 10, bid_qty: 2, ask_price: 12, ask_qty: 3, ..Quote::default() });
+        b.apply_quote(&Quote { bid_price: 11, bid_qty: 4, ask_price: 13, ask_qty: 5, ..Quote::default() });
+        assert_eq!(b.bid_levels().collect::<Vec<_>>(), vec![(11, 4)]);
+        assert_eq!(b.ask_levels().collect::<Vec<_>>(), vec![(13, 5)]);
+        // A side without a price or with no size empties that side.
+        b.apply_quote(&Quote { bid_price: UNDEF, bid_qty: 4, ask_price: 13, ask_qty: 0, ..Quote::default() });
+        assert_eq!((b.bid_count(), b.ask_count()), (0, 0));
+    }
+
+    #[test]
+    fn quote_in_an_l2_book_only_touches_its_own_levels() {
         let mut b = Book::new();
         b.set(side::BID, 1, 1);
+        b.set(side::BID, 10, 9);
         b.apply_quote(&Quote { bid_price: 10, bid_qty: 2, ask_price: 12, ask_qty: 3, ..Quote::default() });
-        assert_eq!(b.best_bid(), Some((10, 2)));
-        assert_eq!(b.best_ask(), Some((12, 3)));
-        assert_eq!(b.bid_count(), 1);
+        assert_eq!(b.bid_levels().collect::<Vec<_>>(), vec![(10, 2), (1, 1)]);
+        b.apply_quote(&Quote { bid_price: 9, bid_qty: 2, ask_price: 12, ask_qty: 3, ..Quote::default() });
+        // The previous quote's level at 10 goes; the L2 level at 1 stays.
+        assert_eq!(b.bid_levels().collect::<Vec<_>>(), vec![(9, 2), (1, 1)]);
+        assert_eq!(b.ask_levels().collect::<Vec<_>>(), vec![(12, 3)]);
     }
 
     #[test]
@@ -707,6 +746,87 @@ mod tests {
                 let m = if s == side::BID { &mut bids } else { &mut asks };
                 if q == 0 { m.remove(&price); } else { m.insert(price, q); }
                 check_against_model(&b, &bids, &asks)?;
+            }
+        }
+    }
+
+    /// A quote as `(bid offset, bid qty, ask offset, ask qty)`; offset 0 means
+    /// no price ([`UNDEF`]), qty 0 an empty side.
+    fn quote_at(tick: i64, far: bool, (bp, bq, ap, aq): (i64, i64, i64, i64)) -> Quote {
+        let price = |o: i64| {
+            if o == 0 {
+                UNDEF
+            } else if far {
+                10_000 + o * 1_000 * tick
+            } else {
+                10_000 + o * tick + i64::from(o % 7 == 0)
+            }
+        };
+        Quote { bid_price: price(bp), bid_qty: bq, ask_price: price(ap), ask_qty: aq, ..Quote::default() }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A book fed only by quotes holds exactly the last quote's levels
+        /// after every quote: random walks, far jumps that re-centre the
+        /// tiny window, off-grid prices, missing sides, crossed quotes.
+        #[test]
+        fn quote_book_matches_the_last_quote(
+            tick in prop::sample::select(vec![1i64, 5, 100_000_000]),
+            quotes in prop::collection::vec((0u8..10, (-40i64..40, 0i64..3, -40i64..40, 0i64..3)), 0..300)
+        ) {
+            let mut b = Book::with_window(tick, 64);
+            for (far, q) in quotes {
+                let q = quote_at(tick, far == 0, q);
+                b.apply_quote(&q);
+                let mut bids = BTreeMap::new();
+                let mut asks = BTreeMap::new();
+                if q.bid_price != UNDEF && q.bid_qty > 0 { bids.insert(q.bid_price, q.bid_qty); }
+                if q.ask_price != UNDEF && q.ask_qty > 0 { asks.insert(q.ask_price, q.ask_qty); }
+                check_against_model(&b, &bids, &asks)?;
+            }
+        }
+
+        /// A book fed by L2 updates, quotes and clears agrees with a map
+        /// model of the documented rule: a quote removes the previous
+        /// quote's two levels and sets its own, nothing else.
+        #[test]
+        fn mixed_l2_and_quote_book_matches_a_map_model(
+            tick in prop::sample::select(vec![1i64, 10]),
+            ops in prop::collection::vec(
+                (0u8..20, 1u8..3, -30i64..30, 0i64..3, (-30i64..30, 0i64..3, -30i64..30, 0i64..3)), 0..300)
+        ) {
+            let mut b = Book::with_window(tick, 64);
+            let mut m = [BTreeMap::new(), BTreeMap::new()];
+            let mut quoted = [UNDEF; 2];
+            for (op, s, p, q, quote) in ops {
+                match op {
+                    0 => {
+                        b.clear();
+                        m = [BTreeMap::new(), BTreeMap::new()];
+                        quoted = [UNDEF; 2];
+                    }
+                    1..=9 => {
+                        let price = 10_000 + p * tick;
+                        b.set(s, price, q);
+                        let side = &mut m[usize::from(s - 1)];
+                        if q == 0 { side.remove(&price); } else { side.insert(price, q); }
+                    }
+                    _ => {
+                        let qt = quote_at(tick, op == 10, quote);
+                        b.apply_quote(&qt);
+                        for (k, (price, qty)) in [(qt.bid_price, qt.bid_qty), (qt.ask_price, qt.ask_qty)].into_iter().enumerate() {
+                            m[k].remove(&quoted[k]);
+                            quoted[k] = UNDEF;
+                            if price != UNDEF && qty > 0 {
+                                m[k].insert(price, qty);
+                                quoted[k] = price;
+                            }
+                        }
+                    }
+                }
+                check_against_model(&b, &m[0], &m[1])?;
             }
         }
     }

@@ -16,6 +16,11 @@
 //! - book messages (batches of 1–5 level updates, mostly at or near the
 //!   touch) that modify sizes, cancel levels and improve the spread.
 //!
+//! With [`SynthConfig::quotes`] the book is published as a best bid/offer
+//! tape instead: one quote per book message (the touch after the message),
+//! as a bookTicker feed would, so the quote-driven book path can be measured
+//! against the L2 one at the same event count.
+//!
 //! The same seed, instruments and event count give byte-identical tapes on
 //! any machine and thread count: each instrument draws from its own
 //! xoshiro256++ stream derived from the seed and its position in the list.
@@ -26,7 +31,7 @@ use std::path::Path;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal, Pareto, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ticktape_tape::{Level, RecordKind, Stamp, TapeMeta, TapeSummary, TapeWriter, Trade, level_flags, side};
+use ticktape_tape::{Level, Quote, RecordKind, Stamp, TapeMeta, TapeSummary, TapeWriter, Trade, level_flags, side};
 
 use crate::error::{Error, Result};
 
@@ -84,7 +89,8 @@ impl SymbolSpec {
 pub struct SynthConfig {
     /// Instruments; events are split evenly between them.
     pub symbols: Vec<SymbolSpec>,
-    /// Total number of records (trades + level updates) over all instruments.
+    /// Total number of records (trades + level updates, or trades + quotes)
+    /// over all instruments.
     pub events: u64,
     /// RNG seed.
     pub seed: u64,
@@ -92,6 +98,9 @@ pub struct SynthConfig {
     pub start_ns: i64,
     /// Venue name in the headers.
     pub venue: String,
+    /// Publish the book as quotes (best bid/offer, one per book message)
+    /// instead of L2 level updates.
+    pub quotes: bool,
 }
 
 impl SynthConfig {
@@ -103,13 +112,14 @@ impl SynthConfig {
             seed: 42,
             start_ns: 1_714_521_600_000_000_000,
             venue: "synthetic".to_owned(),
+            quotes: false,
         }
     }
 }
 
-/// Generates one trades tape and one L2 tape per instrument in `out_dir`
-/// (named by [`TapeMeta::file_name`]); instruments run on parallel threads.
-/// Returns the summaries in instrument order, trades before L2.
+/// Generates one trades tape and one L2 (or quotes) tape per instrument in
+/// `out_dir` (named by [`TapeMeta::file_name`]); instruments run on parallel
+/// threads. Returns the summaries in instrument order, trades before book.
 pub fn generate(cfg: &SynthConfig, out_dir: &Path) -> Result<Vec<TapeSummary>> {
     if cfg.symbols.is_empty() {
         return Err(Error::Config { what: "symbols", why: "at least one symbol is needed".into() });
@@ -148,7 +158,7 @@ pub fn generate(cfg: &SynthConfig, out_dir: &Path) -> Result<Vec<TapeSummary>> {
             .map(|(i, spec)| {
                 let events = cfg.events / n + u64::from((i as u64) < cfg.events % n);
                 let seed = split_mix(cfg.seed ^ split_mix(i as u64 + 1));
-                scope.spawn(move |_| generate_one(spec, &cfg.venue, events, seed, cfg.start_ns, out_dir))
+                scope.spawn(move |_| generate_one(spec, cfg, events, seed, out_dir))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
@@ -168,24 +178,31 @@ fn split_mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn generate_one(
-    spec: &SymbolSpec,
-    venue: &str,
-    events: u64,
-    seed: u64,
-    start_ns: i64,
-    dir: &Path,
-) -> Result<Vec<TapeSummary>> {
-    let meta = spec.meta(venue);
+fn generate_one(spec: &SymbolSpec, cfg: &SynthConfig, events: u64, seed: u64, dir: &Path) -> Result<Vec<TapeSummary>> {
+    let meta = spec.meta(&cfg.venue);
     let trades = TapeWriter::<Trade>::create(dir.join(meta.file_name(RecordKind::Trade)), &meta)?;
-    let levels = TapeWriter::<Level>::create(dir.join(meta.file_name(RecordKind::Level)), &meta)?;
-    let mut m = Market::new(spec, seed, start_ns, trades, levels);
+    let book = if cfg.quotes {
+        BookSink::Quotes(TapeWriter::create(dir.join(meta.file_name(RecordKind::Quote)), &meta)?)
+    } else {
+        BookSink::Levels(TapeWriter::create(dir.join(meta.file_name(RecordKind::Level)), &meta)?)
+    };
+    let mut m = Market::new(spec, seed, cfg.start_ns, trades, book);
     m.snapshot()?;
     while m.emitted < events {
         m.step()?;
     }
-    let Market { trades, levels, .. } = m;
-    Ok(vec![trades.finish()?, levels.finish()?])
+    let Market { trades, book, .. } = m;
+    let book = match book {
+        BookSink::Levels(w) => w.finish()?,
+        BookSink::Quotes(w) => w.finish()?,
+    };
+    Ok(vec![trades.finish()?, book])
+}
+
+/// Where book messages go: L2 level updates, or one quote per message.
+enum BookSink {
+    Levels(TapeWriter<Level>),
+    Quotes(TapeWriter<Quote>),
 }
 
 struct Market<'a> {
@@ -205,7 +222,7 @@ struct Market<'a> {
     emitted: u64,
     batch: Vec<Level>,
     trades: TapeWriter<Trade>,
-    levels: TapeWriter<Level>,
+    book: BookSink,
     gap: Exp<f64>,
     noise: LogNormal<f64>,
     lag: LogNormal<f64>,
@@ -213,13 +230,7 @@ struct Market<'a> {
 }
 
 impl<'a> Market<'a> {
-    fn new(
-        spec: &'a SymbolSpec,
-        seed: u64,
-        start_ns: i64,
-        trades: TapeWriter<Trade>,
-        levels: TapeWriter<Level>,
-    ) -> Self {
+    fn new(spec: &'a SymbolSpec, seed: u64, start_ns: i64, trades: TapeWriter<Trade>, book: BookSink) -> Self {
         let mid_ticks = (spec.mid * 10f64.powi(-i32::from(spec.price_exponent)) / spec.tick as f64).round() as i64;
         let mid_ticks = mid_ticks.max(DEPTH as i64 * 4);
         let size_scale = (spec.touch_lots / 300.0).max(1.0);
@@ -238,7 +249,7 @@ impl<'a> Market<'a> {
             emitted: 0,
             batch: Vec::with_capacity(DEPTH * 4),
             trades,
-            levels,
+            book,
             // Mean gap between messages in calm markets: 250 µs.
             gap: Exp::new(1.0 / 250_000.0).expect("valid rate"),
             noise: LogNormal::new(0.0, 0.5).expect("valid sigma"),
@@ -279,10 +290,26 @@ impl<'a> Market<'a> {
         if let Some(last) = self.batch.last_mut() {
             last.flags |= level_flags::BATCH_END;
         }
-        for l in &self.batch {
-            self.levels.push(l)?;
+        match &mut self.book {
+            BookSink::Levels(w) => {
+                for l in &self.batch {
+                    w.push(l)?;
+                }
+                self.emitted += self.batch.len() as u64;
+            }
+            BookSink::Quotes(w) => {
+                if let Some(last) = self.batch.last() {
+                    w.push(&Quote {
+                        ts: last.ts,
+                        bid_price: self.bid_tick * self.spec.tick,
+                        bid_qty: self.bids[0] * self.spec.lot,
+                        ask_price: self.ask_tick * self.spec.tick,
+                        ask_qty: self.asks[0] * self.spec.lot,
+                    })?;
+                    self.emitted += 1;
+                }
+            }
         }
-        self.emitted += self.batch.len() as u64;
         self.batch.clear();
         Ok(())
     }
