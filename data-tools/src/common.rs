@@ -127,6 +127,10 @@ impl Batcher {
         level: ticktape_tape::Level,
         line: u64,
     ) -> Result<()> {
+        // Checked here, so that a level dropped with --skip-bad never holds the batch end.
+        if !ctx.check(id, &level, line)? {
+            return Ok(());
+        }
         let exps = ctx.sink.exps(id);
         if let Some((pid, p, pline, pexps)) = self.pending.replace((id, level, line, exps)) {
             Self::push(ctx, pid, p, pline, pexps)?;

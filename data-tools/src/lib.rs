@@ -60,6 +60,7 @@ mod sink;
 pub mod synthetic;
 pub mod tardis;
 pub mod time;
+mod valid;
 
 pub use convert::{ConvertOptions, DEFAULT_TOLERANCE_MS, SourceKind, convert};
 pub use error::{Error, Result};

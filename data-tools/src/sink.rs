@@ -99,7 +99,7 @@ fn up(v: &mut i64, d: u8) -> bool {
 }
 
 /// A record the converters write: knows which of its fields use which exponent.
-pub(crate) trait Rec: Record + Copy {
+pub(crate) trait Rec: Record + Copy + crate::valid::Sane {
     /// Rescales by `d` more decimals per class; `false` on overflow.
     fn rescale(&mut self, d: Exps) -> bool;
     /// Wraps a stream of this kind.
