@@ -83,6 +83,10 @@ pub struct ConvertArgs {
     /// Series CSV: value column(s); each becomes a series id 0, 1, … in order (default: `value`).
     #[arg(long)]
     pub value_column: Vec<String>,
+    /// Series CSV: round values with more decimals to N (half away from zero),
+    /// counted in the summary. Default 12.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=18))]
+    pub decimals: Option<u8>,
     /// No progress bar and no summary on stdout (errors still go to stderr).
     #[arg(short, long)]
     pub quiet: bool,
@@ -105,6 +109,7 @@ impl ConvertArgs {
             account: self.account.clone(),
             time_column: self.time_column.clone(),
             value_columns: self.value_column.clone(),
+            series_decimals: self.decimals,
             progress: !self.quiet,
             ..ConvertOptions::default()
         }

@@ -131,6 +131,8 @@ pub struct ConvertOptions {
     pub time_column: Option<String>,
     /// Value column(s) for series CSV.
     pub value_columns: Vec<String>,
+    /// Series CSV: decimals values with more are rounded to (`None`: [`DEFAULT_SERIES_DECIMALS`]).
+    pub series_decimals: Option<u8>,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
 }
@@ -152,10 +154,15 @@ impl Default for ConvertOptions {
             account: None,
             time_column: None,
             value_columns: Vec::new(),
+            series_decimals: None,
             progress: false,
         }
     }
 }
+
+/// Decimals a series CSV value is rounded to by default (a float printed
+/// with 17 significant digits needs more than a tape can hold).
+pub const DEFAULT_SERIES_DECIMALS: u8 = 12;
 
 /// Default reorder tolerance for streaming datasets.
 pub const DEFAULT_TOLERANCE_MS: i64 = 5_000;
