@@ -502,7 +502,12 @@ fn convert_input(
         if compression != Compression::None
             && matches!(
                 e,
-                Error::BadRow { .. } | Error::DoesNotFit { .. } | Error::OutOfOrder { .. } | Error::Format { .. }
+                Error::BadRow { .. }
+                    | Error::BadRecord { .. }
+                    | Error::TimeUnit { .. }
+                    | Error::DoesNotFit { .. }
+                    | Error::OutOfOrder { .. }
+                    | Error::Format { .. }
             )
             && let Err(container) = input::check_container(path)
         {

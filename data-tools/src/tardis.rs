@@ -136,10 +136,10 @@ fn stamp(f: &Fields, row: &[u8], base: [usize; 4]) -> Option<Stamp> {
 #[inline]
 fn unit_check(ctx: &Ctx<'_>, line: u64, column: &'static str, text: &[u8]) -> Result<()> {
     let digits = text.len();
-    if !text.iter().all(u8::is_ascii_digit) || (15..=17).contains(&digits) || digits < 10 {
+    if !text.iter().all(u8::is_ascii_digit) || (15..=17).contains(&digits) || !(10..=19).contains(&digits) {
         return Ok(());
     }
-    let looks_like = crate::time::Unit::from_digits(digits).map_or("no epoch unit", |u| u.name());
+    let looks_like = crate::time::Unit::from_digits(digits).map_or("?", |u| u.name());
     Err(Error::TimeUnit {
         path: ctx.path.clone(),
         line,
