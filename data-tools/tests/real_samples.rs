@@ -275,14 +275,13 @@ fn series_csv_samples() {
     assert_eq!(s.len(), btc.len());
     assert_same(s[0].value, h.value_exponent, &btc[0][5]);
     assert_same(s[s.len() - 1].value, h.value_exponent, &btc[btc.len() - 1][5]);
-    // Coinalyze funding: values with 19 decimals cannot be exact in i64; they are refused, and skipped with --skip-bad.
+    // Coinalyze funding: float artefacts with 19 decimals are rounded at 12 and counted (issue 15).
     let p = real.join("perp_basket_daily/coinalyze_binance_coinm_funding_daily_top100_2025-07-28_2025-10-25.csv");
     let mut o = opts(&dir.path().join("c"));
     o.time_column = Some("timestamp".into());
     o.value_columns = vec!["funding_rate".into()];
-    assert!(convert(SourceKind::SeriesCsv, std::slice::from_ref(&p), &o).is_err());
-    o.skip_bad = true;
     let r = convert(SourceKind::SeriesCsv, std::slice::from_ref(&p), &o).unwrap();
+    assert!(r.inputs[0].notes.iter().any(|n| n.contains("rounded to 12")), "{:?}", r.inputs[0].notes);
     let rows = csv_rows(&p, true).len() as u64;
     assert_eq!(r.records() + r.skipped(), rows);
 }
