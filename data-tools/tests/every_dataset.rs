@@ -30,7 +30,7 @@ const CASES: &[(SourceKind, &str, &str, Option<&str>)] = &[
         "synthetic_binance_vision_um_BTCUSDT-bookTicker-2024-02-28.csv",
         Some("BTCUSDT-bookTicker-2024-02-28.csv"),
     ),
-    (SourceKind::BinanceVision, "klines", "BTCUSDT-1m-2020-01-02_head120.csv", None),
+    (SourceKind::BinanceVision, "klines", "BTCUSDT-1m-2020-01-02_head120.csv", Some("spot/BTCUSDT-1m-2020-01-02.csv")),
     (
         SourceKind::BinanceVision,
         "markPriceKlines",

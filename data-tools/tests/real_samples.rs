@@ -115,7 +115,7 @@ fn binance_vision_archives() {
     }
     // Spot klines, no header.
     let src = csv_rows(&v.join("spot_daily_klines/BTCUSDT-1m-2020-01-02.csv"), false);
-    let (h, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTCUSDT-1m"));
+    let (h, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTCUSDT"));
     assert_eq!((b.len(), h.venue()), (src.len(), "binance"));
     for (rec, row) in [(b[0], &src[0]), (b[b.len() - 1], &src[src.len() - 1])] {
         assert_eq!(rec.open_ts, row[0].parse::<i64>().unwrap() * 1_000_000);
@@ -144,7 +144,9 @@ fn binance_vision_archives() {
     for i in &inputs {
         let sym = i.file_name().unwrap().to_string_lossy().split('-').next().unwrap().to_owned();
         let src = csv_rows(i, false);
-        let (h, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, &format!("{sym}-1d")));
+        let tape = tape_of(&r, RecordKind::Bar, &sym);
+        assert!(tape.ends_with(format!("binance.{sym}.bars-1d.tape")), "spot venue, interval in the name: {tape:?}");
+        let (h, b) = read::<Bar>(&tape);
         assert_eq!(b.len(), src.len());
         assert_same(b[b.len() - 1].close, h.price_exponent, &src[src.len() - 1][4]);
     }

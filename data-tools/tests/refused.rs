@@ -217,3 +217,59 @@ fn real_coinalyze_funding_csv_converts_with_rounding() {
     assert!(r.tapes.len() > 10, "one tape per symbol");
     assert!(r.inputs[0].notes.iter().any(|n| n.contains("rounded")), "{:?}", r.inputs[0].notes);
 }
+
+const SPOT_KLINE_MS: &str = "1577923200000,7200.77,7212.5,7199.0,7210.0,13.1,1577923259999,94000.1,220,6.0,43000.2,0\n";
+
+#[test]
+fn klines_without_a_venue_hint_are_refused_not_labelled_futures() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("BTCUSDT-1m-2020-01-02.csv");
+    std::fs::write(&p, SPOT_KLINE_MS).unwrap();
+    let e = fails(SourceKind::BinanceVision, &p, &dir.path().join("out"));
+    assert!(e.to_string().contains("--venue binance"), "{e}");
+    let mut o = opts(&dir.path().join("out2"));
+    o.venue = Some("binance".into());
+    let r = convert(SourceKind::BinanceVision, &[p], &o).unwrap();
+    assert_eq!(r.tapes[0].venue, "binance");
+}
+
+#[test]
+fn venue_of_klines_comes_out_right_for_spot_usdm_and_coinm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2020-01-02.csv", "binance", "BTCUSDT"),
+        ("data/futures/um/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2020-01-02.csv", "binance-futures", "BTCUSDT"),
+        (
+            "data/futures/cm/daily/klines/BTCUSD_PERP/1m/BTCUSD_PERP-1m-2020-01-02.csv",
+            "binance-delivery",
+            "BTCUSD_PERP",
+        ),
+    ];
+    for (k, (rel, venue, symbol)) in cases.iter().enumerate() {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, SPOT_KLINE_MS).unwrap();
+        let r = convert(SourceKind::BinanceVision, &[p], &opts(&dir.path().join(format!("out{k}")))).unwrap();
+        assert_eq!((r.tapes[0].venue.as_str(), r.tapes[0].symbol.as_str()), (*venue, *symbol), "{rel}");
+    }
+    // A header row means USD-M; µs times mean spot.
+    let p = dir.path().join("h/BTCUSDT-1m-2024-01-02.csv");
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let header = "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore\n";
+    std::fs::write(&p, format!("{header}{SPOT_KLINE_MS}")).unwrap();
+    let r = convert(SourceKind::BinanceVision, &[p], &opts(&dir.path().join("oh"))).unwrap();
+    assert_eq!(r.tapes[0].venue, "binance-futures");
+}
+
+#[test]
+fn bar_tapes_keep_the_instrument_symbol_and_put_the_interval_in_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("spot/BTCUSDT-1h-2020-01-02.csv");
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, SPOT_KLINE_MS).unwrap();
+    let r = convert(SourceKind::BinanceVision, &[p], &opts(&dir.path().join("out"))).unwrap();
+    assert_eq!(r.tapes[0].symbol, "BTCUSDT");
+    assert!(r.tapes[0].path.ends_with("binance.BTCUSDT.bars-1h.tape"), "{}", r.tapes[0].path.display());
+    let (h, _) = read::<ticktape_tape::Bar>(&r.tapes[0].path);
+    assert_eq!((h.venue(), h.symbol()), ("binance", "BTCUSDT"));
+}
