@@ -113,7 +113,7 @@ proptest! {
 
     #[test]
     fn hyperliquid_json_never_panics(body in json_array(), skip in any::<bool>()) {
-        check(SourceKind::Hyperliquid, "userFills_0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2.json", "", &[body.clone()], skip);
+        check(SourceKind::Hyperliquid, "userFills_0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2.json", "", std::slice::from_ref(&body), skip);
         check(SourceKind::Hyperliquid, "candleSnapshot.json", "", &[body], skip);
     }
 

@@ -193,7 +193,7 @@ fn series_values_with_float_artefacts_are_rounded_and_counted() {
         "t,value\n",
         &["1753660800,0.0049365474762699995".to_owned(), "1753747200,0.01".to_owned()],
     );
-    let r = convert(SourceKind::SeriesCsv, &[input.clone()], &opts(&dir.path().join("out"))).unwrap();
+    let r = convert(SourceKind::SeriesCsv, std::slice::from_ref(&input), &opts(&dir.path().join("out"))).unwrap();
     assert_eq!(r.tapes[0].value_exponent, -12);
     assert!(r.inputs[0].notes.iter().any(|n| n.starts_with("1 values had more than 12 decimals")), "{r:?}");
     let (_, s) = read::<ticktape_tape::Series>(&r.tapes[0].path);
