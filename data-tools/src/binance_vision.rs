@@ -14,13 +14,14 @@
 //! | `trades` | trades, id, taker side from `is_buyer_maker` |
 //! | `aggTrades` | trades with `AGGREGATED`, aggregate id, in `VENUE.SYMBOL.aggtrades.tape` |
 //! | `bookTicker` | quotes at `transaction_time` |
-//! | `klines`, `markPriceKlines`, `indexPriceKlines`, `premiumIndexKlines` | bars at `close_time`; symbol `SYMBOL-1m`, `SYMBOL-mark-1m`, `SYMBOL-index-1m`, `SYMBOL-premium-1m` so intervals and kinds do not collide |
+//! | `klines`, `markPriceKlines`, `indexPriceKlines`, `premiumIndexKlines` | bars at `close_time`; symbol `SYMBOL` (trade bars join their instrument), `SYMBOL-mark`, `SYMBOL-index`, `SYMBOL-premium`; the interval is in the file name, `VENUE.SYMBOL.bars-1m.tape` |
 //! | `fundingRate` | funding settlements (`SETTLEMENT`) at `calc_time` |
 //! | `metrics` | series, ids 1–6 = `sum_open_interest`, `sum_open_interest_value`, `count_toptrader_long_short_ratio`, `sum_toptrader_long_short_ratio`, `count_long_short_ratio`, `sum_taker_long_short_vol_ratio`; sorted, repeated `create_time` rows dropped (counted), empty fields skipped |
 //! | `depth` | l2 from the T_DEPTH historical order book files (`update_type` `snap` → one snapshot per `last_update_id`, `set` → updates batched by `last_update_id`, `pu` chain checked) |
 //!
 //! Venue: `--venue`; else from the path (`futures/um`, `futures_um` → `binance-futures`; `cm` → `binance-delivery`;
-//! `spot` → `binance`); else `binance-delivery` for symbols with `_`, `binance` for 8-column trade files, else
+//! `spot` → `binance`); klines without such a folder: `binance-futures` with a header row, `binance` with µs
+//! times, else an error asking for `--venue` (spot and USD-M files look alike); else `binance-delivery` for symbols with `_`, `binance` for 8-column trade files, else
 //! `binance-futures`.
 
 use std::collections::HashSet;
@@ -98,6 +99,24 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
     let symbol = ctx.opts.symbol.clone().unwrap_or(file_symbol);
     let venue = match &ctx.opts.venue {
         Some(v) => v.clone(),
+        None if ds == "klines" && folder_venue(&full_path).is_none() && !symbol.contains('_') => {
+            // Spot and USD-M klines have the same 12 columns: USD-M files carry a
+            // header row since 2022 and spot files never do; spot times are µs since 2025.
+            let micros = first_row.as_deref().is_some_and(|r| {
+                let n = r.iter().take_while(|b| b.is_ascii_digit()).count();
+                (15..=17).contains(&n)
+            });
+            if header.is_some() {
+                "binance-futures".to_owned()
+            } else if micros {
+                "binance".to_owned()
+            } else {
+                return Err(Error::Format {
+                    path: ctx.path.clone(),
+                    why: "cannot tell spot klines from USD-M klines (same columns, no header row, ms times, and no spot/ or futures/um/ folder in the path): pass --venue binance (spot) or --venue binance-futures (USD-M)".into(),
+                });
+            }
+        }
         None => venue_from(&full_path, &symbol, ds, ncols).to_owned(),
     };
     let lay = Layout { header: header.as_deref() };
@@ -147,9 +166,11 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                 "premiumIndexKlines" => "-premium",
                 _ => "",
             };
-            let bar_symbol =
-                if is_interval(&interval) { format!("{symbol}{kind}-{interval}") } else { format!("{symbol}{kind}") };
-            klines(ctx, &mut rows, &venue, &bar_symbol)?
+            // Trade bars keep the instrument's symbol (so they join it); mark,
+            // index and premium bars are other prices, with a symbol of their own.
+            let bar_symbol = format!("{symbol}{kind}");
+            let interval = if is_interval(&interval) { interval.as_str() } else { "" };
+            klines(ctx, &mut rows, &venue, &bar_symbol, interval)?
         }
     }
     Ok(lines.decoded_bytes())
@@ -248,7 +269,9 @@ fn detect(ctx: &Ctx<'_>, name: &str, path: &str, header: Option<&[Vec<u8>]>) -> 
     })
 }
 
-fn venue_from(path: &str, symbol: &str, ds: &str, ncols: usize) -> &'static str {
+/// The venue a Vision folder name says (`futures/um`, `futures_um_…` → USD-M,
+/// `cm` → COIN-M, `spot` → spot), if any.
+fn folder_venue(path: &str) -> Option<&'static str> {
     let p = path.to_ascii_lowercase();
     // Whole folder names only (Vision's `data/futures/um/...`, `data/spot/...`,
     // or folders such as `futures_um_daily_...`): a user's `/home/despot/` is
@@ -260,11 +283,20 @@ fn venue_from(path: &str, symbol: &str, ds: &str, ncols: usize) -> &'static str 
         })
     };
     if folder("um") || folder("futures_um") {
-        "binance-futures"
+        Some("binance-futures")
     } else if folder("cm") || folder("futures_cm") {
-        "binance-delivery"
-    } else if folder("spot") {
-        "binance"
+        Some("binance-delivery")
+    } else if folder("spot") || p.split(['/', '\\', '_', '-', '.']).any(|w| w == "spot") {
+        // Also `binance_spot_1d_concat/`, `ARBUSDT-1d-spot-….csv`: "spot" as a whole word.
+        Some("binance")
+    } else {
+        None
+    }
+}
+
+fn venue_from(path: &str, symbol: &str, ds: &str, ncols: usize) -> &'static str {
+    if let Some(v) = folder_venue(path) {
+        v
     } else if symbol.contains('_') && ds != "depth" {
         "binance-delivery"
     } else if (ds == "aggTrades" && ncols == 8) || (ds == "trades" && ncols == 7) {
@@ -376,9 +408,9 @@ fn funding(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: &str
     })
 }
 
-fn klines(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: &str) -> Result<()> {
+fn klines(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: &str, interval: &str) -> Result<()> {
     ctx.sort_everything();
-    let sid = StreamCache::default().get::<Bar>(ctx, venue.as_bytes(), symbol.as_bytes(), false)?;
+    let sid = crate::common::bar_stream(ctx, venue, symbol, interval)?;
     let mut f = Fields::default();
     rows.for_each(ctx, |ctx, line, row| {
         f.split(row);

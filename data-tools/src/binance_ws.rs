@@ -29,6 +29,10 @@
 //! The REST snapshot names no symbol: it belongs to the capture's depth stream
 //! (captures hold one symbol's depth each).
 //!
+//! Depth updates with no snapshot that any of them bridges are an error (no L2
+//! tape could be built); `--dataset trades` converts only `trade` and
+//! `aggTrade` messages and leaves everything else out (counted).
+//!
 //! Venue: `--venue`, else `binance-delivery` for symbols with `_` (COIN-M), else
 //! `binance-futures`; pass `--venue binance` for spot captures.
 
@@ -48,7 +52,7 @@ use crate::time::{Unit, ms};
 use crate::{Error, Result};
 
 /// Datasets of this source.
-pub(crate) const DATASETS: &[&str] = &["capture"];
+pub(crate) const DATASETS: &[&str] = &["capture", "trades"];
 
 /// Most depth updates held while waiting for a snapshot.
 const MAX_PENDING: usize = 100_000;
@@ -118,7 +122,9 @@ struct Depth {
 
 /// Converts one capture; returns decoded bytes.
 pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
-    ctx.stats.dataset = "capture".into();
+    let trades_only = ctx.opts.dataset.as_deref() == Some("trades");
+    ctx.stats.dataset = if trades_only { "trades" } else { "capture" }.into();
+    let mut depth_updates = 0u64;
     let mut lines = Lines::new(m);
     let mut depth = Depth::default();
     let mut batch = Batcher::default();
@@ -171,6 +177,10 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
             },
             None => outer,
         };
+        if trades_only && !matches!(msg.e, Some("trade" | "aggTrade")) {
+            ctx.filtered("messages other than trades left out (--dataset trades)");
+            continue;
+        }
         if let Some(id) = msg.last_update_id {
             let Some(snap) = parse_snapshot(&msg, line, local) else {
                 ctx.bad(line, row, "bad depth snapshot")?;
@@ -185,6 +195,7 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
         }
         match msg.e {
             Some("depthUpdate") => {
+                depth_updates += 1;
                 let Some((sym, upd)) = parse_update(&msg, line, local) else {
                     ctx.bad(line, row, "bad depthUpdate")?;
                     continue;
@@ -336,6 +347,14 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
         ctx.stats.notes.push("a depth snapshot was found but no depth updates; it was left out".into());
     }
     batch.end(ctx)?;
+    if depth_updates > 0 && ctx.stats.snapshots == 0 {
+        return Err(Error::Format {
+            path: ctx.path.clone(),
+            why: format!(
+                "{depth_updates} depth updates but no REST depth snapshot line (`{{\"lastUpdateId\":…}}`) that they bridge, so no L2 tape can be built; capture a snapshot with the stream, or pass --dataset trades to convert only the trades"
+            ),
+        });
+    }
     Ok(lines.decoded_bytes())
 }
 

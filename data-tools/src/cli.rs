@@ -18,11 +18,16 @@ Examples:
   ticktape convert hyperliquid userFills.json --account 0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2 -o tapes/
   ticktape convert hftbacktest btcusdt.npz --symbol BTCUSDT --venue binance-futures --price-decimals 1 --qty-decimals 3 -o tapes/
   ticktape convert series-csv factor.csv --value-column momentum -o tapes/
+  ticktape convert series-csv coinalyze_funding.csv --time-column timestamp --value-column funding_rate --decimals 10 -o tapes/
+  ticktape convert binance-ws trades_only_capture.gz --dataset trades -o tapes/
   ticktape convert --list
 
 Each (record kind, venue, symbol) becomes one tape named VENUE.SYMBOL.KIND.tape in DIR
 (with --per-input: DIR/INPUT_STEM/VENUE.SYMBOL.KIND.tape). Exponents come from the data
-unless --price-decimals/--qty-decimals/--value-decimals fix them; values are never rounded.";
+unless --price-decimals/--qty-decimals/--value-decimals fix them; values are never rounded
+(series-csv excepted: --decimals N, default 12, counted in the summary). Impossible rows (non-positive
+prices, zero-size trades, repeated trade ids, crossed quotes, dates outside 2000..2100) are errors, or
+dropped and counted with --skip-bad.";
 
 /// Arguments of `ticktape convert`.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -83,6 +88,10 @@ pub struct ConvertArgs {
     /// Series CSV: value column(s); each becomes a series id 0, 1, … in order (default: `value`).
     #[arg(long)]
     pub value_column: Vec<String>,
+    /// Series CSV: round values with more decimals to N (half away from zero),
+    /// counted in the summary. Default 12.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=18))]
+    pub decimals: Option<u8>,
     /// No progress bar and no summary on stdout (errors still go to stderr).
     #[arg(short, long)]
     pub quiet: bool,
@@ -105,6 +114,7 @@ impl ConvertArgs {
             account: self.account.clone(),
             time_column: self.time_column.clone(),
             value_columns: self.value_column.clone(),
+            series_decimals: self.decimals,
             progress: !self.quiet,
             ..ConvertOptions::default()
         }

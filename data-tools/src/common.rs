@@ -62,6 +62,19 @@ impl StreamCache {
     }
 }
 
+/// The bar stream of (venue, symbol) at `interval`, with the header's length limits checked.
+pub(crate) fn bar_stream(ctx: &mut Ctx<'_>, venue: &str, symbol: &str, interval: &str) -> Result<StreamId> {
+    if venue.is_empty() || venue.len() > 16 || symbol.is_empty() || symbol.len() > 32 || symbol.contains('\0') {
+        return Err(Error::Format {
+            path: ctx.path.clone(),
+            why: format!(
+                "venue {venue:?} or symbol {symbol:?} is empty or too long for a tape header (16 and 32 bytes); pass --venue/--symbol"
+            ),
+        });
+    }
+    Ok(ctx.sink.stream_bars(venue, symbol, interval))
+}
+
 /// Column positions found by name in a header row.
 pub(crate) fn find_col(header: &[Vec<u8>], names: &[&str]) -> Option<usize> {
     header.iter().position(|h| {
@@ -127,6 +140,10 @@ impl Batcher {
         level: ticktape_tape::Level,
         line: u64,
     ) -> Result<()> {
+        // Checked here, so that a level dropped with --skip-bad never holds the batch end.
+        if !ctx.check(id, &level, line)? {
+            return Ok(());
+        }
         let exps = ctx.sink.exps(id);
         if let Some((pid, p, pline, pexps)) = self.pending.replace((id, level, line, exps)) {
             Self::push(ctx, pid, p, pline, pexps)?;

@@ -131,6 +131,8 @@ pub struct ConvertOptions {
     pub time_column: Option<String>,
     /// Value column(s) for series CSV.
     pub value_columns: Vec<String>,
+    /// Series CSV: decimals values with more are rounded to (`None`: [`DEFAULT_SERIES_DECIMALS`]).
+    pub series_decimals: Option<u8>,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
 }
@@ -152,10 +154,15 @@ impl Default for ConvertOptions {
             account: None,
             time_column: None,
             value_columns: Vec::new(),
+            series_decimals: None,
             progress: false,
         }
     }
 }
+
+/// Decimals a series CSV value is rounded to by default (a float printed
+/// with 17 significant digits needs more than a tape can hold).
+pub const DEFAULT_SERIES_DECIMALS: u8 = 12;
 
 /// Default reorder tolerance for streaming datasets.
 pub const DEFAULT_TOLERANCE_MS: i64 = 5_000;
@@ -170,6 +177,8 @@ pub(crate) struct Ctx<'a> {
     pub offsets: OffsetSampler,
     /// Account table (id → address) for fill tapes.
     pub accounts: BTreeMap<u64, String>,
+    /// Recent trade ids per stream, to find repeated rows.
+    pub recent: Vec<crate::valid::RecentIds>,
 }
 
 impl Ctx<'_> {
@@ -216,9 +225,56 @@ impl Ctx<'_> {
         }
     }
 
-    /// Stores a record, handling one that is later than the tolerance.
+    /// A record that parsed but cannot be true: an error, or a counted skip
+    /// (under `reason`) with `--skip-bad`.
+    #[cold]
+    pub(crate) fn reject(&mut self, line: u64, reason: &'static str, detail: impl FnOnce() -> String) -> Result<()> {
+        if !self.opts.skip_bad {
+            return Err(Error::BadRecord { path: self.path.clone(), line, why: detail() });
+        }
+        self.skip(line, reason);
+        Ok(())
+    }
+
+    /// Checks a record (plausible date, possible values, no repeated trade
+    /// id); `Ok(false)` if it was rejected and skipped.
+    #[inline]
+    pub(crate) fn check<R: Rec>(&mut self, id: StreamId, r: &R, line: u64) -> Result<bool> {
+        let ts = r.stamp().exchange;
+        if !(crate::valid::MIN_TS..crate::valid::MAX_TS).contains(&ts) {
+            self.reject(line, "exchange time outside 2000..2100 (wrong unit?)", || {
+                format!(
+                    "exchange time {ts} ns is {} UTC, outside 2000..2100: the timestamp unit is probably wrong (a µs column holding ms lands in January 1970)",
+                    crate::time::date_text(ts)
+                )
+            })?;
+            return Ok(false);
+        }
+        if let Some(why) = r.impossible() {
+            self.reject(line, why, || why.to_owned())?;
+            return Ok(false);
+        }
+        let tid = r.trade_id();
+        if tid != 0 {
+            if self.recent.len() <= id {
+                self.recent.resize_with(id + 1, Default::default);
+            }
+            if self.recent[id].repeated(tid) {
+                self.reject(line, "duplicate trade id", || {
+                    format!("trade id {tid} repeats an earlier trade of this stream (a duplicated row)")
+                })?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Stores a record, handling one that is impossible or later than the tolerance.
     #[inline]
     pub(crate) fn push<R: Rec>(&mut self, id: StreamId, r: R, line: u64) -> Result<()> {
+        if !self.check(id, &r, line)? {
+            return Ok(());
+        }
         match self.sink.push(id, r)? {
             Ok(()) => {
                 self.stats.records += 1;
@@ -425,6 +481,7 @@ fn convert_input(
         stats: InputReport { path: path.to_path_buf(), bytes_in, ..InputReport::default() },
         offsets: OffsetSampler::default(),
         accounts: BTreeMap::new(),
+        recent: Vec::new(),
     };
     let mut decoded = 0u64;
     let result = input::for_each_member(path, raw, |mut m: Member<'_>| {
@@ -446,7 +503,12 @@ fn convert_input(
         if compression != Compression::None
             && matches!(
                 e,
-                Error::BadRow { .. } | Error::DoesNotFit { .. } | Error::OutOfOrder { .. } | Error::Format { .. }
+                Error::BadRow { .. }
+                    | Error::BadRecord { .. }
+                    | Error::TimeUnit { .. }
+                    | Error::DoesNotFit { .. }
+                    | Error::OutOfOrder { .. }
+                    | Error::Format { .. }
             )
             && let Err(container) = input::check_container(path)
         {

@@ -63,7 +63,86 @@ impl DecError {
     }
 }
 
+/// `mantissa × 10^exponent` written without an exponent (`-1.02e-05` → `-0.0000102`).
+fn plain_text(mantissa: &[u8], exponent: &[u8]) -> Option<Vec<u8>> {
+    let exp: i64 = std::str::from_utf8(exponent).ok()?.parse().ok()?;
+    if exp.abs() > 40 {
+        return None;
+    }
+    let (sign, m) = match mantissa.split_first() {
+        Some((b'-', r)) => ("-", r),
+        Some((b'+', r)) => ("", r),
+        _ => ("", mantissa),
+    };
+    let (int, frac) = match m.iter().position(|&b| b == b'.') {
+        Some(d) => (&m[..d], &m[d + 1..]),
+        None => (m, &m[m.len()..]),
+    };
+    if int.is_empty() && frac.is_empty() || !int.iter().chain(frac).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let digits: Vec<u8> = int.iter().chain(frac).copied().collect();
+    // The decimal point sits after `point` digits.
+    let point = int.len() as i64 + exp;
+    let mut out = sign.as_bytes().to_vec();
+    if point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-point) as usize));
+        out.extend_from_slice(&digits);
+    } else if point as usize >= digits.len() {
+        out.extend_from_slice(&digits);
+        out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
+    } else {
+        out.extend_from_slice(&digits[..point as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[point as usize..]);
+    }
+    Some(out)
+}
+
 impl Dec {
+    /// Parses like [`Dec::parse`], but rounds (half away from zero) a plain
+    /// decimal with more than `decimals` fractional digits to `decimals`;
+    /// returns whether it rounded. For scalar series whose text carries float
+    /// artefacts (`0.0049365474762699995`); prices and quantities are never rounded.
+    pub fn parse_rounded(s: &[u8], decimals: u8) -> Result<(Dec, bool), DecError> {
+        let decimals = decimals.min(MAX_DECIMALS) as usize;
+        if let Some(e) = s.iter().position(|&b| b == b'e' || b == b'E') {
+            let plain = plain_text(&s[..e], &s[e + 1..]).ok_or(DecError::Malformed)?;
+            return Dec::parse_rounded(&plain, decimals as u8);
+        }
+        let Some(dot) = s.iter().position(|&b| b == b'.') else {
+            return Dec::parse(s).map(|d| (d, false));
+        };
+        let frac = &s[dot + 1..];
+        if frac.len() <= decimals || !frac.iter().all(u8::is_ascii_digit) {
+            return Dec::parse(s).map(|d| (d, false));
+        }
+        // Validate the whole text first, then round its digits.
+        let (neg, int) = match s[..dot].split_first() {
+            Some((b'-', rest)) => (true, rest),
+            Some((b'+', rest)) => (false, rest),
+            _ => (false, &s[..dot]),
+        };
+        if !int.iter().all(u8::is_ascii_digit) || (int.is_empty() && frac.is_empty()) {
+            return Err(DecError::Malformed);
+        }
+        let mut mant: i128 = 0;
+        for &b in int.iter().chain(&frac[..decimals]) {
+            mant = mant.checked_mul(10).and_then(|m| m.checked_add(i128::from(b - b'0'))).ok_or(DecError::TooLarge)?;
+        }
+        if frac[decimals] >= b'5' {
+            mant += 1;
+        }
+        let mut frac_digits = decimals as u8;
+        while frac_digits > 0 && mant % 10 == 0 {
+            mant /= 10;
+            frac_digits -= 1;
+        }
+        let mant = i64::try_from(if neg { -mant } else { mant }).map_err(|_| DecError::TooLarge)?;
+        Ok((Dec { mant, frac: frac_digits }, true))
+    }
+
     /// Parses a decimal: optional sign, digits with an optional `.`, an optional
     /// exponent (`e-5`). No spaces, no thousands separators.
     #[inline]

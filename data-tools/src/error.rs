@@ -69,6 +69,37 @@ pub enum Error {
         /// What is wrong with it.
         why: String,
     },
+    /// A row parses but describes something impossible (a negative price, a
+    /// zero-size trade, a repeated trade id, a crossed quote).
+    #[error("{path}:{line}: {why}; fix or remove the row, or pass --skip-bad to count and drop such rows")]
+    BadRecord {
+        /// The file involved.
+        path: PathBuf,
+        /// 1-based line (or element number).
+        line: u64,
+        /// What is wrong.
+        why: String,
+    },
+    /// A timestamp's magnitude does not match the unit its dataset documents.
+    #[error(
+        "{path}:{line}: {column} {value} has {digits} digits: it looks like {looks_like}, but this dataset documents {expected}; the file was altered or is not what its name says: convert the column to {expected} (or pass the right --dataset)"
+    )]
+    TimeUnit {
+        /// The file involved.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The column.
+        column: &'static str,
+        /// The value as written.
+        value: String,
+        /// Its digit count.
+        digits: usize,
+        /// The documented unit.
+        expected: &'static str,
+        /// The unit its magnitude suggests.
+        looks_like: &'static str,
+    },
     /// A value has more decimals than the fixed exponent allows, or is too large for i64 at it.
     #[error(
         "{path}:{line}: value {text:?} ({field}) does not fit a tape with {decimals} decimals: {why}; pass --{field}-decimals with a value that fits every row (values are never rounded)"

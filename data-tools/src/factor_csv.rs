@@ -8,7 +8,8 @@
 //! (id 0, or the integer in an `id`/`series` column). A `symbol` column splits
 //! the file into one tape per symbol; otherwise the symbol is `--symbol` or the
 //! file stem. Venue: `--venue`, default `series`. Empty and `NaN` values are
-//! left out and counted. Rows are sorted by time in full (up to the reorder
+//! left out and counted. Values with more than `--decimals N` (default 12)
+//! decimals are rounded half away from zero, and the summary says how many. Rows are sorted by time in full (up to the reorder
 //! buffer's cap, 4 M records per symbol).
 
 use ticktape_tape::{Series, Stamp};
@@ -52,6 +53,8 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
     let fixed_symbol = ctx.opts.symbol.clone().unwrap_or(stem);
     let venue = ctx.opts.venue.clone().unwrap_or_else(|| "series".into());
     let mut cache = StreamCache::default();
+    let decimals = ctx.opts.series_decimals.unwrap_or(crate::convert::DEFAULT_SERIES_DECIMALS);
+    let mut rounded = 0u64;
     while let Some((line, row)) = lines.next_line()? {
         if row.is_empty() {
             continue;
@@ -83,8 +86,11 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                 ctx.filtered("missing values (empty or NaN) left out");
                 continue;
             }
-            let v = match Dec::parse(t) {
-                Ok(v) => v,
+            let v = match Dec::parse_rounded(t, decimals) {
+                Ok((v, r)) => {
+                    rounded += u64::from(r);
+                    v
+                }
                 Err(e) => {
                     ctx.bad(line, row, e.why())?;
                     continue;
@@ -99,6 +105,11 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
             };
             ctx.push(sid, Series { ts: Stamp { exchange: ts, local: ts }, id: base_id + n as u64, value }, line)?;
         }
+    }
+    if rounded > 0 {
+        ctx.stats.notes.push(format!(
+            "{rounded} values had more than {decimals} decimals and were rounded to {decimals} (--decimals)"
+        ));
     }
     Ok(lines.decoded_bytes())
 }

@@ -5,7 +5,7 @@
 //! | `userFills` array, or ws `{"channel":"user"/"userFills","data":{"fills":[…]}}` (old and new field sets; `tid`, `feeToken`, `twapId`, `builderFee`, `liquidation`, `cloid` optional) | `userFills` | fills, one tape per account |
 //! | `userFunding` array (`{delta:{coin,fundingRate,…},time}`) | `userFunding` | funding settlements per coin in `hyperliquid.COIN.userfunding.tape` (rate only; `usdc`, `szi` are not kept) |
 //! | `fundingHistory` array (`{coin,fundingRate,premium,time}`) | `fundingHistory` | funding settlements per coin (`premium` is not kept) |
-//! | `candleSnapshot` array (`{t,T,s,i,o,c,h,l,v,n}`) | `candles` | bars at `T`, symbol `COIN-INTERVAL` |
+//! | `candleSnapshot` array (`{t,T,s,i,o,c,h,l,v,n}`) | `candles` | bars at `T`, symbol `COIN`, in `hyperliquid.COIN.bars-INTERVAL.tape` |
 //! | `l2Book` object (`{coin,levels:[bids,asks],time}`) | `l2Book` | l2, one snapshot |
 //! | capture lines `<local_ts> <json>` with `l2Book` and `trades` channels | `capture` | l2 (each message a full snapshot: `SNAPSHOT_START`) and trades |
 //!
@@ -297,11 +297,8 @@ fn candle(ctx: &mut Ctx<'_>, line: u64, c: &Value) -> Result<()> {
     else {
         return ctx.bad(line, &row(), "bad candle price or volume");
     };
-    let symbol = match s(c, "i") {
-        Some(i) => format!("{coin}-{i}"),
-        None => coin.to_owned(),
-    };
-    let sid = StreamCache::default().get::<Bar>(ctx, VENUE.as_bytes(), symbol.as_bytes(), false)?;
+    let interval = s(c, "i").unwrap_or_default().to_owned();
+    let sid = crate::common::bar_stream(ctx, VENUE, coin, &interval)?;
     let x = match ctx.sink.fit::<Bar, 5>(sid, [(Some(o), P), (Some(h), P), (Some(l), P), (Some(cl), P), (Some(v), Q)]) {
         Ok(x) => x,
         Err(m) => {

@@ -107,6 +107,28 @@ pub(crate) fn for_each_member(
             let counted = io::BufReader::new(Counting { inner: file, count: raw_bytes.clone() });
             let mut archive = zip::ZipArchive::new(counted)
                 .map_err(|e| Error::Zip { path: path.to_path_buf(), why: e.to_string() })?;
+            let names: Vec<String> = archive
+                .file_names()
+                .filter_map(|n| n.ok().map(|n| n.into_owned()))
+                .filter(|n| !n.ends_with('/'))
+                .collect();
+            let files = names.len();
+            let npz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"));
+            if files == 0 {
+                return Err(Error::Format {
+                    path: path.to_path_buf(),
+                    why: "the zip archive holds no file: it is empty or incomplete, download it again".into(),
+                });
+            }
+            if files > 1 && !npz {
+                return Err(Error::Format {
+                    path: path.to_path_buf(),
+                    why: format!(
+                        "the zip archive holds {files} files ({}), where one CSV is expected; they would be merged as one: unzip it and convert the files you mean",
+                        names.join(", ")
+                    ),
+                });
+            }
             for i in 0..archive.len() {
                 let mut entry =
                     archive.by_index(i).map_err(|e| Error::Zip { path: path.to_path_buf(), why: e.to_string() })?;

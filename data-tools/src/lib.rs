@@ -60,8 +60,9 @@ mod sink;
 pub mod synthetic;
 pub mod tardis;
 pub mod time;
+mod valid;
 
-pub use convert::{ConvertOptions, DEFAULT_TOLERANCE_MS, SourceKind, convert};
+pub use convert::{ConvertOptions, DEFAULT_SERIES_DECIMALS, DEFAULT_TOLERANCE_MS, SourceKind, convert};
 pub use error::{Error, Result};
 pub use report::{ConvertReport, InputReport, TapeReport};
 pub use sink::{Exps, FixedExps};

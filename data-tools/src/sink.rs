@@ -99,7 +99,7 @@ fn up(v: &mut i64, d: u8) -> bool {
 }
 
 /// A record the converters write: knows which of its fields use which exponent.
-pub(crate) trait Rec: Record + Copy {
+pub(crate) trait Rec: Record + Copy + crate::valid::Sane {
     /// Rescales by `d` more decimals per class; `false` on overflow.
     fn rescale(&mut self, d: Exps) -> bool;
     /// Wraps a stream of this kind.
@@ -191,6 +191,10 @@ pub(crate) struct StreamKey {
     /// for aggregated trades (Binance `aggTrade`), which describe the same
     /// market trades as raw `trade` messages and would count them twice.
     pub variant: &'static str,
+    /// Bar interval (`1m`, `1h`), empty for other kinds: it goes into the
+    /// file name (`VENUE.SYMBOL.bars-1m.tape`), not the symbol, so the bars
+    /// join their instrument.
+    pub interval: String,
 }
 
 impl StreamKey {
@@ -198,11 +202,12 @@ impl StreamKey {
     /// before the kind (`VENUE.SYMBOL.aggtrades.tape`).
     pub(crate) fn file_name(&self) -> String {
         let name = meta_for(self, Exps::default(), false, false).file_name(self.kind);
-        if self.variant.is_empty() {
+        let kind = self.kind.name();
+        let interval = if self.interval.is_empty() { String::new() } else { format!("-{}", self.interval) };
+        if self.variant.is_empty() && interval.is_empty() {
             name
         } else {
-            let kind = self.kind.name();
-            name.replace(&format!(".{kind}.tape"), &format!(".{}{kind}.tape", self.variant))
+            name.replace(&format!(".{kind}.tape"), &format!(".{}{kind}{interval}.tape", self.variant))
         }
     }
 }
@@ -464,7 +469,29 @@ impl Sink {
         variant: &'static str,
         has_local_ts: bool,
     ) -> StreamId {
-        let key = StreamKey { kind: R::KIND, venue: venue.to_owned(), symbol: symbol.to_owned(), variant };
+        let key = StreamKey {
+            kind: R::KIND,
+            venue: venue.to_owned(),
+            symbol: symbol.to_owned(),
+            variant,
+            interval: String::new(),
+        };
+        self.stream_key::<R>(key, has_local_ts)
+    }
+
+    /// The bar stream of (venue, symbol) at `interval` (`""` if unknown).
+    pub(crate) fn stream_bars(&mut self, venue: &str, symbol: &str, interval: &str) -> StreamId {
+        let key = StreamKey {
+            kind: RecordKind::Bar,
+            venue: venue.to_owned(),
+            symbol: symbol.to_owned(),
+            variant: "",
+            interval: interval.to_owned(),
+        };
+        self.stream_key::<Bar>(key, false)
+    }
+
+    fn stream_key<R: Rec>(&mut self, key: StreamKey, has_local_ts: bool) -> StreamId {
         if let Some(&id) = self.index.get(&key) {
             return id;
         }

@@ -37,6 +37,15 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
             why: format!("{ds}: the header has no column {:?}", names[0]),
         })
     };
+    if let Some(h) = header.iter().find(|h| !known_column(ds, h)) {
+        return Err(Error::Format {
+            path: ctx.path.clone(),
+            why: format!(
+                "line 1: unknown column {:?} for the Tardis {ds} dataset (it has no such column): the file was altered or is another dataset; remove the column, or pass the right --dataset",
+                String::from_utf8_lossy(h)
+            ),
+        });
+    }
     let base = [col(&["exchange"])?, col(&["symbol"])?, col(&["timestamp"])?, col(&["local_timestamp"])?];
     match ds {
         "trades" => {
@@ -122,6 +131,56 @@ fn stamp(f: &Fields, row: &[u8], base: [usize; 4]) -> Option<Stamp> {
     Some(Stamp { exchange, local })
 }
 
+/// Tardis documents µs: a value of 10–14 or 18–19 digits is s, ms or ns by
+/// magnitude, which is an error whatever `--skip-bad` says (every row would be wrong).
+#[inline]
+fn unit_check(ctx: &Ctx<'_>, line: u64, column: &'static str, text: &[u8]) -> Result<()> {
+    let digits = text.len();
+    if !text.iter().all(u8::is_ascii_digit) || (15..=17).contains(&digits) || !(10..=19).contains(&digits) {
+        return Ok(());
+    }
+    let looks_like = crate::time::Unit::from_digits(digits).map_or("?", |u| u.name());
+    Err(Error::TimeUnit {
+        path: ctx.path.clone(),
+        line,
+        column,
+        value: String::from_utf8_lossy(text).into_owned(),
+        digits,
+        expected: "µs",
+        looks_like,
+    })
+}
+
+/// The columns each dataset has; any other is an error.
+fn known_column(ds: &str, name: &[u8]) -> bool {
+    let name = std::str::from_utf8(crate::common::trim(name)).unwrap_or_default();
+    let base = ["exchange", "symbol", "timestamp", "local_timestamp"];
+    let extra: &[&str] = match ds {
+        "trades" => &["id", "side", "price", "amount"],
+        "incremental_book_L2" => &["is_snapshot", "side", "price", "amount"],
+        "quotes" => &["bid_price", "bid_amount", "ask_price", "ask_amount"],
+        "derivative_ticker" => &[
+            "funding_timestamp",
+            "funding_rate",
+            "predicted_funding_rate",
+            "open_interest",
+            "last_price",
+            "index_price",
+            "mark_price",
+        ],
+        _ => {
+            // asks[i].price, asks[i].amount, bids[i].price, bids[i].amount
+            let level = name
+                .strip_prefix("asks[")
+                .or_else(|| name.strip_prefix("bids["))
+                .and_then(|r| r.split_once("]."))
+                .is_some_and(|(i, f)| i.parse::<u32>().is_ok() && (f == "price" || f == "amount"));
+            return level || base.contains(&name);
+        }
+    };
+    base.contains(&name) || extra.contains(&name)
+}
+
 /// Calls `each` for every non-empty row, with its fields split (at least
 /// `ncols` of them) and its exchange and local times parsed; a short row or
 /// one with bad times is reported as bad instead.
@@ -142,6 +201,9 @@ fn each_row(
         if f.len() < ncols {
             ctx.bad(line, row, "too few columns")?;
             continue;
+        }
+        for (i, column) in [(base[2], "timestamp"), (base[3], "local_timestamp")] {
+            unit_check(ctx, line, column, f.get(row, i))?;
         }
         let Some(ts) = stamp(&f, row, base) else {
             ctx.bad(line, row, "bad timestamp")?;

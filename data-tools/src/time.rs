@@ -79,6 +79,22 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `YYYY-MM-DD HH:MM:SS` UTC of an epoch time in ns, for messages (H. Hinnant's inverse algorithm).
+pub fn date_text(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60)
+}
+
 fn num(s: &[u8], at: usize, len: usize) -> Option<u32> {
     let part = s.get(at..at + len)?;
     let mut v = 0u32;
@@ -207,5 +223,12 @@ mod tests {
         assert_eq!(iso_ns(b"2024-13-01"), None);
         assert_eq!(iso_ns(b"2024-01-01X"), None);
         assert_eq!(any_ns(b"1700000000.5"), Some(1_700_000_000_500_000_000));
+    }
+
+    #[test]
+    fn dates_for_messages() {
+        assert_eq!(date_text(0), "1970-01-01 00:00:00");
+        assert_eq!(date_text(1_723_161_255_000_000_000), "2024-08-08 23:54:15");
+        assert_eq!(date_text(1_582_329_602_111_000), "1970-01-19 07:32:09");
     }
 }

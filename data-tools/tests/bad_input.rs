@@ -62,7 +62,7 @@ fn skip_bad_counts_skipped_rows_by_reason() {
             GOOD,
             "binance-futures,BTCUSDT,1704067200200000,1704067200250000,2,sell,42x00,1",
             "too,few",
-            GOOD,
+            "binance-futures,BTCUSDT,1704067200300000,1704067200350000,4,buy,42000.5,0.5",
             "binance-futures,BTCUSDT,17040672002x,1,3,buy,1,1",
         ],
     );
@@ -170,7 +170,8 @@ fn out_of_order_beyond_tolerance_is_reported_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let late = "binance-futures,BTCUSDT,1704067190000000,1704067200250000,2,sell,42000,1";
     let later = "binance-futures,BTCUSDT,1704067210000000,1704067210000000,3,sell,42000,1";
-    let input = trades_csv(dir.path(), &[GOOD, later, late, late]);
+    let late2 = "binance-futures,BTCUSDT,1704067190000000,1704067200250000,4,sell,42000,1";
+    let input = trades_csv(dir.path(), &[GOOD, later, late, late2]);
     let e = run(SourceKind::Tardis, std::slice::from_ref(&input), &opts(&dir.path().join("out")));
     assert!(matches!(e, Error::OutOfOrder { line: 4, count: 1, .. }), "{e:?}");
     assert!(e.to_string().contains("20000 ms"), "{e}");
@@ -214,17 +215,22 @@ fn failure_in_one_of_many_inputs_writes_nothing() {
 
 #[test]
 fn binance_capture_bad_line_and_gap_resync() {
+    const T0: i64 = 1_704_067_200_000;
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("capture.txt");
     let upd = |u: u64, pu: u64, t: i64, px: &str| {
         format!(
-            "1704067200000000000 {{\"stream\":\"btcusdt@depth\",\"data\":{{\"e\":\"depthUpdate\",\"E\":{t},\"T\":{t},\"s\":\"BTCUSDT\",\"U\":{},\"u\":{u},\"pu\":{pu},\"b\":[[\"{px}\",\"1.000\"]],\"a\":[]}}}}\n",
+            "1704067200000000000 {{\"stream\":\"btcusdt@depth\",\"data\":{{\"e\":\"depthUpdate\",\"E\":{},\"T\":{},\"s\":\"BTCUSDT\",\"U\":{},\"u\":{u},\"pu\":{pu},\"b\":[[\"{px}\",\"1.000\"]],\"a\":[]}}}}\n",
+            T0 + t,
+            T0 + t,
             pu + 1
         )
     };
     let snap = |id: u64, t: i64| {
         format!(
-            "1704067200000000000 {{\"lastUpdateId\":{id},\"E\":{t},\"T\":{t},\"bids\":[[\"100.0\",\"1.0\"]],\"asks\":[[\"101.0\",\"2.0\"]]}}\n"
+            "1704067200000000000 {{\"lastUpdateId\":{id},\"E\":{},\"T\":{},\"bids\":[[\"100.0\",\"1.0\"]],\"asks\":[[\"101.0\",\"2.0\"]]}}\n",
+            T0 + t,
+            T0 + t
         )
     };
     let text = [

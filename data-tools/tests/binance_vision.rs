@@ -236,9 +236,9 @@ fn metrics_sorted_deduplicated_with_empty_fields_left_out() {
 fn mark_index_and_premium_klines_named_by_their_vision_folder() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("markPriceKlines", "BTCUSDT-mark-1m"),
-        ("indexPriceKlines", "BTCUSDT-index-1m"),
-        ("premiumIndexKlines", "BTCUSDT-premium-1m"),
+        ("markPriceKlines", "BTCUSDT-mark"),
+        ("indexPriceKlines", "BTCUSDT-index"),
+        ("premiumIndexKlines", "BTCUSDT-premium"),
     ];
     // All three archives have the same file name; only the folder tells them apart.
     let zips: Vec<PathBuf> = cases
@@ -272,7 +272,7 @@ fn mark_index_and_premium_klines_named_by_their_vision_folder() {
         }
     }
     // Premium index values are signed.
-    let (_, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTCUSDT-premium-1m"));
+    let (_, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTCUSDT-premium"));
     assert_eq!((b[0].low, b[2].close), (-4123, -8216));
 }
 
@@ -284,11 +284,11 @@ fn extracted_mark_price_klines_need_the_dataset_named() {
     let name = "synthetic_binance_vision_um_markPriceKlines_BTCUSDT-1m-2024-02-28.csv";
     let input = place(dir.path(), "in", "BTCUSDT-1m-2024-02-28.csv", name);
     let r = convert(SourceKind::BinanceVision, std::slice::from_ref(&input), &opts(&dir.path().join("a"))).unwrap();
-    assert_eq!((r.inputs[0].dataset.as_str(), r.tapes[0].symbol.as_str()), ("klines", "BTCUSDT-1m"));
+    assert_eq!((r.inputs[0].dataset.as_str(), r.tapes[0].symbol.as_str()), ("klines", "BTCUSDT"));
     let mut o = opts(&dir.path().join("b"));
     o.dataset = Some("markPriceKlines".into());
     let r = convert(SourceKind::BinanceVision, &[input], &o).unwrap();
-    assert_eq!((r.inputs[0].dataset.as_str(), r.tapes[0].symbol.as_str()), ("markPriceKlines", "BTCUSDT-mark-1m"));
+    assert_eq!((r.inputs[0].dataset.as_str(), r.tapes[0].symbol.as_str()), ("markPriceKlines", "BTCUSDT-mark"));
     assert_eq!(r.tapes[0].records, 3);
 }
 
@@ -304,7 +304,7 @@ fn spot_klines_with_microsecond_times() {
     )
     .unwrap();
     let r = convert(SourceKind::BinanceVision, &[input], &opts(&dir.path().join("out"))).unwrap();
-    let (h, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTCUSDT-1m"));
+    let (h, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTCUSDT"));
     assert_eq!(b.len(), 2);
     assert_eq!((b[0].open_ts, b[0].ts.exchange), (1_735_830_000_000_000_000, 1_735_830_059_999_999_000));
     assert_eq!(b[1].ts.exchange, 1_735_830_119_999_999_000);

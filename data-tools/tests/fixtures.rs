@@ -110,11 +110,15 @@ fn binance_vision_zip_with_checksum_csv_with_and_without_header() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path());
     o.checksum = true;
+    // Spot klines: the venue comes from the folder (spot and USD-M files look alike).
+    let spot_klines = dir.path().join("spot_daily_klines/BTCUSDT-1m-2020-01-02.csv");
+    std::fs::create_dir_all(spot_klines.parent().unwrap()).unwrap();
+    std::fs::copy(fixture("BTCUSDT-1m-2020-01-02_head120.csv"), &spot_klines).unwrap();
     let inputs = [
         fixture("BTCUSDT-fundingRate-2026-04.zip"),
         fixture("BTCUSDT-fundingRate-2026-04.zip.CHECKSUM"),
         fixture("BTCUSD_PERP-aggTrades-2026-05-08_head300.csv"),
-        fixture("BTCUSDT-1m-2020-01-02_head120.csv"),
+        spot_klines.clone(),
     ];
     let r = convert(SourceKind::BinanceVision, &inputs, &o).unwrap();
     assert_eq!(r.inputs.len(), 3);
@@ -130,7 +134,10 @@ fn binance_vision_zip_with_checksum_csv_with_and_without_header() {
     assert_same(t[0].price, h.price_exponent, "79972.8");
     assert_same(t[0].qty, h.qty_exponent, "542.0");
     assert_eq!(t[0].side, 1);
-    let (h, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTCUSDT-1m"));
+    let bars = tape_of(&r, RecordKind::Bar, "BTCUSDT");
+    assert!(bars.ends_with("binance.BTCUSDT.bars-1m.tape"), "{}", bars.display());
+    let (h, b) = read::<Bar>(&bars);
+    assert_eq!(h.venue(), "binance");
     assert_eq!(b.len(), 120);
     assert_eq!(b[0].open_ts, 1_577_923_200_000_000_000);
     assert_eq!(b[0].ts.exchange, 1_577_923_259_999_000_000);
@@ -172,7 +179,7 @@ fn hyperliquid_fills_book_candles_and_capture() {
     let (_, l) = read::<Level>(&tape_of(&r, RecordKind::Level, "DYDX"));
     assert_eq!(l.len(), 40);
     Book::replay_checked(&l);
-    let (_, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "kPEPE-1h"));
+    let (_, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "kPEPE"));
     assert_eq!(b.len(), 24);
     let (_, l) = read::<Level>(&tape_of(&r, RecordKind::Level, "BTC"));
     assert_eq!(l.iter().filter(|x| x.is_snapshot_start()).count(), 46);

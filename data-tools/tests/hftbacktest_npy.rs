@@ -41,8 +41,11 @@ fn npy(rows: &[Row]) -> Vec<u8> {
 
 const BOTH: u64 = EXCH_EVENT | LOCAL_EVENT;
 
+/// 2024-08-08 00:00 UTC in ns: sample times are offsets from it (a converter refuses dates before 2000).
+const T0: i64 = 1_723_075_200_000_000_000;
+
 fn sample() -> Vec<Row> {
-    vec![
+    let rows: Vec<Row> = vec![
         (DEPTH_CLEAR_EVENT | BOTH, 1_000, 1_100, 0.0, 0.0, 0),
         (DEPTH_SNAPSHOT_EVENT | BOTH | BUY_EVENT, 1_000, 1_100, 61800.1, 2.5, 0),
         (DEPTH_SNAPSHOT_EVENT | BOTH | BUY_EVENT, 1_000, 1_100, 61800.0, 0.003, 0),
@@ -52,7 +55,8 @@ fn sample() -> Vec<Row> {
         (TRADE_EVENT | EXCH_EVENT | BUY_EVENT, 2_500, 2_600, 61800.3, 0.01, 77),
         (TRADE_EVENT | LOCAL_EVENT | BUY_EVENT, 2_500, 2_600, 61800.3, 0.01, 77),
         (DEPTH_EVENT | BOTH | BUY_EVENT, 3_000, 3_100, 61800.1, 0.5, 0),
-    ]
+    ];
+    rows.into_iter().map(|(ev, ex, lo, px, q, o)| (ev, T0 + ex, T0 + lo, px, q, o)).collect()
 }
 
 fn check(r: &ticktape_data::ConvertReport) {
@@ -67,7 +71,7 @@ fn check(r: &ticktape_data::ConvertReport) {
     assert_eq!(book.best_ask(), Some(618003));
     let (h, t) = read::<Trade>(&tape_of(r, RecordKind::Trade, "BTCUSDT"));
     assert_eq!(t.len(), 1, "the LOCAL-only copy is left out");
-    assert_eq!((t[0].trade_id, t[0].side, t[0].ts.local), (77, 1, 2_600));
+    assert_eq!((t[0].trade_id, t[0].side, t[0].ts.local), (77, 1, T0 + 2_600));
     assert_same(t[0].price, h.price_exponent, "61800.3");
     assert!(h.has_local_ts());
 }
