@@ -16,8 +16,9 @@ pub(crate) struct InspectArgs {
     /// Tape files.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Also read every record: check time order, record values and the
-    /// header's time range (fails with the first offending byte offset).
+    /// Also read every record: the same checks a replay makes (time order,
+    /// codes and values, times within 2009..2100, the header's time range);
+    /// fails with the first offending byte offset.
     #[arg(long)]
     verify: bool,
     /// How many records to show from the start.

@@ -188,8 +188,12 @@ pub trait Record: Pod + fmt::Debug + Send + Sync + 'static {
     /// The record's timestamps.
     fn stamp(&self) -> Stamp;
 
-    /// A value this record kind never holds, if any; checked by
-    /// [`Tape::verify`](crate::Tape::verify), never on the replay path.
+    /// A value or code this record kind never holds, if any (an unknown
+    /// side or flag bit, a non-zero reserved byte, a negative quantity...).
+    /// Checked on every record as it is replayed and by
+    /// [`Tape::verify`](crate::Tape::verify) (see [`check`](crate::check)),
+    /// so it must stay a few compares.
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         None
     }
@@ -220,11 +224,18 @@ impl Record for Trade {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         if self.side > side::SELL {
             Some("trade side is not 0 (none), 1 (buy) or 2 (sell)")
         } else if self.qty <= 0 {
             Some("trade quantity is not positive")
+        } else if self.flags & !trade_flags::AGGREGATED != 0 {
+            Some("trade flags set undefined bits (only bit 0, aggregated, is defined)")
+        } else if self.reserved != [0; 6] {
+            Some("trade reserved bytes 42..48 are not zero")
+        } else if self.price == UNDEF {
+            Some("trade price is absent (i64::MAX)")
         } else {
             None
         }
@@ -267,11 +278,18 @@ impl Record for Level {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         if self.side != side::BID && self.side != side::ASK {
             Some("level side is not 1 (bid) or 2 (ask)")
         } else if self.qty < 0 {
             Some("level quantity is negative")
+        } else if self.flags & !(level_flags::SNAPSHOT_START | level_flags::BATCH_END | level_flags::SNAPSHOT) != 0 {
+            Some("level flags set undefined bits (only bits 0..2 are defined)")
+        } else if self.reserved != [0; 6] {
+            Some("level reserved bytes 34..40 are not zero")
+        } else if self.price == UNDEF {
+            Some("level price is absent (i64::MAX)")
         } else {
             None
         }
@@ -299,6 +317,7 @@ impl Record for Quote {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         (self.bid_qty < 0 || self.ask_qty < 0).then_some("quote quantity is negative")
     }
@@ -346,6 +365,18 @@ impl Record for Funding {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
+    fn check(&self) -> Option<&'static str> {
+        if self.flags & !funding_flags::SETTLEMENT != 0 {
+            Some("funding flags set undefined bits (only bit 0, settlement, is defined)")
+        } else if self.reserved != [0; 7] {
+            Some("funding reserved bytes 49..56 are not zero")
+        } else if self.flags & funding_flags::SETTLEMENT != 0 && self.funding_rate == UNDEF {
+            Some("funding settlement without a rate")
+        } else {
+            None
+        }
+    }
 }
 
 /// One OHLCV bar. Its exchange time is the bar's **close** time (when it
@@ -378,6 +409,7 @@ impl Record for Bar {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         if self.low > self.high {
             Some("bar low is above its high")
@@ -455,6 +487,7 @@ impl Record for Fill {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         if self.side != side::BUY && self.side != side::SELL {
             Some("fill side is not 1 (buy) or 2 (sell)")
@@ -462,6 +495,10 @@ impl Record for Fill {
             Some("fill quantity is not positive")
         } else if self.dir > dir::OTHER {
             Some("fill direction code is unknown")
+        } else if self.flags & !(fill_flags::CROSSED | fill_flags::LIQUIDATION) != 0 {
+            Some("fill flags set undefined bits (only bits 0 and 1 are defined)")
+        } else if self.reserved != [0; 5] {
+            Some("fill reserved bytes 99..104 are not zero")
         } else {
             None
         }
