@@ -93,8 +93,12 @@ pub fn scan<'a, R: Record>(recs: &'a [R], start: usize, bound: i64, last: i64, m
         if ts > bound {
             return Scan::Bound { end: start + k, next_ts: ts };
         }
-        // Non-short-circuit `|`: one combined, never-taken branch.
-        if (ts < prev) | (ts > last) | !ts_in_range(r.stamp().local) | r.check().is_some() {
+        // prev <= ts <= last and TS_MIN <= local <= TS_MAX as one unsigned
+        // compare each (prev <= last always holds), combined with `&` into
+        // one never-taken branch.
+        let in_order = (ts.wrapping_sub(prev) as u64) <= (last.wrapping_sub(prev) as u64);
+        let local_ok = (r.stamp().local.wrapping_sub(TS_MIN) as u64) <= (TS_MAX - TS_MIN) as u64;
+        if !(in_order & local_ok & r.is_valid()) {
             return Scan::Bad(start + k);
         }
         prev = ts;

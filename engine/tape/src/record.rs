@@ -197,6 +197,22 @@ pub trait Record: Pod + fmt::Debug + Send + Sync + 'static {
     fn check(&self) -> Option<&'static str> {
         None
     }
+
+    /// Exactly `self.check().is_none()`, in a form the replay loop can
+    /// evaluate without branches (kinds on the hottest paths override it; a
+    /// property test holds every override to `check`).
+    #[inline(always)]
+    fn is_valid(&self) -> bool {
+        self.check().is_none()
+    }
+}
+
+/// The little-endian `u64` at byte `at` of a record (a side, flags and
+/// reserved bytes checked in one compare).
+#[inline(always)]
+fn word<R: Pod>(r: &R, at: usize) -> u64 {
+    let b = bytemuck::bytes_of(r);
+    u64::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3], b[at + 4], b[at + 5], b[at + 6], b[at + 7]])
 }
 
 /// One trade print.
@@ -239,6 +255,12 @@ impl Record for Trade {
         } else {
             None
         }
+    }
+    #[inline(always)]
+    fn is_valid(&self) -> bool {
+        // Bytes 40..48: side <= 2, flags only bit 0, reserved zero.
+        let w = word(self, 40);
+        ((w & !0x01ff) == 0) & ((w & 0xff) <= 2) & (self.qty > 0) & (self.price != UNDEF)
     }
 }
 
@@ -293,6 +315,12 @@ impl Record for Level {
         } else {
             None
         }
+    }
+    #[inline(always)]
+    fn is_valid(&self) -> bool {
+        // Bytes 32..40: side 1 or 2, flags only bits 0..2, reserved zero.
+        let w = word(self, 32);
+        ((w & !0x07ff) == 0) & ((w & 0xff).wrapping_sub(1) < 2) & (self.qty >= 0) & (self.price != UNDEF)
     }
 }
 
