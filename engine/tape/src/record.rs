@@ -211,8 +211,7 @@ pub trait Record: Pod + fmt::Debug + Send + Sync + 'static {
 /// reserved bytes checked in one compare).
 #[inline(always)]
 fn word<R: Pod>(r: &R, at: usize) -> u64 {
-    let b = bytemuck::bytes_of(r);
-    u64::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3], b[at + 4], b[at + 5], b[at + 6], b[at + 7]])
+    u64::from_le(bytemuck::pod_read_unaligned(&bytemuck::bytes_of(r)[at..at + 8]))
 }
 
 /// One trade print.
