@@ -64,7 +64,7 @@ fn regression_tape_truncated_during_replay_gives_one_error_line_not_sigbus() {
     // Large enough that the (debug) replay is still running when the test
     // truncates the file, which it does as soon as the tape is mapped.
     let p = trades(dir.path(), "big.trades.tape", "X", T0, 8_000_000);
-    let mut child = ticktape()
+    let child = ticktape()
         .args(["replay", p.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

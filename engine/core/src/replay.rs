@@ -322,7 +322,9 @@ fn check_streams(tapes: &[Tape], options: ReplayOptions) -> Result<()> {
     // Each stream's time range (over its pieces); every stream must share an
     // instant with every other: the latest start is no later than the
     // earliest end.
-    let mut streams: Vec<((RecordKind, &str, &str), i64, i64, usize, usize)> = Vec::new();
+    // (stream, first ts, last ts, tape with the first, tape with the last)
+    type Span<'t> = ((RecordKind, &'t str, &'t str), i64, i64, usize, usize);
+    let mut streams: Vec<Span<'_>> = Vec::new();
     for (i, t) in tapes.iter().enumerate().filter(|(_, t)| !t.is_empty()) {
         let (f, l) = (t.header().first_ts, t.header().last_ts);
         match streams.iter_mut().find(|s| s.0 == stream_of(t)) {
