@@ -216,17 +216,13 @@ fn failure_in_one_of_many_inputs_writes_nothing() {
 fn binance_capture_bad_line_and_gap_resync() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("capture.txt");
-    // Exchange times in ms from 2024-01-01 (replayable tapes lie in 2009..2100).
-    let e0 = 1_704_067_200_000i64;
     let upd = |u: u64, pu: u64, t: i64, px: &str| {
-        let t = e0 + t;
         format!(
             "1704067200000000000 {{\"stream\":\"btcusdt@depth\",\"data\":{{\"e\":\"depthUpdate\",\"E\":{t},\"T\":{t},\"s\":\"BTCUSDT\",\"U\":{},\"u\":{u},\"pu\":{pu},\"b\":[[\"{px}\",\"1.000\"]],\"a\":[]}}}}\n",
             pu + 1
         )
     };
     let snap = |id: u64, t: i64| {
-        let t = e0 + t;
         format!(
             "1704067200000000000 {{\"lastUpdateId\":{id},\"E\":{t},\"T\":{t},\"bids\":[[\"100.0\",\"1.0\"]],\"asks\":[[\"101.0\",\"2.0\"]]}}\n"
         )

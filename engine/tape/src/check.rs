@@ -13,8 +13,9 @@
 //!   checks are a few compares on the cache line the replay reads anyway, and
 //!   a bad record leaves the loop on a cold path.
 //!
-//! [`Tape::verify`] runs the same [`scan`] over the whole tape, so
+//! [`Tape::verify_replayable`] runs the same [`scan`] over the whole tape, so
 //! `ticktape inspect --verify` and a replay refuse exactly the same tapes.
+//! [`Tape::verify`] is the same without the time bounds.
 
 use crate::{Error, Record, Tape};
 
@@ -82,10 +83,24 @@ pub enum Scan {
 /// This is the replay's inner loop; it is generic over the record type so
 /// each kind gets its own tight loop.
 #[inline(always)]
-pub fn scan<'a, R: Record>(recs: &'a [R], start: usize, bound: i64, last: i64, mut f: impl FnMut(&'a R)) -> Scan {
+pub fn scan<'a, R: Record>(recs: &'a [R], start: usize, bound: i64, last: i64, f: impl FnMut(&'a R)) -> Scan {
+    scan_with::<true, R>(recs, start, bound, last, f)
+}
+
+/// [`scan`], with the time bounds ([`TS_MIN`]`..=`[`TS_MAX`]) checked only
+/// when `BOUNDS` (a replay always checks them; [`Tape::verify`] does not).
+#[inline(always)]
+pub fn scan_with<'a, const BOUNDS: bool, R: Record>(
+    recs: &'a [R],
+    start: usize,
+    bound: i64,
+    last: i64,
+    mut f: impl FnMut(&'a R),
+) -> Scan {
     let mut prev = match start.checked_sub(1).and_then(|i| recs.get(i)) {
         Some(r) => r.stamp().exchange,
-        None => TS_MIN,
+        None if BOUNDS => TS_MIN,
+        None => i64::MIN,
     };
     let rest = recs.get(start..).unwrap_or_default();
     for (k, r) in rest.iter().enumerate() {
@@ -97,7 +112,7 @@ pub fn scan<'a, R: Record>(recs: &'a [R], start: usize, bound: i64, last: i64, m
         // compare each (prev <= last always holds), combined with `&` into
         // one never-taken branch.
         let in_order = (ts.wrapping_sub(prev) as u64) <= (last.wrapping_sub(prev) as u64);
-        let local_ok = (r.stamp().local.wrapping_sub(TS_MIN) as u64) <= (TS_MAX - TS_MIN) as u64;
+        let local_ok = !BOUNDS || (r.stamp().local.wrapping_sub(TS_MIN) as u64) <= (TS_MAX - TS_MIN) as u64;
         if !(in_order & local_ok & r.is_valid()) {
             return Scan::Bad(start + k);
         }
@@ -123,7 +138,7 @@ impl Tape {
             return Ok(());
         }
         for index in [0, self.len() - 1] {
-            if let Some(e) = self.record_problem(index, None) {
+            if let Some(e) = self.record_problem(index, None, true) {
                 return Err(e);
             }
         }
@@ -136,7 +151,7 @@ impl Tape {
     #[cold]
     pub fn record_error(&self, index: usize) -> Error {
         let prev = index.checked_sub(1).and_then(|i| self.ts_at(i));
-        self.record_problem(index, prev).unwrap_or_else(|| Error::BadRecord {
+        self.record_problem(index, prev, true).unwrap_or_else(|| Error::BadRecord {
             path: self.path().to_path_buf(),
             index: index as u64,
             offset: self.offset_of(index),
@@ -146,7 +161,7 @@ impl Tape {
 
     /// What is wrong with record `index` (whose predecessor has exchange
     /// time `prev`, if any), or `None`.
-    fn record_problem(&self, index: usize, prev: Option<i64>) -> Option<Error> {
+    fn record_problem(&self, index: usize, prev: Option<i64>, bounds: bool) -> Option<Error> {
         let path = || self.path().to_path_buf();
         let offset = self.offset_of(index);
         let i = index as u64;
@@ -155,7 +170,7 @@ impl Tape {
             return Some(Error::Unsorted { path: path(), index: i, offset, ts: stamp.exchange, prev_ts });
         }
         for (which, ts) in [("exchange", stamp.exchange), ("local", stamp.local)] {
-            if !ts_in_range(ts) {
+            if bounds && !ts_in_range(ts) {
                 return Some(Error::TimeRange { path: path(), index: i, offset, which, ts });
             }
         }
@@ -190,23 +205,38 @@ impl Tape {
         })
     }
 
-    /// Checks every record and the header against them: what a replay
-    /// checks, over the whole file ([`check_ends`](Self::check_ends), then a
-    /// [`scan`] of every record), plus the `SORTED` flag.
+    /// Checks every record and the header against them: time order, every
+    /// record's codes and values ([`Record::check`]) and the `SORTED` flag.
+    /// Times may lie anywhere (tests and converters write any); see
+    /// [`verify_replayable`](Self::verify_replayable) for what a replay checks.
     pub fn verify(&self) -> crate::Result<()> {
+        self.verify_as::<false>()
+    }
+
+    /// Exactly what a replay checks, over the whole file
+    /// ([`check_ends`](Self::check_ends), then a [`scan`] of every record,
+    /// times within [`TS_MIN`]`..=`[`TS_MAX`]), plus the `SORTED` flag: what
+    /// `ticktape inspect --verify` runs.
+    pub fn verify_replayable(&self) -> crate::Result<()> {
         self.check_ends()?;
+        self.verify_as::<true>()
+    }
+
+    fn verify_as<const BOUNDS: bool>(&self) -> crate::Result<()> {
+        use crate::RecordKind as K;
         let last = self.header().last_ts;
         let end = match self.kind() {
-            crate::RecordKind::Trade => scan(self.records::<crate::Trade>()?, 0, i64::MAX, last, |_| ()),
-            crate::RecordKind::Level => scan(self.records::<crate::Level>()?, 0, i64::MAX, last, |_| ()),
-            crate::RecordKind::Quote => scan(self.records::<crate::Quote>()?, 0, i64::MAX, last, |_| ()),
-            crate::RecordKind::Funding => scan(self.records::<crate::Funding>()?, 0, i64::MAX, last, |_| ()),
-            crate::RecordKind::Bar => scan(self.records::<crate::Bar>()?, 0, i64::MAX, last, |_| ()),
-            crate::RecordKind::Series => scan(self.records::<crate::Series>()?, 0, i64::MAX, last, |_| ()),
-            crate::RecordKind::Fill => scan(self.records::<crate::Fill>()?, 0, i64::MAX, last, |_| ()),
+            K::Trade => scan_with::<BOUNDS, _>(self.records::<crate::Trade>()?, 0, i64::MAX, last, |_| ()),
+            K::Level => scan_with::<BOUNDS, _>(self.records::<crate::Level>()?, 0, i64::MAX, last, |_| ()),
+            K::Quote => scan_with::<BOUNDS, _>(self.records::<crate::Quote>()?, 0, i64::MAX, last, |_| ()),
+            K::Funding => scan_with::<BOUNDS, _>(self.records::<crate::Funding>()?, 0, i64::MAX, last, |_| ()),
+            K::Bar => scan_with::<BOUNDS, _>(self.records::<crate::Bar>()?, 0, i64::MAX, last, |_| ()),
+            K::Series => scan_with::<BOUNDS, _>(self.records::<crate::Series>()?, 0, i64::MAX, last, |_| ()),
+            K::Fill => scan_with::<BOUNDS, _>(self.records::<crate::Fill>()?, 0, i64::MAX, last, |_| ()),
         };
         if let Scan::Bad(i) = end {
-            return Err(self.record_error(i));
+            let prev = i.checked_sub(1).and_then(|j| self.ts_at(j));
+            return Err(self.record_problem(i, prev, BOUNDS).unwrap_or_else(|| self.record_error(i)));
         }
         if !self.header().is_sorted() && !self.is_empty() {
             return Err(Error::HeaderMismatch {

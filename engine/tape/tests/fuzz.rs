@@ -31,8 +31,8 @@ fn valid_tape(dir: &std::path::Path, n: i64) -> std::path::PathBuf {
 /// Opens and fully verifies; a panic anywhere fails the property.
 fn open_and_verify(path: &std::path::Path) -> Result<(), String> {
     let tape = Tape::open(path).map_err(|e| e.to_string())?;
-    tape.check_ends().map_err(|e| e.to_string())?;
-    tape.verify().map_err(|e| e.to_string())
+    tape.verify().map_err(|e| e.to_string())?;
+    tape.verify_replayable().map_err(|e| e.to_string())
 }
 
 proptest! {
