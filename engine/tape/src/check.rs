@@ -103,15 +103,20 @@ pub fn scan_with<'a, const BOUNDS: bool, R: Record>(
         None => i64::MIN,
     };
     let rest = recs.get(start..).unwrap_or_default();
+    // `ts <= last` rides on the run's bound compare: a record later than
+    // `last` ends the loop there and is reported on that (cold) exit.
+    let stop = bound.min(last);
     for (k, r) in rest.iter().enumerate() {
         let ts = r.stamp().exchange;
-        if ts > bound {
+        if ts > stop {
+            if ts > last {
+                return Scan::Bad(start + k);
+            }
             return Scan::Bound { end: start + k, next_ts: ts };
         }
-        // prev <= ts <= last and TS_MIN <= local <= TS_MAX as one unsigned
-        // compare each (prev <= last always holds), combined with `&` into
-        // one never-taken branch.
-        let in_order = (ts.wrapping_sub(prev) as u64) <= (last.wrapping_sub(prev) as u64);
+        // prev <= ts, and TS_MIN <= local <= TS_MAX as one unsigned compare,
+        // combined with `&` into one never-taken branch.
+        let in_order = ts >= prev;
         let local_ok = !BOUNDS || (r.stamp().local.wrapping_sub(TS_MIN) as u64) <= (TS_MAX - TS_MIN) as u64;
         if !(in_order & local_ok & r.is_valid()) {
             return Scan::Bad(start + k);
