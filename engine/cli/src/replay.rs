@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use ticktape_engine::replay::Replay;
+use ticktape_engine::replay::{Replay, ReplayOptions};
 use ticktape_tape::{RecordKind, format_fixed};
 
 use crate::fmt;
@@ -15,18 +15,30 @@ use crate::fmt;
 /// Tapes of any kinds and symbols merge into one stream ordered by exchange
 /// time; at equal time trades come before the book updates they cause (see
 /// the README's design section for the full tie-break).
+///
+/// Every record is checked as it is replayed (time order, codes and values,
+/// times within 2009..2100); the first bad one stops the replay with its tape
+/// and byte offset. The same stream (kind, venue, symbol) given twice with
+/// overlapping times is refused, and so are streams that do not overlap in
+/// time unless --allow-gaps.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ticktape replay data/*.tape
-  ticktape replay data/synthetic.BTCUSDT.trades.tape data/synthetic.BTCUSDT.l2.tape")]
+  ticktape replay data/synthetic.BTCUSDT.trades.tape data/synthetic.BTCUSDT.l2.tape
+  ticktape replay day1/*.tape day2/*.tape              # one stream in consecutive pieces is fine
+  ticktape replay old/x.trades.tape new/y.l2.tape --allow-gaps")]
 pub(crate) struct ReplayArgs {
     /// Tape files (any kinds and symbols).
     #[arg(required = true, value_name = "TAPE")]
     tapes: Vec<PathBuf>,
+    /// Replay tapes whose time ranges do not overlap (refused by default:
+    /// the replay would run through the gap with one stream silent).
+    #[arg(long)]
+    allow_gaps: bool,
 }
 
 pub(crate) fn run(a: ReplayArgs) -> Result<()> {
-    let replay = Replay::open(&a.tapes)?;
+    let replay = Replay::open_with(&a.tapes, ReplayOptions { allow_gaps: a.allow_gaps })?;
     let bytes: u64 = replay.tapes().iter().map(|t| t.file_len()).sum();
     let t0 = Instant::now();
     let out = replay.run(&mut ())?;

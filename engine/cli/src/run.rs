@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use ticktape_engine::plugin::{Plugin, PluginInfo};
-use ticktape_engine::replay::Replay;
+use ticktape_engine::replay::{Replay, ReplayOptions};
 use ticktape_engine::results;
 use ticktape_engine::sim::metrics::{Summary, summarize};
 use ticktape_engine::sim::{FillModel, LatencySpec, MarkSource, RunOutput, SimConfig, parse_duration};
@@ -78,6 +78,9 @@ pub(crate) struct RunArgs {
     /// Seed of the latency draws.
     #[arg(long)]
     seed: Option<u64>,
+    /// Replay tapes whose time ranges do not overlap (refused by default).
+    #[arg(long)]
+    allow_gaps: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -152,6 +155,7 @@ pub(crate) struct RunPlan {
     pub(crate) config_text: String,
     pub(crate) out: PathBuf,
     pub(crate) sim: SimConfig,
+    pub(crate) allow_gaps: bool,
 }
 
 /// `base/rel` with `.` and `..` resolved lexically where possible, so
@@ -304,7 +308,7 @@ impl RunArgs {
             }
         }
         sim.seed = self.seed.or(acct.seed).unwrap_or(sim.seed);
-        Ok(RunPlan { tapes, strategy, config_text, out, sim })
+        Ok(RunPlan { tapes, strategy, config_text, out, sim, allow_gaps: self.allow_gaps })
     }
 }
 
@@ -331,7 +335,7 @@ fn describe(info: &PluginInfo) -> String {
 
 /// Runs a plan; returns the output, the summary and the wall time.
 pub(crate) fn execute(plan: &RunPlan) -> Result<(RunOutput, Summary, PluginInfo, f64)> {
-    let replay = Replay::open(&plan.tapes)?;
+    let replay = Replay::open_with(&plan.tapes, ReplayOptions { allow_gaps: plan.allow_gaps })?;
     let plugin = load_strategy(&plan.strategy)?;
     let mut instance = plugin.create(&plan.config_text)?;
     let t0 = Instant::now();

@@ -23,6 +23,41 @@ pub enum Error {
     /// Nothing to replay.
     #[error("no tapes given; pass one or more .tape files (make some with `ticktape gen --out DIR`)")]
     NoTapes,
+    /// The same stream (record kind, venue and symbol) was given twice: the
+    /// same file, or two tapes whose time ranges overlap.
+    #[error(
+        "{first} and {second} are the same stream ({kind} of {symbol} @ {venue}){why}; a replay would deliver its events twice: give each stream once (tapes of one stream that follow each other in time, e.g. one per day, are fine)"
+    )]
+    DuplicateStream {
+        /// The tape given first.
+        first: PathBuf,
+        /// The tape given second.
+        second: PathBuf,
+        /// Their record kind.
+        kind: ticktape_tape::RecordKind,
+        /// Their symbol.
+        symbol: String,
+        /// Their venue.
+        venue: String,
+        /// Why they are the same (" given twice", " with overlapping time ranges ...").
+        why: String,
+    },
+    /// Streams whose time ranges do not overlap (unless gaps are allowed).
+    #[error(
+        "{early} ({early_range}) ends {gap} before {late} ({late_range}) starts: the tapes do not overlap in time, so a replay would run through that gap with one of them silent; pass tapes of the same period, or --allow-gaps to replay them anyway"
+    )]
+    NoOverlap {
+        /// The tape of the stream that ends first.
+        early: PathBuf,
+        /// Its stream's time range.
+        early_range: String,
+        /// The tape of the stream that starts last.
+        late: PathBuf,
+        /// Its stream's time range.
+        late_range: String,
+        /// How far apart they are.
+        gap: String,
+    },
     /// A configuration value is out of range.
     #[error("invalid {what}: {why}")]
     Config {

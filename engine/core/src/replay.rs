@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use ticktape_tape::check::{self, Scan};
 use ticktape_tape::{Bar, Fill, Funding, Level, Merge, Quote, Record, RecordKind, Series, Tape, Trade};
 
 use crate::book::Book;
@@ -147,8 +148,21 @@ pub struct ReplayOutcome {
     pub books: Vec<Book>,
 }
 
-/// A set of open tapes ready to replay. Opening validates everything, so a
-/// replay itself cannot fail on bad input.
+/// How a set of tapes may be combined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// Accept streams whose time ranges do not overlap (by default a replay
+    /// refuses them: it would run through the gap with one stream silent).
+    pub allow_gaps: bool,
+}
+
+/// A set of open tapes ready to replay.
+///
+/// Opening checks every header, the first and last record of every tape
+/// (values, times within [`check::TS_MIN`]`..=`[`check::TS_MAX`]), that no
+/// stream is given twice and that the streams overlap in time; the replay then
+/// checks every record as it reads it (see [`ticktape_tape::check`]) and
+/// fails with the tape and byte offset of the first bad one.
 #[derive(Debug)]
 pub struct Replay {
     tapes: Vec<Tape>,
@@ -180,19 +194,22 @@ impl<'a> Source<'a> {
     }
 }
 
-/// Runs `f` over `recs[start..]` while records are within `bound`; returns
-/// where it stopped and the exchange time of the record there, if any.
+/// Runs `f` over `recs[start..]` while records are within `bound`, checking
+/// each record first ([`check::scan`]); returns where it stopped and the
+/// exchange time of the record there, if any, or the index of a bad record.
 #[inline(always)]
-fn drive<'a, R: Record>(recs: &'a [R], start: usize, bound: i64, mut f: impl FnMut(&'a R)) -> (usize, Option<i64>) {
-    let rest = recs.get(start..).unwrap_or_default();
-    for (k, r) in rest.iter().enumerate() {
-        let ts = r.stamp().exchange;
-        if ts > bound {
-            return (start + k, Some(ts));
-        }
-        f(r);
+fn drive<'a, R: Record>(
+    recs: &'a [R],
+    start: usize,
+    bound: i64,
+    last: i64,
+    f: impl FnMut(&'a R),
+) -> Result<(usize, Option<i64>), usize> {
+    match check::scan(recs, start, bound, last, f) {
+        Scan::Bound { end, next_ts } => Ok((end, Some(next_ts))),
+        Scan::End => Ok((recs.len(), None)),
+        Scan::Bad(i) => Err(i),
     }
-    (recs.len(), None)
 }
 
 /// Book records read to estimate a tick.
@@ -241,19 +258,135 @@ fn carries_prices(kind: RecordKind) -> bool {
     matches!(kind, RecordKind::Trade | RecordKind::Level | RecordKind::Quote | RecordKind::Funding | RecordKind::Bar)
 }
 
+/// The stream a tape belongs to: (record kind, venue, symbol).
+fn stream_of(t: &Tape) -> (RecordKind, &str, &str) {
+    (t.kind(), t.header().venue(), t.header().symbol())
+}
+
+/// `a..b` as ISO 8601 times.
+fn range_text(first: i64, last: i64) -> String {
+    format!("{} .. {}", check::iso8601(first), check::iso8601(last))
+}
+
+/// A duration in ns, roughly, in the largest sensible unit.
+fn duration_text(ns: i64) -> String {
+    let s = ns as f64 / 1e9;
+    if s >= 2.0 * 86_400.0 {
+        format!("{:.1} days", s / 86_400.0)
+    } else if s >= 2.0 * 3_600.0 {
+        format!("{:.1} h", s / 3_600.0)
+    } else if s >= 120.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{s:.3} s")
+    }
+}
+
+/// Refuses the same stream twice and, unless allowed, streams that do not
+/// overlap in time.
+fn check_streams(tapes: &[Tape], options: ReplayOptions) -> Result<()> {
+    let canonical: Vec<_> = tapes.iter().map(|t| std::fs::canonicalize(t.path()).ok()).collect();
+    for (j, b) in tapes.iter().enumerate() {
+        for (i, a) in tapes[..j].iter().enumerate() {
+            let same_file = canonical[i].is_some() && canonical[i] == canonical[j];
+            if !same_file && stream_of(a) != stream_of(b) {
+                continue;
+            }
+            let (ha, hb) = (a.header(), b.header());
+            let overlap = !a.is_empty() && !b.is_empty() && ha.first_ts <= hb.last_ts && hb.first_ts <= ha.last_ts;
+            if !same_file && !overlap {
+                continue; // one stream in consecutive pieces
+            }
+            let why = if same_file {
+                " given twice (the same file)".to_owned()
+            } else {
+                format!(
+                    " with overlapping time ranges ({} and {})",
+                    range_text(ha.first_ts, ha.last_ts),
+                    range_text(hb.first_ts, hb.last_ts)
+                )
+            };
+            return Err(Error::DuplicateStream {
+                first: a.path().to_path_buf(),
+                second: b.path().to_path_buf(),
+                kind: a.kind(),
+                symbol: ha.symbol().to_owned(),
+                venue: ha.venue().to_owned(),
+                why,
+            });
+        }
+    }
+    if options.allow_gaps {
+        return Ok(());
+    }
+    // Each stream's time range (over its pieces); every stream must share an
+    // instant with every other: the latest start is no later than the
+    // earliest end.
+    // (stream, first ts, last ts, tape with the first, tape with the last)
+    type Span<'t> = ((RecordKind, &'t str, &'t str), i64, i64, usize, usize);
+    let mut streams: Vec<Span<'_>> = Vec::new();
+    for (i, t) in tapes.iter().enumerate().filter(|(_, t)| !t.is_empty()) {
+        let (f, l) = (t.header().first_ts, t.header().last_ts);
+        match streams.iter_mut().find(|s| s.0 == stream_of(t)) {
+            Some(s) => {
+                if f < s.1 {
+                    (s.1, s.3) = (f, i);
+                }
+                if l > s.2 {
+                    (s.2, s.4) = (l, i);
+                }
+            }
+            None => streams.push((stream_of(t), f, l, i, i)),
+        }
+    }
+    let late = streams.iter().max_by_key(|s| s.1);
+    let early = streams.iter().min_by_key(|s| s.2);
+    if let (Some(late), Some(early)) = (late, early)
+        && late.1 > early.2
+    {
+        return Err(Error::NoOverlap {
+            early: tapes[early.4].path().to_path_buf(),
+            early_range: range_text(early.1, early.2),
+            late: tapes[late.3].path().to_path_buf(),
+            late_range: range_text(late.1, late.2),
+            gap: duration_text(late.1 - early.2),
+        });
+    }
+    Ok(())
+}
+
 impl Replay {
-    /// Opens and validates the tapes at `paths`.
+    /// Opens and validates the tapes at `paths` with the default options.
     pub fn open<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
-        let tapes = paths.iter().map(Tape::open).collect::<Result<Vec<_>, _>>()?;
-        Self::from_tapes(tapes)
+        Self::open_with(paths, ReplayOptions::default())
     }
 
-    /// Builds a replay over already open tapes. Every tape must be sorted,
-    /// and tapes of one instrument must agree on their exponents.
+    /// Opens and validates the tapes at `paths`.
+    pub fn open_with<P: AsRef<Path>>(paths: &[P], options: ReplayOptions) -> Result<Self> {
+        let tapes = paths.iter().map(Tape::open).collect::<Result<Vec<_>, _>>()?;
+        Self::from_tapes_with(tapes, options)
+    }
+
+    /// Builds a replay over already open tapes with the default options.
     pub fn from_tapes(tapes: Vec<Tape>) -> Result<Self> {
+        Self::from_tapes_with(tapes, ReplayOptions::default())
+    }
+
+    /// Builds a replay over already open tapes. Every tape must be sorted
+    /// with valid first and last records, tapes of one instrument must agree
+    /// on their exponents, no stream may be given twice, and the streams
+    /// must overlap in time unless [`ReplayOptions::allow_gaps`].
+    pub fn from_tapes_with(tapes: Vec<Tape>, options: ReplayOptions) -> Result<Self> {
         if tapes.is_empty() {
             return Err(Error::NoTapes);
         }
+        for tape in &tapes {
+            if !tape.header().is_sorted() && !tape.is_empty() {
+                return Err(Error::NotSorted { path: tape.path().to_path_buf() });
+            }
+            tape.check_ends()?;
+        }
+        check_streams(&tapes, options)?;
         let mut instruments: Vec<Instrument> = Vec::new();
         let mut first_tape: Vec<usize> = Vec::new();
         let mut tape_of: Vec<usize> = Vec::with_capacity(tapes.len());
@@ -370,47 +503,52 @@ impl Replay {
         let mut books: Vec<Book> = self.instruments.iter().map(|i| Book::with_tick(i.book_tick)).collect();
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
         let quote_driven: Vec<bool> = self.instruments.iter().map(|i| !i.has_l2).collect();
+        let last_ts: Vec<i64> = self.tapes.iter().map(|t| t.header().last_ts).collect();
         let mut merge = Merge::new(self.tapes.iter().collect());
         let mut by_kind = [0u64; 8];
         let mut runs = 0u64;
         while let Some(run) = merge.next_run() {
             runs += 1;
             let inst = self.tape_instrument[run.stream];
-            let (start, bound) = (run.start, run.bound);
+            let (start, bound, last) = (run.start, run.bound, last_ts[run.stream]);
             handler.begin_run(run.stream);
-            let (end, next_ts) = match sources[run.stream] {
-                Source::Level(recs) => drive(recs, start, bound, |r| {
+            let scanned = match sources[run.stream] {
+                Source::Level(recs) => drive(recs, start, bound, last, |r| {
                     handler.before(r.ts.exchange, &books);
                     books[inst].apply(r);
                     handler.on_event(inst, Event::Level(r), &books);
                 }),
-                Source::Trade(recs) => drive(recs, start, bound, |r| {
+                Source::Trade(recs) => drive(recs, start, bound, last, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Trade(r), &books);
                 }),
-                Source::Quote(recs) => drive(recs, start, bound, |r| {
+                Source::Quote(recs) => drive(recs, start, bound, last, |r| {
                     handler.before(r.ts.exchange, &books);
                     if quote_driven[inst] {
                         books[inst].apply_quote(r);
                     }
                     handler.on_event(inst, Event::Quote(r), &books);
                 }),
-                Source::Funding(recs) => drive(recs, start, bound, |r| {
+                Source::Funding(recs) => drive(recs, start, bound, last, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Funding(r), &books);
                 }),
-                Source::Bar(recs) => drive(recs, start, bound, |r| {
+                Source::Bar(recs) => drive(recs, start, bound, last, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Bar(r), &books);
                 }),
-                Source::Series(recs) => drive(recs, start, bound, |r| {
+                Source::Series(recs) => drive(recs, start, bound, last, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Series(r), &books);
                 }),
-                Source::Fill(recs) => drive(recs, start, bound, |r| {
+                Source::Fill(recs) => drive(recs, start, bound, last, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Fill(r), &books);
                 }),
+            };
+            let (end, next_ts) = match scanned {
+                Ok(stop) => stop,
+                Err(bad) => return Err(self.tapes[run.stream].record_error(bad).into()),
             };
             merge.advance_to(run.stream, end, next_ts);
             if handler.stop() {

@@ -1,11 +1,11 @@
 //! Replay order, book maintenance over synthetic markets, and refusals.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ticktape_engine::Error;
 use ticktape_engine::book::Book;
-use ticktape_engine::replay::{Event, Handler, Replay};
+use ticktape_engine::replay::{Event, Handler, Replay, ReplayOptions};
 use ticktape_engine::synth::{SymbolSpec, SynthConfig, generate};
 use ticktape_tape::{Stamp, Tape, TapeMeta, TapeWriter, Trade, side};
 
@@ -144,6 +144,7 @@ fn write_trades(path: &std::path::Path, ts: &[i64], price_exponent: i8) {
     let meta = TapeMeta { symbol: "X".into(), venue: "v".into(), price_exponent, ..TapeMeta::default() };
     let mut w = TapeWriter::<Trade>::create(path, &meta).unwrap();
     for &t in ts {
+        let t = T0 + t;
         w.push(&Trade { ts: Stamp { exchange: t, local: t }, price: 1, qty: 1, side: side::BUY, ..Trade::default() })
             .unwrap();
     }
@@ -162,7 +163,7 @@ fn replay_refuses_unsorted_tapes_and_mismatched_exponents() {
     let a = dir.path().join("a.tape");
     let b = dir.path().join("b.tape");
     write_trades(&a, &[1], -2);
-    write_trades(&b, &[1], -1);
+    write_trades(&b, &[2], -1);
     let e = Replay::open(&[&a, &b]).unwrap_err();
     assert!(e.to_string().contains("exponents"), "{e}");
 
@@ -189,7 +190,7 @@ fn book_slot_width_is_estimated_when_no_tape_states_a_tick() {
         let (side_code, price) =
             if i % 2 == 0 { (side::BID, 6_000_000 - i / 2) } else { (side::ASK, 6_000_001 + i / 2) };
         w.push(&Level {
-            ts: Stamp { exchange: i, local: i },
+            ts: Stamp { exchange: T0 + i, local: T0 + i },
             price: price * unit,
             qty: 5,
             side: side_code,
@@ -208,4 +209,146 @@ fn book_slot_width_is_estimated_when_no_tape_states_a_tick() {
     assert_eq!((book.bid_count(), book.ask_count()), (100, 100));
     assert_eq!(book.best_bid(), Some((6_000_000 * unit, 5)));
     assert_eq!(book.best_ask(), Some((6_000_001 * unit, 5)));
+}
+
+/// 2024-05-01T00:00:00Z.
+const T0: i64 = 1_714_521_600_000_000_000;
+const DAY: i64 = 86_400_000_000_000;
+
+/// A sorted-looking trades tape of `symbol` at `T0 + ts[i]`, then `patch`
+/// applied to the file's bytes (to forge what a corrupt file holds).
+fn forged(dir: &Path, name: &str, symbol: &str, ts: &[i64], patch: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let path = dir.join(name);
+    let meta = TapeMeta { symbol: symbol.into(), venue: "v".into(), price_exponent: -2, ..TapeMeta::default() };
+    let mut w = TapeWriter::<Trade>::create(&path, &meta).unwrap();
+    for &t in ts {
+        let t = T0 + t;
+        w.push(&Trade { ts: Stamp { exchange: t, local: t }, price: 1, qty: 1, side: side::BUY, ..Trade::default() })
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    patch(&mut bytes);
+    std::fs::write(&path, &bytes).unwrap();
+    path
+}
+
+/// Byte offset of field `at` of trade record `i`.
+fn rec(i: usize, at: usize) -> usize {
+    128 + 48 * i + at
+}
+
+fn replay_err(paths: &[&PathBuf]) -> String {
+    match Replay::open(paths) {
+        Err(e) => e.to_string(),
+        Ok(r) => r.run(&mut ()).expect_err("the replay should fail").to_string(),
+    }
+}
+
+#[test]
+fn regression_sorted_header_with_backwards_time_fails_the_replay_at_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    // Record 2 goes back in time; the header still says sorted.
+    let p = forged(dir.path(), "b.tape", "X", &[1, 2, 3, 4], |b| {
+        b[rec(2, 0)..rec(2, 8)].copy_from_slice(&(T0 + 1).to_le_bytes());
+    });
+    let e = replay_err(&[&p]);
+    assert!(e.contains("b.tape") && e.contains(&format!("byte offset {}", rec(2, 0))) && e.contains("earlier"), "{e}");
+    assert_eq!(
+        Tape::open(&p).unwrap().verify_replayable().unwrap_err().to_string(),
+        e,
+        "verify and replay share the check"
+    );
+}
+
+#[test]
+fn regression_trade_side_7_fails_the_replay_at_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = forged(dir.path(), "s.tape", "X", &[1, 2, 3], |b| b[rec(1, 40)] = 7);
+    let e = replay_err(&[&p]);
+    assert!(e.contains(&format!("byte offset {}", rec(1, 0))) && e.contains("trade side"), "{e}");
+}
+
+#[test]
+fn regression_undefined_flag_bits_fail_the_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = forged(dir.path(), "f.tape", "X", &[1, 2, 3], |b| b[rec(1, 41)] = 0x80);
+    assert!(replay_err(&[&p]).contains("undefined bits"));
+}
+
+#[test]
+fn regression_price_exponent_127_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = forged(dir.path(), "e.tape", "X", &[1], |b| b[48] = 127);
+    let e = Tape::open(&p).unwrap_err().to_string();
+    assert!(e.contains("byte offset 48") && e.contains("price exponent 127"), "{e}");
+}
+
+#[test]
+fn regression_negative_timestamps_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = forged(dir.path(), "n.tape", "X", &[1], |b| {
+        for at in [32, 40, rec(0, 0)] {
+            b[at..at + 8].copy_from_slice(&(-5i64).to_le_bytes());
+        }
+    });
+    let e = replay_err(&[&p]);
+    assert!(e.contains("outside the supported range") && e.contains("byte offset 128"), "{e}");
+}
+
+#[test]
+fn regression_header_first_ts_1_disagreeing_with_records_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = forged(dir.path(), "h.tape", "X", &[1, 2], |b| b[32..40].copy_from_slice(&1i64.to_le_bytes()));
+    let e = Tape::open(&p).unwrap_err().to_string();
+    assert!(e.contains("byte offset 32") && e.contains("first_ts 1"), "{e}");
+}
+
+#[test]
+fn regression_record_later_than_header_last_ts_is_refused_before_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    // A middle record in 2090 would otherwise walk timers for decades.
+    let p = forged(dir.path(), "l.tape", "X", &[1, 2, 3], |b| {
+        b[rec(1, 0)..rec(1, 8)].copy_from_slice(&(T0 + 66 * 365 * DAY).to_le_bytes());
+    });
+    struct Count(u64);
+    impl ticktape_engine::replay::Handler<'_> for Count {
+        fn before(&mut self, _: i64, _: &[ticktape_engine::book::Book]) {
+            self.0 += 1;
+        }
+    }
+    let mut c = Count(0);
+    let e = Replay::open(&[&p]).unwrap().run(&mut c).unwrap_err().to_string();
+    assert_eq!(c.0, 1, "only the record before the bad one is delivered");
+    assert!(e.contains("later than the header's last_ts"), "{e}");
+}
+
+#[test]
+fn regression_tapes_years_apart_are_refused_unless_gaps_are_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = forged(dir.path(), "a.tape", "A", &[0, 10], |_| ());
+    let b = forged(dir.path(), "b.tape", "B", &[3 * 365 * DAY, 3 * 365 * DAY + 10], |_| ());
+    let e = Replay::open(&[&a, &b]).unwrap_err().to_string();
+    assert!(
+        e.contains("a.tape") && e.contains("b.tape") && e.contains("do not overlap") && e.contains("--allow-gaps"),
+        "{e}"
+    );
+    let r = Replay::open_with(&[&a, &b], ReplayOptions { allow_gaps: true }).unwrap();
+    assert_eq!(r.run(&mut ()).unwrap().events, 4);
+}
+
+#[test]
+fn regression_same_stream_given_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = forged(dir.path(), "a.tape", "X", &[0, 10], |_| ());
+    let e = Replay::open(&[&a, &a]).unwrap_err().to_string();
+    assert!(e.contains("same stream") && e.contains("the same file"), "{e}");
+    // A copy under another name: same kind, venue, symbol, overlapping times.
+    let copy = dir.path().join("copy.tape");
+    std::fs::copy(&a, &copy).unwrap();
+    let e = Replay::open(&[&a, &copy]).unwrap_err().to_string();
+    assert!(e.contains("a.tape") && e.contains("copy.tape") && e.contains("overlapping"), "{e}");
+    // Consecutive pieces of one stream (one tape per day) are one stream.
+    let day2 = forged(dir.path(), "d2.tape", "X", &[DAY, DAY + 10], |_| ());
+    assert_eq!(Replay::open(&[&a, &day2]).unwrap().run(&mut ()).unwrap().events, 4);
 }

@@ -147,7 +147,7 @@ pub enum Error {
         /// Offset of the first record.
         offset: u64,
     },
-    /// Records are out of time order (found by `verify`).
+    /// Records are out of time order.
     #[error(
         "{path}: byte offset {offset}: record {index} has exchange time {ts} ns, earlier than the previous record's {prev_ts} ns; the tape is not sorted, re-convert it"
     )]
@@ -163,7 +163,7 @@ pub enum Error {
         /// The previous record's timestamp.
         prev_ts: i64,
     },
-    /// A header field disagrees with the records (found by `verify`).
+    /// A header field disagrees with the records.
     #[error("{path}: byte offset {offset}: {what}; the header is stale or corrupt, re-create the tape")]
     HeaderMismatch {
         /// The file involved.
@@ -173,8 +173,40 @@ pub enum Error {
         /// What disagrees.
         what: String,
     },
-    /// A record holds a value its kind does not allow (found by `verify`).
-    #[error("{path}: byte offset {offset}: record {index}: {what}")]
+    /// A record's time is outside the supported range
+    /// ([`TS_MIN`](crate::check::TS_MIN)..=[`TS_MAX`](crate::check::TS_MAX)).
+    #[error(
+        "{path}: byte offset {offset}: record {index} has {which} time {ts} ns ({}), outside the supported range 2009-01-01 .. 2100-01-01; timestamps must be ns since the Unix epoch (a unit error or a zeroed field?): re-convert the tape",
+        crate::check::iso8601(*ts)
+    )]
+    TimeRange {
+        /// The file involved.
+        path: PathBuf,
+        /// Index of the offending record.
+        index: u64,
+        /// Byte offset of the offending record.
+        offset: u64,
+        /// Which time ("exchange" or "local").
+        which: &'static str,
+        /// The time found.
+        ts: i64,
+    },
+    /// A header field holds a value no valid tape has.
+    #[error(
+        "{path}: byte offset {offset}: {what}; the header is corrupt (or from a newer ticktape), re-create the tape"
+    )]
+    BadHeader {
+        /// The file involved.
+        path: PathBuf,
+        /// Offset of the header field.
+        offset: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// A record holds a value its kind does not allow.
+    #[error(
+        "{path}: byte offset {offset}: record {index}: {what}; the tape is corrupt or was written by a newer ticktape, re-convert it"
+    )]
     BadRecord {
         /// The file involved.
         path: PathBuf,

@@ -83,7 +83,9 @@
 #[cfg(target_endian = "big")]
 compile_error!("ticktape tapes are little-endian and read in place; big-endian targets are not supported");
 
+pub mod check;
 mod error;
+pub mod guard;
 pub mod header;
 pub mod merge;
 mod reader;

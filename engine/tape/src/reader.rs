@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use crate::header::{FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, RECORD_ALIGN};
+use crate::header::{FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, RECORD_ALIGN, header_flags};
 use crate::{Error, Record, RecordKind, Result};
 
 /// An open, validated tape. Records are read in place from a read-only
@@ -16,6 +16,7 @@ pub struct Tape {
     map: Mmap,
     header: Header,
     kind: RecordKind,
+    _guard: crate::guard::Guard,
 }
 
 impl Tape {
@@ -25,9 +26,15 @@ impl Tape {
     /// modifies a finished tape in place: writers write a new file under a
     /// temporary name and rename it, which leaves existing maps of the old
     /// file intact. The remaining risk is another program truncating the file
-    /// while it is mapped, which would fault on access (SIGBUS), not corrupt
-    /// memory silently; tapes are treated as immutable, like any mmap-based
-    /// reader's input.
+    /// while it is mapped: reading a page past the new end raises SIGBUS. On
+    /// Linux a handler installed with the first tape turns that into one line,
+    /// `error: tape PATH was truncated while mapped (fault at byte offset N);
+    /// ...`, and exit status 1 (see the `guard` section of the crate docs);
+    /// memory is never read silently wrong. Tapes are treated as immutable,
+    /// like any mmap-based reader's input.
+    ///
+    /// Opening checks every header field and ties the header's `first_ts`
+    /// and `last_ts` to the first and last records (see [`check`](crate::check)).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         // SAFETY: the contract of `Tape::map` is that the file is not
         // truncated or modified while mapped. ticktape's own writers only
@@ -41,10 +48,12 @@ impl Tape {
     ///
     /// # Safety
     ///
-    /// The file must not be truncated or modified by anyone while the
-    /// returned `Tape` (or any slice borrowed from it) is alive. Truncation
-    /// makes later reads fault; modification changes records under shared
-    /// references.
+    /// The file must not be modified by anyone while the returned `Tape` (or
+    /// any slice borrowed from it) is alive: that would change records under
+    /// shared references. Truncation makes later reads fault with SIGBUS; on
+    /// Linux that ends the process with a clear `error:` line and exit status
+    /// 1 instead of a signal death (the address range is registered before
+    /// any byte of the map is read).
     pub unsafe fn map(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
@@ -63,13 +72,16 @@ impl Tape {
         // while the map is alive (this function's contract). The map is
         // read-only.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "memory-map", e))?;
+        let guard = crate::guard::Guard::register(path, map.as_ptr(), map.len());
         #[cfg(unix)]
         {
             // Advice only; a refusal changes nothing about correctness.
             let _ = map.advise(memmap2::Advice::Sequential);
         }
         let (header, kind) = validate(path, &map)?;
-        Ok(Tape { path: path.to_path_buf(), map, header, kind })
+        let tape = Tape { path: path.to_path_buf(), map, header, kind, _guard: guard };
+        tape.check_header_against_records()?;
+        Ok(tape)
     }
 
     /// The path the tape was opened from.
@@ -127,66 +139,6 @@ impl Tape {
         let bytes = self.map.get(start..start + 8)?;
         Some(i64::from_le_bytes(bytes.try_into().ok()?))
     }
-
-    /// Checks what opening does not: that records are in time order, that
-    /// the header's time range matches them, and that every record holds
-    /// values its kind allows. Reads the whole file.
-    pub fn verify(&self) -> Result<()> {
-        match self.kind {
-            RecordKind::Trade => self.verify_as::<crate::Trade>(),
-            RecordKind::Level => self.verify_as::<crate::Level>(),
-            RecordKind::Quote => self.verify_as::<crate::Quote>(),
-            RecordKind::Funding => self.verify_as::<crate::Funding>(),
-            RecordKind::Bar => self.verify_as::<crate::Bar>(),
-            RecordKind::Series => self.verify_as::<crate::Series>(),
-            RecordKind::Fill => self.verify_as::<crate::Fill>(),
-        }
-    }
-
-    fn verify_as<R: Record>(&self) -> Result<()> {
-        let records = self.records::<R>()?;
-        let size = u64::from(self.header.record_size);
-        let base = u64::from(self.header.header_size);
-        let offset_of = |i: usize| base + i as u64 * size;
-        let mut prev = i64::MIN;
-        for (i, r) in records.iter().enumerate() {
-            let ts = r.stamp().exchange;
-            if ts < prev {
-                return Err(Error::Unsorted {
-                    path: self.path.clone(),
-                    index: i as u64,
-                    offset: offset_of(i),
-                    ts,
-                    prev_ts: prev,
-                });
-            }
-            prev = ts;
-            if let Some(what) = r.check() {
-                return Err(Error::BadRecord { path: self.path.clone(), index: i as u64, offset: offset_of(i), what });
-            }
-        }
-        let (first, last) = match (records.first(), records.last()) {
-            (Some(f), Some(l)) => (f.stamp().exchange, l.stamp().exchange),
-            _ => (0, 0),
-        };
-        let mismatch = |offset: u64, what: String| Error::HeaderMismatch { path: self.path.clone(), offset, what };
-        if self.header.first_ts != first {
-            return Err(mismatch(
-                32,
-                format!("header first_ts {} but the first record is at {first}", self.header.first_ts),
-            ));
-        }
-        if self.header.last_ts != last {
-            return Err(mismatch(
-                40,
-                format!("header last_ts {} but the last record is at {last}", self.header.last_ts),
-            ));
-        }
-        if !self.header.is_sorted() && !records.is_empty() {
-            return Err(mismatch(20, "records are in time order but the header's SORTED flag is clear".to_owned()));
-        }
-        Ok(())
-    }
 }
 
 /// Validates the header against the file length; everything a reader relies
@@ -215,6 +167,33 @@ fn validate(path: &Path, bytes: &[u8]) -> Result<(Header, RecordKind)> {
     }
     if header.header_size < HEADER_SIZE || !header.header_size.is_multiple_of(RECORD_ALIGN) {
         return Err(Error::HeaderSize { path: path.into(), found: header.header_size, min: HEADER_SIZE });
+    }
+    let bad = |offset: u64, what: String| Error::BadHeader { path: path.into(), offset, what };
+    let undefined = header.flags & !(header_flags::SORTED | header_flags::HAS_LOCAL_TS);
+    if undefined != 0 {
+        return Err(bad(20, format!("flags {:#x} set undefined bits {undefined:#x}", header.flags)));
+    }
+    for (offset, name, e) in [
+        (48, "price", header.price_exponent),
+        (49, "quantity", header.qty_exponent),
+        (50, "value", header.value_exponent),
+    ] {
+        if e.unsigned_abs() > crate::check::MAX_EXPONENT.unsigned_abs() {
+            return Err(bad(
+                offset,
+                format!("{name} exponent {e} is outside -{m}..={m}", m = crate::check::MAX_EXPONENT),
+            ));
+        }
+    }
+    if header.reserved0 != [0; 5] {
+        return Err(bad(51, "reserved bytes 51..56 are not zero".to_owned()));
+    }
+    if header.reserved1 != [0; 8] {
+        return Err(bad(120, "reserved bytes 120..128 are not zero".to_owned()));
+    }
+    if header.price_tick < 0 || header.qty_lot < 0 {
+        let (offset, what) = if header.price_tick < 0 { (56, "price tick") } else { (112, "quantity lot") };
+        return Err(bad(offset, format!("{what} is negative")));
     }
     let expected = u64::from(header.record_size)
         .checked_mul(header.record_count)
@@ -245,4 +224,37 @@ fn validate(path: &Path, bytes: &[u8]) -> Result<(Header, RecordKind)> {
         });
     }
     Ok((header, kind))
+}
+
+impl Tape {
+    /// Ties the header's time range to the records: `first_ts` and `last_ts`
+    /// are the first and last records' exchange times (both 0 when empty).
+    fn check_header_against_records(&self) -> Result<()> {
+        let h = &self.header;
+        let mismatch = |offset: u64, what: String| Error::HeaderMismatch { path: self.path.clone(), offset, what };
+        if self.is_empty() {
+            if (h.first_ts, h.last_ts) != (0, 0) {
+                return Err(mismatch(
+                    32,
+                    format!("header time range {}..{} but the tape has no records", h.first_ts, h.last_ts),
+                ));
+            }
+            return Ok(());
+        }
+        let first = self.ts_at(0).unwrap_or(i64::MIN);
+        let last = self.ts_at(self.len() - 1).unwrap_or(i64::MIN);
+        if h.first_ts != first {
+            return Err(mismatch(32, format!("header first_ts {} but the first record is at {first}", h.first_ts)));
+        }
+        if h.last_ts != last {
+            return Err(mismatch(40, format!("header last_ts {} but the last record is at {last}", h.last_ts)));
+        }
+        if h.is_sorted() && first > last {
+            return Err(mismatch(
+                20,
+                format!("header says sorted but the first record ({first}) is later than the last ({last})"),
+            ));
+        }
+        Ok(())
+    }
 }

@@ -188,11 +188,30 @@ pub trait Record: Pod + fmt::Debug + Send + Sync + 'static {
     /// The record's timestamps.
     fn stamp(&self) -> Stamp;
 
-    /// A value this record kind never holds, if any; checked by
-    /// [`Tape::verify`](crate::Tape::verify), never on the replay path.
+    /// A value or code this record kind never holds, if any (an unknown
+    /// side or flag bit, a non-zero reserved byte, a negative quantity...).
+    /// Checked on every record as it is replayed and by
+    /// [`Tape::verify`](crate::Tape::verify) (see [`check`](crate::check)),
+    /// so it must stay a few compares.
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         None
     }
+
+    /// Exactly `self.check().is_none()`, in a form the replay loop can
+    /// evaluate without branches (kinds on the hottest paths override it; a
+    /// property test holds every override to `check`).
+    #[inline(always)]
+    fn is_valid(&self) -> bool {
+        self.check().is_none()
+    }
+}
+
+/// The little-endian `u64` at byte `at` of a record (a side, flags and
+/// reserved bytes checked in one compare).
+#[inline(always)]
+fn word<R: Pod>(r: &R, at: usize) -> u64 {
+    u64::from_le(bytemuck::pod_read_unaligned(&bytemuck::bytes_of(r)[at..at + 8]))
 }
 
 /// One trade print.
@@ -220,14 +239,27 @@ impl Record for Trade {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         if self.side > side::SELL {
             Some("trade side is not 0 (none), 1 (buy) or 2 (sell)")
         } else if self.qty <= 0 {
             Some("trade quantity is not positive")
+        } else if self.flags & !trade_flags::AGGREGATED != 0 {
+            Some("trade flags set undefined bits (only bit 0, aggregated, is defined)")
+        } else if self.reserved != [0; 6] {
+            Some("trade reserved bytes 42..48 are not zero")
+        } else if self.price == UNDEF {
+            Some("trade price is absent (i64::MAX)")
         } else {
             None
         }
+    }
+    #[inline(always)]
+    fn is_valid(&self) -> bool {
+        // Bytes 40..48: side <= 2, flags only bit 0, reserved zero.
+        let w = word(self, 40);
+        ((w & !0x01ff) == 0) & ((w & 0xff) <= 2) & (self.qty > 0) & (self.price != UNDEF)
     }
 }
 
@@ -267,14 +299,27 @@ impl Record for Level {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         if self.side != side::BID && self.side != side::ASK {
             Some("level side is not 1 (bid) or 2 (ask)")
         } else if self.qty < 0 {
             Some("level quantity is negative")
+        } else if self.flags & !(level_flags::SNAPSHOT_START | level_flags::BATCH_END | level_flags::SNAPSHOT) != 0 {
+            Some("level flags set undefined bits (only bits 0..2 are defined)")
+        } else if self.reserved != [0; 6] {
+            Some("level reserved bytes 34..40 are not zero")
+        } else if self.price == UNDEF {
+            Some("level price is absent (i64::MAX)")
         } else {
             None
         }
+    }
+    #[inline(always)]
+    fn is_valid(&self) -> bool {
+        // Bytes 32..40: side 1 or 2, flags only bits 0..2, reserved zero.
+        let w = word(self, 32);
+        ((w & !0x07ff) == 0) & ((w & 0xff).wrapping_sub(1) < 2) & (self.qty >= 0) & (self.price != UNDEF)
     }
 }
 
@@ -299,6 +344,7 @@ impl Record for Quote {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         (self.bid_qty < 0 || self.ask_qty < 0).then_some("quote quantity is negative")
     }
@@ -346,6 +392,18 @@ impl Record for Funding {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
+    fn check(&self) -> Option<&'static str> {
+        if self.flags & !funding_flags::SETTLEMENT != 0 {
+            Some("funding flags set undefined bits (only bit 0, settlement, is defined)")
+        } else if self.reserved != [0; 7] {
+            Some("funding reserved bytes 49..56 are not zero")
+        } else if self.flags & funding_flags::SETTLEMENT != 0 && self.funding_rate == UNDEF {
+            Some("funding settlement without a rate")
+        } else {
+            None
+        }
+    }
 }
 
 /// One OHLCV bar. Its exchange time is the bar's **close** time (when it
@@ -378,6 +436,7 @@ impl Record for Bar {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         if self.low > self.high {
             Some("bar low is above its high")
@@ -455,6 +514,7 @@ impl Record for Fill {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    #[inline(always)]
     fn check(&self) -> Option<&'static str> {
         if self.side != side::BUY && self.side != side::SELL {
             Some("fill side is not 1 (buy) or 2 (sell)")
@@ -462,6 +522,10 @@ impl Record for Fill {
             Some("fill quantity is not positive")
         } else if self.dir > dir::OTHER {
             Some("fill direction code is unknown")
+        } else if self.flags & !(fill_flags::CROSSED | fill_flags::LIQUIDATION) != 0 {
+            Some("fill flags set undefined bits (only bits 0 and 1 are defined)")
+        } else if self.reserved != [0; 5] {
+            Some("fill reserved bytes 99..104 are not zero")
         } else {
             None
         }

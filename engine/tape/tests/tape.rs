@@ -21,7 +21,11 @@ fn meta(symbol: &str) -> TapeMeta {
     }
 }
 
+/// 2024-05-01T00:00:00Z: record times must lie in 2009..2100 to replay.
+const T0: i64 = 1_714_521_600_000_000_000;
+
 fn trade(ts: i64, price: i64) -> Trade {
+    let ts = T0 + ts;
     Trade {
         ts: Stamp { exchange: ts, local: ts + 7 },
         price,
@@ -57,7 +61,7 @@ fn round_trip_keeps_header_and_records() {
     assert_eq!(h.venue(), "test");
     assert_eq!((h.price_exponent, h.qty_exponent, h.value_exponent), (-2, -3, -8));
     assert_eq!((h.price_tick, h.qty_lot), (10, 1));
-    assert_eq!((h.first_ts, h.last_ts, h.record_count), (1, 5, 4));
+    assert_eq!((h.first_ts, h.last_ts, h.record_count), (T0 + 1, T0 + 5, 4));
     assert!(h.is_sorted());
     assert!(h.has_local_ts());
     let recs: &[Trade] = tape.records().unwrap();
@@ -85,7 +89,7 @@ fn unsorted_writes_clear_the_sorted_flag_and_verify_names_the_record() {
     assert!(!tape.header().is_sorted());
     match tape.verify().unwrap_err() {
         Error::Unsorted { index, offset, ts, prev_ts, .. } => {
-            assert_eq!((index, ts, prev_ts), (2, 15, 20));
+            assert_eq!((index, ts, prev_ts), (2, T0 + 15, T0 + 20));
             assert_eq!(offset, u64::from(HEADER_SIZE) + 2 * 48);
         }
         e => panic!("unexpected {e}"),
@@ -236,9 +240,10 @@ fn verify_checks_header_time_range_and_record_values() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_trades(dir.path(), "t.tape", &[1, 2]);
     let mut bytes = fs::read(&path).unwrap();
-    bytes[40..48].copy_from_slice(&99i64.to_le_bytes());
+    bytes[40..48].copy_from_slice(&(T0 + 99).to_le_bytes());
     fs::write(&path, &bytes).unwrap();
-    let e = Tape::open(&path).unwrap().verify().unwrap_err();
+    // Opening ties the header's time range to the first and last records.
+    let e = Tape::open(&path).unwrap_err();
     assert!(matches!(e, Error::HeaderMismatch { offset: 40, .. }), "{e}");
 
     let path = write_trades(dir.path(), "t2.tape", &[1, 2]);
@@ -311,7 +316,7 @@ fn merge_ties_go_to_lower_kind_then_symbol_regardless_of_argument_order() {
     let trades = write_trades(dir.path(), "a.tape", &[5, 10]);
     let levels = dir.path().join("b.tape");
     let mut w = TapeWriter::<Level>::create(&levels, &meta("BTCUSDT")).unwrap();
-    for ts in [5, 10] {
+    for ts in [T0 + 5, T0 + 10] {
         w.push(&Level {
             ts: Stamp { exchange: ts, local: ts },
             price: 1,
