@@ -22,7 +22,7 @@ pub struct Logistic {
 
 impl Default for Logistic {
     fn default() -> Self {
-        Logistic { c: 1.0, tol: 1e-10, max_iter: 100 }
+        Logistic { c: 1.0, tol: 1e-8, max_iter: 100 }
     }
 }
 
@@ -105,7 +105,8 @@ pub fn fit(x: &[f64], p: usize, y: &[bool], o: &Logistic) -> Result<LogisticFit>
         let mut s = 1.0;
         loop {
             let cand: Vec<f64> = t.iter().zip(&step).map(|(a, d)| a - s * d).collect();
-            if objective(&cand) <= f0 || s < 1e-10 {
+            // Accept within rounding of the objective: near the optimum the decrease is below it.
+            if objective(&cand) <= f0 + 1e-14 * f0.abs() || s < 1e-10 {
                 t = cand;
                 break;
             }
