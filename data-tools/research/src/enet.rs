@@ -174,10 +174,9 @@ impl Prepared {
                 d_w_max = d_w_max.max((w_new - w_old).abs());
                 w_max = w_max.max(w_new.abs());
             }
-            if w_max == 0.0 || d_w_max / w_max < o.tol || it + 1 == o.max_iter {
-                if self.duality_gap(w, r, l1, l2) < gap_tol {
-                    return (it + 1, true);
-                }
+            let check = w_max == 0.0 || d_w_max / w_max < o.tol || it + 1 == o.max_iter;
+            if check && self.duality_gap(w, r, l1, l2) < gap_tol {
+                return (it + 1, true);
             }
         }
         (o.max_iter, false)
