@@ -103,6 +103,8 @@ struct Prepared {
     scale: Vec<f64>,
     y: Vec<f64>,
     y_mean: f64,
+    /// `XᵀX` (row-major `p × p`) and `Xᵀy` when `n > p`: coordinate updates then cost O(p), not O(n).
+    gram: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 fn prepare(x: &[f64], p: usize, rows: std::ops::Range<usize>, y: &[f64], standardize: bool) -> Prepared {
@@ -132,8 +134,22 @@ fn prepare(x: &[f64], p: usize, rows: std::ops::Range<usize>, y: &[f64], standar
     }
     let ys = &y[rows];
     let y_mean = ys.iter().sum::<f64>() / nf;
-    let y = ys.iter().map(|v| v - y_mean).collect();
-    Prepared { n, p, cols, norm2, x_mean, scale, y, y_mean }
+    let y: Vec<f64> = ys.iter().map(|v| v - y_mean).collect();
+    let y: Vec<f64> = y;
+    let mut prep = Prepared { n, p, cols, norm2, x_mean, scale, y, y_mean, gram: None };
+    if n > p {
+        let mut g = vec![0.0; p * p];
+        for a in 0..p {
+            for b in a..p {
+                let v = dot(prep.col(a), prep.col(b));
+                g[a * p + b] = v;
+                g[b * p + a] = v;
+            }
+        }
+        let xty = (0..p).map(|j| dot(prep.col(j), &prep.y)).collect();
+        prep.gram = Some((g, xty));
+    }
+    prep
 }
 
 impl Prepared {
@@ -144,6 +160,86 @@ impl Prepared {
     /// `max_j |x_jᵀy| / (n·l1_ratio)`: the smallest α with an all-zero solution.
     fn alpha_max(&self, l1_ratio: f64) -> f64 {
         (0..self.p).map(|j| dot(self.col(j), &self.y).abs()).fold(0.0, f64::max) / (self.n as f64 * l1_ratio)
+    }
+
+    /// The solver state for `w = 0`: the residual `y`, or `Xᵀy` in the Gram form.
+    fn start(&self) -> Vec<f64> {
+        match &self.gram {
+            Some((_, xty)) => xty.clone(),
+            None => self.y.clone(),
+        }
+    }
+
+    fn step(&self, w: &mut [f64], state: &mut [f64], alpha: f64, o: &ElasticNet) -> (usize, bool) {
+        match &self.gram {
+            Some((g, xty)) => self.descend_gram(g, xty, w, state, alpha, o),
+            None => self.descend(w, state, alpha, o),
+        }
+    }
+
+    /// The same iterations and stopping rule as [`Self::descend`] on the covariance form (scikit-learn's
+    /// `enet_coordinate_descent_gram`): the state is `q = Xᵀ(y − Xw)`.
+    fn descend_gram(
+        &self,
+        g: &[f64],
+        xty: &[f64],
+        w: &mut [f64],
+        q: &mut [f64],
+        alpha: f64,
+        o: &ElasticNet,
+    ) -> (usize, bool) {
+        let p = self.p;
+        let nf = self.n as f64;
+        let l1 = alpha * o.l1_ratio * nf;
+        let l2 = alpha * (1.0 - o.l1_ratio) * nf;
+        let yy = dot(&self.y, &self.y);
+        let gap_tol = o.tol * yy;
+        for it in 0..o.max_iter {
+            let mut w_max = 0.0f64;
+            let mut d_w_max = 0.0f64;
+            for j in 0..p {
+                let gjj = g[j * p + j];
+                if gjj == 0.0 {
+                    continue;
+                }
+                let w_old = w[j];
+                let t = q[j] + w_old * gjj;
+                let w_new = t.signum() * (t.abs() - l1).max(0.0) / (gjj + l2);
+                if w_new != w_old {
+                    let d = w_new - w_old;
+                    let row = &g[j * p..(j + 1) * p];
+                    q.iter_mut().zip(row).for_each(|(q, gk)| *q -= d * gk);
+                    w[j] = w_new;
+                }
+                d_w_max = d_w_max.max((w_new - w_old).abs());
+                w_max = w_max.max(w_new.abs());
+            }
+            let check = w_max == 0.0 || d_w_max / w_max < o.tol || it + 1 == o.max_iter;
+            if check {
+                let mut dual_norm = 0.0f64;
+                for j in 0..p {
+                    dual_norm = dual_norm.max((q[j] - l2 * w[j]).abs());
+                }
+                let w_xty = dot(w, xty);
+                // Gw = Xᵀy − q, so ‖r‖² = yᵀy − 2wᵀXᵀy + wᵀGw.
+                let w_gw = w_xty - dot(w, q);
+                let r2 = (yy - 2.0 * w_xty + w_gw).max(0.0);
+                let ry = yy - w_xty;
+                let w2 = dot(w, w);
+                let (c, mut gap) = if dual_norm > l1 {
+                    let c = l1 / dual_norm;
+                    (c, 0.5 * (r2 + r2 * c * c))
+                } else {
+                    (1.0, r2)
+                };
+                let l1_norm: f64 = w.iter().map(|v| v.abs()).sum();
+                gap += l1 * l1_norm - c * ry + 0.5 * l2 * (1.0 + c * c) * w2;
+                if gap < gap_tol {
+                    return (it + 1, true);
+                }
+            }
+        }
+        (o.max_iter, false)
     }
 
     /// scikit-learn's `enet_coordinate_descent` on the `n`-scaled problem, warm-started from `w`
@@ -233,8 +329,8 @@ pub fn fit(x: &[f64], p: usize, y: &[f64], opts: &ElasticNet) -> Result<Fit> {
     let n = check(x, p, y, 1)?;
     let prep = prepare(x, p, 0..n, y, opts.standardize);
     let mut w = vec![0.0; p];
-    let mut r = prep.y.clone();
-    let (it, ok) = prep.descend(&mut w, &mut r, opts.alpha, opts);
+    let mut r = prep.start();
+    let (it, ok) = prep.step(&mut w, &mut r, opts.alpha, opts);
     Ok(prep.unscale(opts.alpha, &w, it, ok))
 }
 
@@ -279,11 +375,11 @@ pub fn path(x: &[f64], p: usize, y: &[f64], opts: &ElasticNet, g: &Grid) -> Resu
 
 fn run_path(prep: &Prepared, alphas: &[f64], opts: &ElasticNet) -> Vec<Fit> {
     let mut w = vec![0.0; prep.p];
-    let mut r = prep.y.clone();
+    let mut r = prep.start();
     alphas
         .iter()
         .map(|&a| {
-            let (it, ok) = prep.descend(&mut w, &mut r, a, opts);
+            let (it, ok) = prep.step(&mut w, &mut r, a, opts);
             prep.unscale(a, &w, it, ok)
         })
         .collect()
@@ -335,11 +431,11 @@ pub fn cross_validate(x: &[f64], p: usize, y: &[f64], opts: &ElasticNet, g: &Gri
     }
     let best_k = (0..mse.len()).fold(0, |b, k| if mse[k] < mse[b] { k } else { b });
     let mut w = vec![0.0; p];
-    let mut r = all.y.clone();
+    let mut r = all.start();
     // Warm-start along the grid down to the chosen α, as the path does.
     let mut last = (0, false);
     for &a in &alphas[..=best_k] {
-        last = all.descend(&mut w, &mut r, a, opts);
+        last = all.step(&mut w, &mut r, a, opts);
     }
     let best = all.unscale(alphas[best_k], &w, last.0, last.1);
     Ok(CvFit { alphas, mse, best })
