@@ -148,6 +148,7 @@ fn float_noise_rows() -> (Vec<Row>, Vec<(i64, i64)>) {
     // A price that is a sum of floats, and one that is the grid point exactly.
     rows.push((TRADE_EVENT | EXCH_EVENT | BUY_EVENT, 3_000, 3_100, 50_000.5 + 0.1, 0.1 + 0.2, 1));
     rows.push((TRADE_EVENT | EXCH_EVENT | SELL_EVENT, 3_000, 3_100, 50_000.6, 0.3, 2));
+    let rows = rows.into_iter().map(|(ev, ex, lo, px, q, o)| (ev, T0 + ex, T0 + lo, px, q, o)).collect();
     (rows, want)
 }
 
