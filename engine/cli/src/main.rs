@@ -7,6 +7,7 @@ mod inspect;
 mod replay;
 mod run;
 mod scaffold;
+mod supervise;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
