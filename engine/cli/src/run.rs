@@ -31,7 +31,25 @@ use crate::fmt;
   ticktape run examples/demo/run.toml
   ticktape run --strategy target/release/libticktape_template.so --tape data/*.tape --out results/mm
   ticktape run examples/demo/run.toml --entry-latency 'lognormal(2ms, 0.5)' --fill touch --out results/touch
-  ticktape run --strategy target/release/libticktape_template.so --config mm.toml --tape data/*.tape --funding data/x.funding.tape")]
+  ticktape run --strategy target/release/libticktape_template.so --config mm.toml --tape data/*.tape --funding data/x.funding.tape
+  ticktape run examples/demo/run.toml --out results/mm --force --time-limit 10m --memory-limit 8GB
+
+Defaults: feed latency `local` (tapes' receive times, else 1ms); entry and response latency 1ms;
+maker fee 2 bps, taker fee 5 bps; cross-only fills; capital 100000; mark mid; sample 1s; seed 1;
+--out ./results (refused if not empty, unless --force). Flags override the run file.
+
+Run-file keys (paths relative to the run file):
+  tapes = [\"data/*.tape\"]      funding = [..]      strategy = \"PLUGIN\"    out = \"DIR\"
+  config = \"FILE\"  or a [strategy_config] table
+  [latency]  feed, entry, response    (\"1ms\", \"lognormal(2ms, 0.5)\", \"series(FILE)\"; feed: \"local\")
+  [fees]     maker_bps, taker_bps
+  [fills]    touch, partial, queue, book_cross   (true/false)
+  [limits]   max_position, max_notional
+  [account]  capital, mark (\"mid\" | \"mark\"), sample, seed
+
+The backtest runs in a child process: an abort, segfault, out-of-memory, hang (--time-limit),
+exit() from the plugin or Ctrl-C ends with one error line, exit status 1 and summary.json
+holding the error. --in-process runs it in this process instead (for profiling).")]
 pub(crate) struct RunArgs {
     /// Run file (TOML) naming tapes, strategy, config and settings.
     #[arg(value_name = "RUN_FILE")]
