@@ -34,12 +34,13 @@ pub fn plugin_dir() -> &'static Path {
 }
 
 /// The plugin crates [`plugin_dir`] builds.
-pub const PLUGIN_CRATES: [&str; 5] = [
+pub const PLUGIN_CRATES: [&str; 6] = [
     "ticktape-template",
     "ticktape-counter",
     "ticktape-fixture-faulty",
     "ticktape-fixture-wrong-abi",
     "ticktape-fixture-no-init",
+    "ticktape-fixture-hostile",
 ];
 
 /// Path of a built plugin by library name (e.g. `ticktape_template`).

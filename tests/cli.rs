@@ -195,3 +195,23 @@ fn usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not a count"));
 }
+
+#[test]
+fn run_help_states_the_simulators_real_defaults() {
+    let d = ticktape_engine::sim::SimConfig::default();
+    let o = run(&["run", "--help"]);
+    assert!(o.status.success());
+    let help = stdout(&o);
+    for needle in [
+        format!("maker fee {} bps", d.maker_fee_bps),
+        format!("taker fee {} bps", d.taker_fee_bps),
+        format!("capital {}", d.capital),
+        format!("sample {}s", d.sample_ns / 1_000_000_000),
+        format!("seed {}", d.seed),
+        format!("entry and response latency {}", d.entry),
+        "--out ./results".to_owned(),
+        "[account]  capital, mark".to_owned(),
+    ] {
+        assert!(help.contains(&needle), "run --help lacks {needle:?}:\n{help}");
+    }
+}

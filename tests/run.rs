@@ -199,3 +199,168 @@ fn run_file_errors_name_the_file_and_what_to_fix() {
     let f = write("nostrategy.toml", "tapes = [\"tapes/*.tape\"]\n");
     assert_one_error_line(&run(&["run", f.to_str().unwrap()]), &["no strategy", "--strategy"]);
 }
+
+/// Runs the hostile fixture in `mode` at event `at` over synthetic tapes
+/// into `out` (after filling `out` with a stale file), with `extra` flags.
+fn hostile_run(dir: &Path, mode: &str, at: u64, extra: &[&str]) -> (std::process::Output, PathBuf) {
+    let tapes = gen_tapes(&dir.join("tapes"), "300000", "BTCUSDT");
+    let cfg = dir.join("hostile.toml");
+    fs::write(&cfg, format!("mode = \"{mode}\"\nat_event = {at}\n")).unwrap();
+    let out = dir.join("out");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("fills.parquet"), b"stale results of an earlier run").unwrap();
+    let plugin = plugin("ticktape_fixture_hostile");
+    let mut args = vec!["run", "--strategy", plugin.to_str().unwrap(), "--config", cfg.to_str().unwrap()];
+    args.push("--tape");
+    for t in &tapes {
+        args.push(t.to_str().unwrap());
+    }
+    args.extend(["--out", out.to_str().unwrap(), "--force"]);
+    args.extend(extra);
+    (run(&args), out)
+}
+
+/// A crash: one error line naming `needle`, status 1, and `out` holding only
+/// the new summary.json (with the error and provenance), no stale file.
+fn assert_contained(o: &std::process::Output, out: &Path, needle: &str) {
+    assert_one_error_line(o, &[needle]);
+    let s = summary(out);
+    assert!(s["error"].as_str().unwrap().contains(needle), "{s}");
+    assert_eq!(s["complete"], false);
+    assert!(s["provenance"]["tapes"][0]["xxh3_128"].as_str().is_some_and(|h| h.len() == 32), "{s}");
+    assert!(!out.join("fills.parquet").exists(), "stale fills.parquet survived");
+    let leftovers: Vec<_> = fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary folders left: {leftovers:?}");
+}
+
+#[test]
+fn plugin_abort_is_reported_with_its_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = hostile_run(dir.path(), "abort", 1000, &[]);
+    assert_contained(&o, &out, "SIGABRT");
+}
+
+#[test]
+fn plugin_segfault_is_reported_with_its_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = hostile_run(dir.path(), "segfault", 1000, &[]);
+    assert_contained(&o, &out, "SIGSEGV");
+}
+
+#[test]
+fn plugin_exit_zero_is_an_error_not_a_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = hostile_run(dir.path(), "exit0", 1000, &[]);
+    assert_contained(&o, &out, "exit status 0");
+}
+
+#[test]
+fn plugin_hang_is_stopped_by_the_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = hostile_run(dir.path(), "hang", 1000, &["--time-limit", "2s"]);
+    assert_contained(&o, &out, "--time-limit");
+}
+
+#[test]
+fn plugin_out_of_memory_is_reported_under_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = hostile_run(dir.path(), "oom", 1000, &["--memory-limit", "400MB"]);
+    assert_contained(&o, &out, "out of memory");
+}
+
+#[test]
+fn sigint_to_ticktape_stops_the_backtest_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = gen_tapes(&dir.path().join("tapes"), "100000", "BTCUSDT");
+    let cfg = dir.path().join("hostile.toml");
+    fs::write(&cfg, "mode = \"hang\"\nat_event = 10\n").unwrap();
+    let out = dir.path().join("out");
+    let child = ticktape()
+        .args(["run", "--strategy", plugin("ticktape_fixture_hostile").to_str().unwrap()])
+        .args(["--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--tape"])
+        .args(&tapes)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_one_error_line(&o, &["interrupted"]);
+    assert!(summary(&out)["error"].as_str().unwrap().contains("interrupted"));
+}
+
+#[test]
+#[ignore = "needs simulator validation (h1-sim)"]
+fn plugin_huge_quantity_orders_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, _) = hostile_run(dir.path(), "huge-qty", 1000, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).lines().any(|l| l.starts_with("error: ")), "{}", stderr(&o));
+}
+
+#[test]
+#[ignore = "needs simulator validation (h1-sim)"]
+fn plugin_timer_loop_at_now_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, _) = hostile_run(dir.path(), "timer-loop", 1000, &["--time-limit", "60s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).lines().any(|l| l.starts_with("error: ")), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("--time-limit"), "the simulator, not the time limit, must stop it");
+}
+
+#[test]
+fn non_empty_out_is_refused_before_the_run_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = gen_tapes(&dir.path().join("tapes"), "20000", "BTCUSDT");
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("summary.json"), b"{}").unwrap();
+    let o = ticktape()
+        .args(["run", "--strategy", plugin("ticktape_template").to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .arg("--tape")
+        .args(&tapes)
+        .output()
+        .unwrap();
+    assert_one_error_line(&o, &["not empty", "--force"]);
+    assert_eq!(fs::read(out.join("summary.json")).unwrap(), b"{}");
+}
+
+#[test]
+fn unwritable_out_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = gen_tapes(&dir.path().join("tapes"), "20000", "BTCUSDT");
+    let blocker = dir.path().join("file");
+    fs::write(&blocker, b"x").unwrap();
+    let out = blocker.join("out");
+    let o = ticktape()
+        .args(["run", "--strategy", plugin("ticktape_template").to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .arg("--tape")
+        .args(&tapes)
+        .output()
+        .unwrap();
+    assert_one_error_line(&o, &["cannot create the folder of --out"]);
+    assert!(stdout(&o).is_empty(), "no backtest should have run: {}", stdout(&o));
+}
+
+#[test]
+fn forced_run_replaces_previous_results_and_records_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = hostile_run(dir.path(), "", 0, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    assert!(s["error"].is_null());
+    let p = &s["provenance"];
+    assert_eq!(p["ticktape_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(p["plugin"]["name"], "ticktape-fixture-hostile");
+    assert_eq!(p["sim"]["seed"], 1);
+    assert_eq!(p["tapes"].as_array().unwrap().len(), 2, "l2 and trades tapes");
+    assert!(p["tapes"][0]["bytes"].as_u64().unwrap() > 0);
+    let stale = fs::read(out.join("fills.parquet")).unwrap();
+    assert_ne!(stale, b"stale results of an earlier run");
+}

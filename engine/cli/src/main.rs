@@ -8,6 +8,7 @@ mod replay;
 mod report;
 mod run;
 mod scaffold;
+mod supervise;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

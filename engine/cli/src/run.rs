@@ -31,7 +31,25 @@ use crate::fmt;
   ticktape run examples/demo/run.toml
   ticktape run --strategy target/release/libticktape_template.so --tape data/*.tape --out results/mm
   ticktape run examples/demo/run.toml --entry-latency 'lognormal(2ms, 0.5)' --fill touch --out results/touch
-  ticktape run --strategy target/release/libticktape_template.so --config mm.toml --tape data/*.tape --funding data/x.funding.tape")]
+  ticktape run --strategy target/release/libticktape_template.so --config mm.toml --tape data/*.tape --funding data/x.funding.tape
+  ticktape run examples/demo/run.toml --out results/mm --force --time-limit 10m --memory-limit 8GB
+
+Defaults: feed latency `local` (tapes' receive times, else 1ms); entry and response latency 1ms;
+maker fee 2 bps, taker fee 5 bps; cross-only fills; capital 100000; mark mid; sample 1s; seed 1;
+--out ./results (refused if not empty, unless --force). Flags override the run file.
+
+Run-file keys (paths relative to the run file):
+  tapes = [\"data/*.tape\"]      funding = [..]      strategy = \"PLUGIN\"    out = \"DIR\"
+  config = \"FILE\"  or a [strategy_config] table
+  [latency]  feed, entry, response    (\"1ms\", \"lognormal(2ms, 0.5)\", \"series(FILE)\"; feed: \"local\")
+  [fees]     maker_bps, taker_bps
+  [fills]    touch, partial, queue, book_cross   (true/false)
+  [limits]   max_position, max_notional
+  [account]  capital, mark (\"mid\" | \"mark\"), sample, seed
+
+The backtest runs in a child process: an abort, segfault, out-of-memory, hang (--time-limit),
+exit() from the plugin or Ctrl-C ends with one error line, exit status 1 and summary.json
+holding the error. --in-process runs it in this process instead (for profiling).")]
 pub(crate) struct RunArgs {
     /// Run file (TOML) naming tapes, strategy, config and settings.
     #[arg(value_name = "RUN_FILE")]
@@ -81,6 +99,25 @@ pub(crate) struct RunArgs {
     /// Replay tapes whose time ranges do not overlap (refused by default).
     #[arg(long)]
     allow_gaps: bool,
+    /// Replace a non-empty --out (it is replaced only when the run ends).
+    #[arg(long)]
+    force: bool,
+    /// Stop the backtest after this much wall time (e.g. 30s, 10m); the
+    /// run then fails with what it reported up to then.
+    #[arg(long, value_name = "DURATION")]
+    time_limit: Option<String>,
+    /// Cap the backtest's heap (RLIMIT_DATA of the backtest process; mapped
+    /// tapes do not count), e.g. 4GB. Default: no cap (the kernel's
+    /// out-of-memory killer ends it, reported as SIGKILL).
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
+    /// Run the backtest in this process (no crash containment; for
+    /// profiling and debuggers).
+    #[arg(long)]
+    in_process: bool,
+    /// Internal: run as the supervised backtest process writing into DIR.
+    #[arg(long, hide = true, value_name = "DIR")]
+    child_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -334,27 +371,217 @@ fn describe(info: &PluginInfo) -> String {
 }
 
 /// Runs a plan; returns the output, the summary and the wall time.
-pub(crate) fn execute(plan: &RunPlan) -> Result<(RunOutput, Summary, PluginInfo, f64)> {
+fn execute_probed<P: ticktape_engine::sim::Probe>(
+    plan: &RunPlan,
+    probe: &mut P,
+) -> Result<(RunOutput, Summary, PluginInfo, f64)> {
     let replay = Replay::open_with(&plan.tapes, ReplayOptions { allow_gaps: plan.allow_gaps })?;
     let plugin = load_strategy(&plan.strategy)?;
     let mut instance = plugin.create(&plan.config_text)?;
     let t0 = Instant::now();
-    let out = ticktape_engine::sim::run(&replay, &plan.sim, &mut instance)?;
+    let out = ticktape_engine::sim::run_probed(&replay, &plan.sim, &mut instance, probe)?;
     let secs = t0.elapsed().as_secs_f64();
     let info = plugin.info().clone();
     let summary = summarize(&out, &format!("{} {}", info.name, info.version));
     Ok((out, summary, info, secs))
 }
 
+const PROVENANCE: &str = ".provenance.json";
+
+/// What a run was made of, for `summary.json`: ticktape's version, every
+/// tape with its size and XXH3-128 content hash, the strategy config and
+/// the effective simulator settings (seed included).
+fn provenance(plan: &RunPlan) -> Result<serde_json::Value> {
+    use std::io::Read;
+    let mut tapes = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for t in &plan.tapes {
+        let mut f = std::fs::File::open(t).with_context(|| format!("cannot open tape {}", t.display()))?;
+        let mut h = twox_hash::XxHash3_128::new();
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf).with_context(|| format!("cannot read tape {}", t.display()))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            h.write(&buf[..n]);
+        }
+        tapes.push(serde_json::json!({
+            "path": t.to_string_lossy(),
+            "bytes": size,
+            "xxh3_128": format!("{:032x}", h.finish_128()),
+        }));
+    }
+    let s = &plan.sim;
+    Ok(serde_json::json!({
+        "ticktape_version": env!("CARGO_PKG_VERSION"),
+        "strategy_path": plan.strategy,
+        "strategy_config": plan.config_text,
+        "tapes": tapes,
+        "sim": {
+            "feed_latency": s.feed.to_string(),
+            "entry_latency": s.entry.to_string(),
+            "response_latency": s.response.to_string(),
+            "maker_fee_bps": s.maker_fee_bps,
+            "taker_fee_bps": s.taker_fee_bps,
+            "fills": { "touch": s.fills.touch, "partial": s.fills.partial, "queue": s.fills.queue,
+                       "book_cross": s.fills.book_cross },
+            "max_position": s.max_position,
+            "max_notional": s.max_notional,
+            "capital": s.capital,
+            "mark": match s.mark { MarkSource::Mid => "mid", MarkSource::Mark => "mark" },
+            "sample_ns": s.sample_ns,
+            "seed": s.seed,
+        },
+    }))
+}
+
+fn with_plugin(mut prov: serde_json::Value, info: &PluginInfo) -> serde_json::Value {
+    if let Some(m) = prov.as_object_mut() {
+        m.insert(
+            "plugin".into(),
+            serde_json::json!({
+                "name": info.name, "version": info.version, "sdk_version": info.sdk_version,
+                "rustc": info.rustc, "target": info.target, "profile": info.profile,
+            }),
+        );
+    }
+    prov
+}
+
+/// Runs the backtest and writes its results into `dir`.
+fn backtest_into(
+    plan: &RunPlan,
+    dir: &Path,
+    prov: serde_json::Value,
+    probe: &mut impl ticktape_engine::sim::Probe,
+) -> Result<(RunOutput, Summary, PluginInfo, f64, Vec<PathBuf>)> {
+    let (out, summary, info, secs) = execute_probed(plan, probe)?;
+    let prov = with_plugin(prov, &info);
+    let written = results::write_with(dir, &out, &summary, Some(&prov))?;
+    Ok((out, summary, info, secs, written.files))
+}
+
+/// The final names of the files written into the staging folder.
+fn renamed(files: &[PathBuf], out: &Path) -> Vec<PathBuf> {
+    files.iter().filter_map(|f| f.file_name().map(|n| out.join(n))).collect()
+}
+
 pub(crate) fn run(a: RunArgs) -> Result<()> {
     let plan = a.plan()?;
-    let (out, summary, info, secs) = execute(&plan)?;
-    let written = results::write(&plan.out, &out, &summary)?;
-    print_summary(&summary, &info, secs, &plan.out, &written.files);
-    if let Some(e) = &out.error {
-        bail!("{e}; results up to the failure are in {}", plan.out.display());
+    if let Some(dir) = &a.child_dir {
+        return child(&plan, dir);
     }
-    Ok(())
+    let time_limit = a
+        .time_limit
+        .as_deref()
+        .map(|s| -> Result<std::time::Duration> {
+            let ns = parse_duration(s).map_err(|e| anyhow!("--time-limit: {e}"))?;
+            if ns <= 0 {
+                bail!("--time-limit must be positive");
+            }
+            Ok(std::time::Duration::from_nanos(ns as u64))
+        })
+        .transpose()?;
+    let memory_limit = a.memory_limit.as_deref().map(crate::supervise::parse_bytes).transpose()?;
+    let staging = results::stage(&plan.out, a.force)?;
+    let prov = match provenance(&plan) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(staging.dir());
+            return Err(e);
+        }
+    };
+    if a.in_process {
+        let r = backtest_into(&plan, staging.dir(), prov, &mut ());
+        let (out, summary, info, secs, files) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(staging.dir());
+                return Err(e);
+            }
+        };
+        staging.promote()?;
+        print_summary(&summary, &info, secs, &plan.out, &renamed(&files, &plan.out));
+        if let Some(e) = &out.error {
+            bail!("{e}; results up to the failure are in {}", plan.out.display());
+        }
+        return Ok(());
+    }
+    results::write_json(&staging.dir().join(PROVENANCE), &prov)?;
+    // The child gets the same arguments; it skips the checks above.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let outcome = crate::supervise::supervise(args, staging.dir(), time_limit, memory_limit)?;
+    let dir = staging.dir().to_path_buf();
+    let events = crate::supervise::progress(&dir);
+    for f in [crate::supervise::STATUS, crate::supervise::PROGRESS, PROVENANCE] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    match outcome {
+        crate::supervise::Outcome::Reported { ok, stderr } => {
+            let wrote = std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+            if wrote {
+                staging.promote()?;
+            } else {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(&stderr);
+            if ok {
+                Ok(())
+            } else {
+                // The child printed its one error line.
+                std::process::exit(1)
+            }
+        }
+        crate::supervise::Outcome::Crashed { what, stderr } => {
+            let after = match events {
+                Some(n) => format!("after at least {} events", fmt::thousands(n)),
+                None => "before its first progress report (it reports about once a second)".into(),
+            };
+            let error = format!("the backtest process {what} ({after})");
+            let mut summary = serde_json::json!({
+                "error": error,
+                "events_at_least": events,
+                "complete": false,
+                "provenance": prov,
+            });
+            if !stderr.is_empty() {
+                std::fs::write(dir.join("stderr.log"), &stderr)
+                    .with_context(|| format!("cannot write {}", dir.join("stderr.log").display()))?;
+                summary["stderr_log"] = "stderr.log".into();
+            }
+            results::write_json(&dir.join("summary.json"), &summary)?;
+            staging.promote()?;
+            bail!(
+                "{error}; no tables were written; {} holds summary.json with this error{}",
+                plan.out.display(),
+                if stderr.is_empty() { "" } else { " and the process's stderr.log" }
+            )
+        }
+    }
+}
+
+/// The supervised backtest process: runs the plan, writes the results into
+/// `dir`, then marks the run as reported (`ok` or `error`).
+fn child(plan: &RunPlan, dir: &Path) -> Result<()> {
+    let prov: serde_json::Value = std::fs::read(dir.join(PROVENANCE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let mut probe = crate::supervise::Progress::new(dir);
+    let r = backtest_into(plan, dir, prov, &mut probe).and_then(|(out, summary, info, secs, files)| {
+        print_summary(&summary, &info, secs, &plan.out, &renamed(&files, &plan.out));
+        match &out.error {
+            Some(e) => Err(anyhow!("{e}; results up to the failure are in {}", plan.out.display())),
+            None => Ok(()),
+        }
+    });
+    let status = if r.is_ok() { "ok" } else { "error" };
+    std::fs::write(dir.join(crate::supervise::STATUS), status)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    r
 }
 
 fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {

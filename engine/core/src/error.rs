@@ -77,4 +77,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The output folder holds files from before and `--force` was not given.
+    #[error(
+        "{path}: the output folder is not empty (it holds earlier results); pass --force to replace it when the run completes, or choose another --out"
+    )]
+    OutNotEmpty {
+        /// The folder.
+        path: PathBuf,
+    },
 }

@@ -65,6 +65,18 @@ fn side_name(code: u8) -> &'static str {
 
 /// Writes every result of `out` into `dir` (created if missing).
 pub fn write(dir: &Path, out: &RunOutput, summary: &Summary) -> Result<Written> {
+    write_with(dir, out, summary, None)
+}
+
+/// [`write()`], with `provenance` (what the run was made of: versions, tapes
+/// and their hashes, the effective config) recorded in `summary.json` under
+/// the key `provenance`.
+pub fn write_with(
+    dir: &Path,
+    out: &RunOutput,
+    summary: &Summary,
+    provenance: Option<&serde_json::Value>,
+) -> Result<Written> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
         action: "create folder",
@@ -224,11 +236,11 @@ pub fn write(dir: &Path, out: &RunOutput, summary: &Summary) -> Result<Written> 
 
     // summary.json
     let path = dir.join("summary.json");
-    let mut json = serde_json::to_vec_pretty(summary).map_err(|e| parquet_error(&path, e))?;
-    json.push(b'\n');
-    let mut file = AtomicFile::create(&path)?;
-    file.write_all(&json)?;
-    file.commit()?;
+    let mut value = serde_json::to_value(summary).map_err(|e| parquet_error(&path, e))?;
+    if let (Some(p), Some(map)) = (provenance, value.as_object_mut()) {
+        map.insert("provenance".into(), p.clone());
+    }
+    write_json(&path, &value)?;
     files.push(path);
 
     // strategy.log
@@ -250,4 +262,91 @@ pub fn write(dir: &Path, out: &RunOutput, summary: &Summary) -> Result<Written> 
     file.commit()?;
     files.push(path);
     Ok(Written { files })
+}
+
+/// Writes `value` as pretty JSON to `path` (temporary name, then renamed).
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(value).map_err(|e| parquet_error(path, e))?;
+    json.push(b'\n');
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(&json)?;
+    file.commit()?;
+    Ok(())
+}
+
+/// A fresh temporary folder beside a run's output folder: the run writes
+/// into it, and [`Staging::promote`] renames it into place, so `--out` never
+/// mixes files of two runs and never shows a half-written run as complete.
+#[derive(Debug)]
+pub struct Staging {
+    tmp: PathBuf,
+    out: PathBuf,
+}
+
+/// Checks that `out` may be written and creates its temporary sibling
+/// (`.NAME.tmp-PID`) before the run starts. A non-empty existing `out` is
+/// refused unless `force`; with `force` it is replaced only by
+/// [`Staging::promote`].
+pub fn stage(out: &Path, force: bool) -> Result<Staging> {
+    let io = |path: &Path, action: &'static str| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, action, source }
+    };
+    if out.exists() {
+        if !out.is_dir() {
+            return Err(Error::Io {
+                path: out.to_path_buf(),
+                action: "use it as the output folder",
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file of that name exists"),
+            });
+        }
+        let mut entries = std::fs::read_dir(out).map_err(io(out, "read the output folder"))?;
+        if !force && entries.next().is_some() {
+            return Err(Error::OutNotEmpty { path: out.to_path_buf() });
+        }
+    }
+    let name = out.file_name().map_or_else(|| "results".into(), |n| n.to_string_lossy().into_owned());
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io(&parent, "create the folder of --out"))?;
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp, "remove a stale temporary folder"))?;
+    }
+    std::fs::create_dir(&tmp).map_err(io(&tmp, "create the temporary output folder (is --out's folder writable?)"))?;
+    Ok(Staging { tmp, out: out.to_path_buf() })
+}
+
+impl Staging {
+    /// The temporary folder the run writes into.
+    pub fn dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The final output folder.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// Renames the temporary folder into place, replacing an existing `out`.
+    pub fn promote(self) -> Result<()> {
+        let io = |path: &Path, action: &'static str| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, action, source }
+        };
+        if self.out.exists() {
+            let old = self.tmp.with_file_name(format!(
+                "{}.old",
+                self.tmp.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            ));
+            std::fs::rename(&self.out, &old).map_err(io(&self.out, "move the previous results aside"))?;
+            std::fs::rename(&self.tmp, &self.out).map_err(io(&self.out, "rename the results into place"))?;
+            std::fs::remove_dir_all(&old).map_err(io(&old, "remove the previous results"))?;
+        } else {
+            std::fs::rename(&self.tmp, &self.out).map_err(io(&self.out, "rename the results into place"))?;
+        }
+        Ok(())
+    }
 }
