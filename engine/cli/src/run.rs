@@ -304,6 +304,7 @@ impl RunArgs {
             }
         }
         sim.seed = self.seed.or(acct.seed).unwrap_or(sim.seed);
+        sim.validate()?;
         Ok(RunPlan { tapes, strategy, config_text, out, sim })
     }
 }
