@@ -199,3 +199,29 @@ fn run_file_errors_name_the_file_and_what_to_fix() {
     let f = write("nostrategy.toml", "tapes = [\"tapes/*.tape\"]\n");
     assert_one_error_line(&run(&["run", f.to_str().unwrap()]), &["no strategy", "--strategy"]);
 }
+
+#[test]
+fn nan_fee_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = dir.path().join("tapes");
+    let generated = gen_tapes(&tapes, "5k", "BTCUSDT");
+    let plugin = plugin("ticktape_template");
+    let f = dir.path().join("nan.toml");
+    let out = dir.path().join("out");
+    fs::write(
+        &f,
+        format!("tapes = [\"tapes/*.tape\"]\nstrategy = \"{}\"\n[fees]\nmaker_bps = nan\n", plugin.display()),
+    )
+    .unwrap();
+    let o = run(&["run", f.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_one_error_line(&o, &["maker fee", "[fees] maker_bps", "NaN"]);
+    assert!(!out.exists(), "refused before the run: nothing written");
+    let tape = &generated[0];
+    let p = plugin.to_str().unwrap();
+    for (flag, value, needle) in
+        [("--capital", "inf", "--capital"), ("--taker-fee-bps", "NaN", "--taker-fee-bps"), ("--capital", "0", "capital")]
+    {
+        let o = run(&["run", "--strategy", p, "--tape", tape.to_str().unwrap(), "--out", out.to_str().unwrap(), flag, value]);
+        assert_one_error_line(&o, &[needle]);
+    }
+}

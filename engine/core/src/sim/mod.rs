@@ -41,7 +41,7 @@ pub mod metrics;
 use ticktape_sdk::abi::OrderUpdate;
 use ticktape_tape::{UNDEF, funding_flags};
 
-pub use account::{Account, FillEffect, Position, Scale};
+pub use account::{Account, FillEffect, Overflow, Position, Scale};
 pub use backtest::{Probe, run, run_probed};
 pub use exchange::{Order, OrderStatus};
 pub use ticktape_sdk::abi::MAX_TIMERS_AT_NOW;
