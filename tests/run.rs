@@ -218,10 +218,22 @@ fn nan_fee_is_refused_at_load() {
     assert!(!out.exists(), "refused before the run: nothing written");
     let tape = &generated[0];
     let p = plugin.to_str().unwrap();
-    for (flag, value, needle) in
-        [("--capital", "inf", "--capital"), ("--taker-fee-bps", "NaN", "--taker-fee-bps"), ("--capital", "0", "capital")]
-    {
-        let o = run(&["run", "--strategy", p, "--tape", tape.to_str().unwrap(), "--out", out.to_str().unwrap(), flag, value]);
+    for (flag, value, needle) in [
+        ("--capital", "inf", "--capital"),
+        ("--taker-fee-bps", "NaN", "--taker-fee-bps"),
+        ("--capital", "0", "capital"),
+    ] {
+        let o = run(&[
+            "run",
+            "--strategy",
+            p,
+            "--tape",
+            tape.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            flag,
+            value,
+        ]);
         assert_one_error_line(&o, &[needle]);
     }
 }

@@ -42,7 +42,7 @@ impl Strategy for Filler {
         if token == 0 {
             for k in 0..self.n {
                 let away = (1 + (k / 2) % 2_000) as i64 * tick;
-                if k % 2 == 0 {
+                if k.is_multiple_of(2) {
                     ctx.limit(0, Side::Buy, bid - away, lot, k);
                 } else {
                     ctx.limit(0, Side::Sell, ask + away, lot, k);
@@ -52,7 +52,7 @@ impl Strategy for Filler {
             for _ in 0..(self.n / 100).max(1) {
                 let id = self.cursor;
                 self.cursor = self.cursor % self.n + 1;
-                if id % 2 == 0 {
+                if id.is_multiple_of(2) {
                     ctx.cancel(id);
                 } else {
                     ctx.replace(id, if id % 4 == 1 { bid - 3_000 * tick } else { ask + 3_000 * tick }, 2 * lot);

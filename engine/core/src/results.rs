@@ -140,13 +140,11 @@ pub fn write(dir: &Path, out: &RunOutput, summary: &Summary) -> Result<Written> 
             Arc::new(UInt64Array::from_iter_values(o.iter().map(|r| r.tag))),
             Arc::new(StringArray::from_iter_values(o.iter().map(|r| sym(r.instrument)))),
             Arc::new(StringArray::from_iter_values(o.iter().map(|r| side_name(r.side)))),
-            Arc::new(StringArray::from_iter_values(
-                o.iter().map(|r| match r.kind {
-                    order_kind::LIMIT => "limit",
-                    order_kind::MARKET => "market",
-                    _ => "unknown",
-                }),
-            )),
+            Arc::new(StringArray::from_iter_values(o.iter().map(|r| match r.kind {
+                order_kind::LIMIT => "limit",
+                order_kind::MARKET => "market",
+                _ => "unknown",
+            }))),
             Arc::new(StringArray::from_iter_values(o.iter().map(|r| match r.tif {
                 tif::GTC => "gtc",
                 tif::IOC => "ioc",

@@ -666,10 +666,7 @@ fn nan_fee_is_refused_at_load() {
         (SimConfig { max_position: Some(0.0), ..cfg(1, 1) }, "max_position"),
         (SimConfig { sample_ns: 0, ..cfg(1, 1) }, "sample"),
         (SimConfig { entry: LatencySpec::Constant(-MS), ..cfg(1, 1) }, "entry"),
-        (
-            SimConfig { feed: LatencySpec::LogNormal { median: MS, sigma: f64::NAN }, ..cfg(1, 1) },
-            "[latency] feed",
-        ),
+        (SimConfig { feed: LatencySpec::LogNormal { median: MS, sigma: f64::NAN }, ..cfg(1, 1) }, "[latency] feed"),
     ];
     for (c, key) in cases {
         let e = c.validate().unwrap_err().to_string();

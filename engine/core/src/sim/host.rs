@@ -182,11 +182,8 @@ impl Host for Sim<'_> {
             }
             self.timers_at_now.1 += 1;
             if self.timers_at_now.1 > MAX_TIMERS_AT_NOW {
-                self.fault = Some(Error::TimerLoop {
-                    token,
-                    at: super::metrics::rfc3339(self.now),
-                    limit: MAX_TIMERS_AT_NOW,
-                });
+                self.fault =
+                    Some(Error::TimerLoop { token, at: super::metrics::rfc3339(self.now), limit: MAX_TIMERS_AT_NOW });
                 return;
             }
         }

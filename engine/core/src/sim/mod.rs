@@ -44,8 +44,8 @@ use ticktape_tape::{UNDEF, funding_flags};
 pub use account::{Account, FillEffect, Overflow, Position, Scale};
 pub use backtest::{Probe, run, run_probed};
 pub use exchange::{Order, OrderStatus};
-pub use ticktape_sdk::abi::MAX_TIMERS_AT_NOW;
 pub use latency::{Latency, LatencySpec, parse_duration};
+pub use ticktape_sdk::abi::MAX_TIMERS_AT_NOW;
 
 use crate::book::Book;
 use crate::error::{Error, Result};
@@ -169,7 +169,9 @@ impl SimConfig {
             if !(bps.is_finite() && bps.abs() < 10_000.0) {
                 return bad(
                     what,
-                    format!("{bps} is not a fee; give basis points of notional between -10000 and 10000 (e.g. 2.0; negative: a rebate)"),
+                    format!(
+                        "{bps} is not a fee; give basis points of notional between -10000 and 10000 (e.g. 2.0; negative: a rebate)"
+                    ),
                 );
             }
         }
