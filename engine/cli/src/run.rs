@@ -345,6 +345,7 @@ impl RunArgs {
             }
         }
         sim.seed = self.seed.or(acct.seed).unwrap_or(sim.seed);
+        sim.validate()?;
         Ok(RunPlan { tapes, strategy, config_text, out, sim, allow_gaps: self.allow_gaps })
     }
 }

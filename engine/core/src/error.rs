@@ -85,4 +85,40 @@ pub enum Error {
         /// The folder.
         path: PathBuf,
     },
+    /// The account cannot book a fill: a position beyond the `i64` range
+    /// of quantity units, or cash, fees or PnL that are no longer finite.
+    #[error(
+        "accounting overflow at {at}: order {order_id} (tag {tag}, {symbol} {side} {qty} @ {price}, in quantity and price units) would make the {what} overflow; the run stops here. Bound the strategy's order sizes, or set [limits] max_position / max_notional"
+    )]
+    AccountingOverflow {
+        /// What would overflow (position, cash, ...).
+        what: &'static str,
+        /// The order.
+        order_id: u64,
+        /// Its strategy tag.
+        tag: u64,
+        /// Its instrument.
+        symbol: String,
+        /// `buy` or `sell`.
+        side: &'static str,
+        /// Price of the execution, price units.
+        price: i64,
+        /// Quantity of the execution, quantity units.
+        qty: i64,
+        /// Exchange time, RFC 3339.
+        at: String,
+    },
+    /// The strategy set timers at or before the current time too many times
+    /// at one instant (a timer re-arming itself at `now()` in a loop).
+    #[error(
+        "the strategy set more than {limit} timers at or before now() at {at} without time advancing (the last with token {token}): an endless timer loop; the run stops here. Set the next timer strictly after ctx.now()"
+    )]
+    TimerLoop {
+        /// Token of the timer that crossed the limit.
+        token: u64,
+        /// The instant, RFC 3339.
+        at: String,
+        /// The limit ([`MAX_TIMERS_AT_NOW`](ticktape_sdk::abi::MAX_TIMERS_AT_NOW)).
+        limit: u32,
+    },
 }

@@ -152,13 +152,16 @@ pub fn write_with(
             Arc::new(UInt64Array::from_iter_values(o.iter().map(|r| r.tag))),
             Arc::new(StringArray::from_iter_values(o.iter().map(|r| sym(r.instrument)))),
             Arc::new(StringArray::from_iter_values(o.iter().map(|r| side_name(r.side)))),
-            Arc::new(StringArray::from_iter_values(
-                o.iter().map(|r| if r.kind == order_kind::MARKET { "market" } else { "limit" }),
-            )),
+            Arc::new(StringArray::from_iter_values(o.iter().map(|r| match r.kind {
+                order_kind::LIMIT => "limit",
+                order_kind::MARKET => "market",
+                _ => "unknown",
+            }))),
             Arc::new(StringArray::from_iter_values(o.iter().map(|r| match r.tif {
+                tif::GTC => "gtc",
                 tif::IOC => "ioc",
                 tif::POST_ONLY => "post_only",
-                _ => "gtc",
+                _ => "unknown",
             }))),
             Arc::new(Float64Array::from(
                 o.iter().map(|r| (r.kind != order_kind::MARKET).then(|| px(r.instrument, r.price))).collect::<Vec<_>>(),

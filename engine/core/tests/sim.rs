@@ -544,3 +544,237 @@ proptest! {
         }
     }
 }
+
+// Hostile requests and accounting limits (issue 15).
+
+fn raw(side_code: u8, kind: u8, tif_code: u8, price: i64, qty: i64) -> OrderRequest {
+    OrderRequest { instrument: 0, side: side_code, kind, tif: tif_code, reserved: 0, price, qty, tag: 7 }
+}
+
+/// Runs a script that may fail; returns the output whatever its error.
+fn run_failing(tapes: &[PathBuf], cfg: &SimConfig, script: Script) -> (RunOutput, Script) {
+    let replay = Replay::open(tapes).unwrap();
+    let mut driver = Native(script);
+    let out = sim::run(&replay, cfg, &mut driver).unwrap();
+    (out, driver.0)
+}
+
+#[test]
+fn order_qty_i64_max_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let (out, script) = run(
+        &[l2],
+        &cfg(1, 1),
+        vec![
+            (1, raw(side::BUY, order_kind::MARKET, tif::IOC, 0, i64::MAX)),
+            (2, raw(side::BUY, order_kind::LIMIT, tif::GTC, 1001, i64::MAX)),
+            (3, raw(side::BUY, order_kind::LIMIT, tif::GTC, i64::MAX, 1)),
+            (4, raw(side::SELL, order_kind::LIMIT, tif::GTC, 999, 0)),
+        ],
+    );
+    let heard: Vec<(i64, u8, u8)> = script.heard.iter().map(|(t, u)| ((t - T0) / MS, u.kind, u.reason)).collect();
+    // Rejected as sent (1 ms response latency), without reaching the exchange.
+    assert_eq!(
+        heard,
+        [
+            (2, update_kind::REJECTED, reason::INVALID),
+            (3, update_kind::REJECTED, reason::INVALID),
+            (4, update_kind::REJECTED, reason::INVALID),
+            (5, update_kind::REJECTED, reason::INVALID),
+        ]
+    );
+    assert!(out.fills.is_empty());
+    assert_eq!(out.account.positions[0].qty, 0);
+    assert!(out.orders.iter().all(|o| o.status.name() == "rejected" && o.arrive_ts == 0));
+    let s = sim::metrics::summarize(&out, "test");
+    assert_eq!((s.invalid_orders, s.error), (4, None));
+    assert!((s.final_equity - 10_000.0).abs() < 1e-9);
+}
+
+#[test]
+fn order_at_the_largest_valid_qty_hits_the_default_notional_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let big = sim::MAX_ORDER_UNITS;
+    // Capital 10,000: the default limit is 100 × capital = 1,000,000 per order.
+    let (out, script) = run(
+        &[l2],
+        &cfg(1, 1),
+        vec![
+            (1, raw(side::BUY, order_kind::LIMIT, tif::GTC, 1000, big)),
+            (2, raw(side::BUY, order_kind::MARKET, tif::IOC, 0, big)),
+            (3, raw(side::BUY, order_kind::LIMIT, tif::GTC, 1000, 100_000)), // 100.0 × 100,000 = 10 M
+            (4, raw(side::BUY, order_kind::LIMIT, tif::GTC, 1000, 10_000)),  // 1 M: at the limit, accepted
+        ],
+    );
+    let reasons: Vec<(u8, u8)> = script.heard.iter().map(|(_, u)| (u.kind, u.reason)).collect();
+    assert_eq!(
+        reasons,
+        [
+            (update_kind::REJECTED, reason::NOTIONAL_LIMIT),
+            (update_kind::REJECTED, reason::NOTIONAL_LIMIT),
+            (update_kind::REJECTED, reason::NOTIONAL_LIMIT),
+            (update_kind::ACCEPTED, reason::NONE),
+        ]
+    );
+    assert_eq!(out.orders[0].arrive_ts, T0 + 2 * MS, "limits are checked at the exchange");
+}
+
+#[test]
+fn unknown_order_kind_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let mut reserved = raw(side::BUY, order_kind::LIMIT, tif::GTC, 999, 1);
+    reserved.reserved = 1;
+    let (out, script) = run(
+        &[l2],
+        &cfg(1, 1),
+        vec![
+            (1, raw(side::BUY, 99, tif::GTC, 999, 1)),
+            (2, raw(side::BUY, order_kind::LIMIT, 77, 999, 1)),
+            (3, raw(5, order_kind::LIMIT, tif::GTC, 999, 1)),
+            (4, raw(side::NONE, order_kind::LIMIT, tif::GTC, 999, 1)),
+            (5, raw(side::BUY, order_kind::MARKET, tif::POST_ONLY, 0, 1)),
+            (6, reserved),
+            (7, raw(side::BUY, order_kind::LIMIT, tif::GTC, 999, 1)), // well formed: rests
+        ],
+    );
+    let reasons: Vec<u8> = script.heard.iter().map(|(_, u)| u.reason).collect();
+    assert_eq!(reasons, [reason::INVALID; 6].into_iter().chain([reason::NONE]).collect::<Vec<_>>());
+    assert_eq!(out.orders[0].kind, 99, "the orders table keeps the code the strategy sent");
+    assert_eq!(out.orders[1].tif, 77);
+    assert_eq!(sim::metrics::summarize(&out, "test").invalid_orders, 6);
+    // One warning in the strategy log, for the first invalid order.
+    let warnings: Vec<&str> = out.log.iter().map(|l| l.text.as_str()).filter(|t| t.contains("invalid")).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("order 1") && warnings[0].contains("unknown order kind"), "{}", warnings[0]);
+    assert_eq!(out.orders[6].status.name(), "cancelled", "open at the end of the run");
+}
+
+#[test]
+fn nan_fee_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let replay = Replay::open(&[l2]).unwrap();
+    let cases: Vec<(SimConfig, &str)> = vec![
+        (SimConfig { maker_fee_bps: f64::NAN, ..cfg(1, 1) }, "maker_bps"),
+        (SimConfig { taker_fee_bps: f64::INFINITY, ..cfg(1, 1) }, "taker_bps"),
+        (SimConfig { capital: f64::NAN, ..cfg(1, 1) }, "capital"),
+        (SimConfig { capital: -1.0, ..cfg(1, 1) }, "capital"),
+        (SimConfig { max_notional: Some(f64::NEG_INFINITY), ..cfg(1, 1) }, "max_notional"),
+        (SimConfig { max_position: Some(0.0), ..cfg(1, 1) }, "max_position"),
+        (SimConfig { sample_ns: 0, ..cfg(1, 1) }, "sample"),
+        (SimConfig { entry: LatencySpec::Constant(-MS), ..cfg(1, 1) }, "entry"),
+        (SimConfig { feed: LatencySpec::LogNormal { median: MS, sigma: f64::NAN }, ..cfg(1, 1) }, "[latency] feed"),
+    ];
+    for (c, key) in cases {
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains(key), "{key}: {e}");
+        let mut driver = Native(Script::default());
+        let e = sim::run(&replay, &c, &mut driver).unwrap_err().to_string();
+        assert!(e.contains(key), "a run refuses it too: {e}");
+    }
+    assert!(cfg(1, 1).validate().is_ok());
+    assert!(SimConfig::default().validate().is_ok());
+}
+
+#[test]
+fn accounting_overflow_is_an_error_naming_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // An ask of 2^62 at 100.1: every market buy of 2^53 fills in full.
+    let levels = vec![
+        level(0, side::BID, 999, 10, level_flags::SNAPSHOT_START),
+        level(0, side::ASK, 1001, 1 << 62, level_flags::BATCH_END),
+        level(2_000, side::BID, 998, 1, level_flags::BATCH_END),
+    ];
+    let l2 = write(dir.path(), "l2.tape", &levels);
+    let big = sim::MAX_ORDER_UNITS;
+    let orders = (1..=1_100).map(|ms| (ms, raw(side::BUY, order_kind::MARKET, tif::IOC, 0, big))).collect();
+    let mut c = cfg(1, 1);
+    c.max_notional = Some(1e300);
+    let (out, _) = run_failing(&[l2], &c, Script { orders, ..Script::default() });
+    // 1,023 × 2^53 fits in an i64; the 1,024th fill would make 2^63.
+    let e = out.error.clone().expect("the run fails");
+    assert!(e.contains("accounting overflow") && e.contains("order 1024 ") && e.contains("position"), "{e}");
+    assert!(e.contains("tag 7") && e.contains(&format!("{big} @ 1001")), "{e}");
+    assert_eq!(out.fills.len(), 1_023, "results up to the failure are kept");
+    assert_eq!(out.account.positions[0].qty, 1_023 * big);
+    assert!(out.account.cash.is_finite());
+    assert_eq!(out.orders.len(), 1_024, "the run stopped at the failing order");
+    assert_eq!(sim::metrics::summarize(&out, "test").error, Some(e));
+}
+
+/// Re-arms a timer at `now()` (or in the past) forever.
+struct Rearm {
+    fired: Vec<i64>,
+    past: bool,
+}
+
+impl Strategy for Rearm {
+    type Config = ticktape_sdk::NoConfig;
+    fn new(_: ticktape_sdk::NoConfig) -> Result<Self, String> {
+        Ok(Rearm { fired: Vec::new(), past: false })
+    }
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        ctx.set_timer(ctx.now() + 10 * MS, 1);
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, token: u64) {
+        self.fired.push(ctx.now());
+        let at = if self.past { ctx.now() - 1_000 * MS } else { ctx.now() };
+        ctx.set_timer(at, token + 1);
+    }
+}
+
+#[test]
+fn timer_rearmed_at_now_in_a_loop_is_an_error() {
+    for past in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let l2 = write(dir.path(), "l2.tape", &book(200));
+        let replay = Replay::open(&[l2]).unwrap();
+        let mut driver = Native(Rearm { fired: Vec::new(), past });
+        let out = sim::run(&replay, &cfg(1, 1), &mut driver).unwrap();
+        let e = out.error.expect("a timer loop is an error");
+        let limit = sim::MAX_TIMERS_AT_NOW as u64;
+        assert!(e.contains("timer loop") && e.contains(&format!("token {}", limit + 2)), "{e}");
+        assert!(e.contains("2024-05-01T00:00:00.010000000Z"), "names the instant: {e}");
+        let fired = &driver.0.fired;
+        // The first timer, then each re-armed one fires once, at the same instant.
+        assert_eq!(fired.len() as u64, limit + 1);
+        assert!(fired.iter().all(|&t| t == T0 + 10 * MS));
+    }
+}
+
+/// Sets one timer in the past and one at now; each fires once, at now.
+struct Once {
+    fired: Vec<(i64, u64)>,
+}
+
+impl Strategy for Once {
+    type Config = ticktape_sdk::NoConfig;
+    fn new(_: ticktape_sdk::NoConfig) -> Result<Self, String> {
+        Ok(Once { fired: Vec::new() })
+    }
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        ctx.set_timer(ctx.now() + 10 * MS, 0);
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, token: u64) {
+        self.fired.push((ctx.now(), token));
+        if token == 0 {
+            ctx.set_timer(ctx.now() - 5 * MS, 1);
+            ctx.set_timer(ctx.now(), 2);
+        }
+    }
+}
+
+#[test]
+fn timer_set_at_or_before_now_fires_once_at_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let replay = Replay::open(&[l2]).unwrap();
+    let mut driver = Native(Once { fired: Vec::new() });
+    let out = sim::run(&replay, &cfg(1, 1), &mut driver).unwrap();
+    assert_eq!(out.error, None);
+    let t = T0 + 10 * MS;
+    assert_eq!(driver.0.fired, [(t, 0), (t, 1), (t, 2)]);
+}

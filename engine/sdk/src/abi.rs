@@ -244,7 +244,19 @@ pub mod tif {
     pub const POST_ONLY: u8 = 3;
 }
 
+/// How many timers a strategy may set at or before `now()` at one instant
+/// (time not advancing). Such a timer fires once, at `now()`; a strategy
+/// that keeps re-arming one at `now()` would never let time move on, so
+/// the run stops with an error naming the timer after this many.
+pub const MAX_TIMERS_AT_NOW: u32 = 10_000;
+
 /// A new order.
+///
+/// The host rejects a request with reason [`reason::INVALID`] as it is sent
+/// (it never reaches the exchange; the rejection is heard after the
+/// response latency) when a code is unknown (side, kind, time in force;
+/// a market order cannot be post-only), `reserved` is not zero, or the
+/// quantity, or a limit order's price, is outside 1..=2^53 units.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OrderRequest {
@@ -296,7 +308,8 @@ pub mod reason {
     pub const NOTIONAL_LIMIT: u8 = 5;
     /// No such open order (already filled or cancelled).
     pub const UNKNOWN_ORDER: u8 = 6;
-    /// The quantity is not positive, or the price is not positive.
+    /// A malformed request: an unknown side, kind or time-in-force code, or
+    /// a quantity or price outside 1..=2^53 units.
     pub const INVALID: u8 = 7;
     /// A market or IOC order found no liquidity.
     pub const NO_LIQUIDITY: u8 = 8;
@@ -317,7 +330,7 @@ pub mod reason {
             POSITION_LIMIT => "position limit exceeded",
             NOTIONAL_LIMIT => "notional limit exceeded",
             UNKNOWN_ORDER => "unknown order",
-            INVALID => "invalid price or quantity",
+            INVALID => "invalid request (unknown code, or price or quantity out of range)",
             NO_LIQUIDITY => "no liquidity",
             REQUESTED => "cancel requested",
             IOC_REMAINDER => "IOC remainder",
@@ -467,7 +480,10 @@ pub struct HostApi {
     /// order keeps its id and loses its queue position; what already filled
     /// stays filled).
     pub replace: unsafe extern "C" fn(ctx: HostCtx, order_id: u64, price: i64, qty: i64) -> i32,
-    /// Asks for [`PluginVTable::on_timer`] with `token` at local time `at`.
+    /// Asks for [`PluginVTable::on_timer`] with `token` at local time `at`
+    /// (at or before now: it fires once, at now; more than
+    /// [`MAX_TIMERS_AT_NOW`] of those at one instant stop the run with an
+    /// error).
     pub set_timer: unsafe extern "C" fn(ctx: HostCtx, at: i64, token: u64) -> i32,
     /// Best bid (`side::BID`) or ask of the book the strategy sees; returns 1
     /// and fills `price`/`qty` if the side has a level, 0 otherwise.

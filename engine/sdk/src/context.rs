@@ -235,6 +235,13 @@ impl<'a> Context<'a> {
     }
 
     /// Asks for `on_timer(token)` at local time `at` (ns).
+    ///
+    /// A timer at or before [`now`](Self::now) fires once, at now (after
+    /// the current callback). Re-arming one at now from its own `on_timer`
+    /// would loop without time advancing: more than
+    /// [`MAX_TIMERS_AT_NOW`](crate::abi::MAX_TIMERS_AT_NOW) timers set at or
+    /// before now at one instant stop the run with an error naming the
+    /// timer's token. To wait, set `at` strictly after `ctx.now()`.
     pub fn set_timer(&mut self, at: i64, token: u64) {
         // SAFETY: as in `now`.
         unsafe { (self.host.set_timer)(self.ctx, at, token) };

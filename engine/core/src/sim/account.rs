@@ -39,6 +39,15 @@ impl Scale {
     }
 }
 
+/// A fill the account cannot book: it would overflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the {what} would overflow")]
+pub struct Overflow {
+    /// What would overflow: `position` (beyond the `i64` range of quantity
+    /// units), `cash` or `realised PnL` (no longer finite).
+    pub what: &'static str,
+}
+
 /// Cash plus positions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Account {
@@ -68,34 +77,59 @@ impl Account {
     }
 
     /// Books a fill: `side` is +1 (buy) or −1 (sell).
-    pub fn fill(&mut self, i: usize, scale: Scale, side: i64, price: i64, qty: i64, fee: f64) -> FillEffect {
-        let p = &mut self.positions[i];
+    ///
+    /// The position is computed in checked integer arithmetic and the cash,
+    /// fee and PnL must stay finite; otherwise nothing is booked and the
+    /// error says what would overflow.
+    pub fn fill(
+        &mut self,
+        i: usize,
+        scale: Scale,
+        side: i64,
+        price: i64,
+        qty: i64,
+        fee: f64,
+    ) -> Result<FillEffect, Overflow> {
+        let p = &self.positions[i];
+        let before = p.qty;
+        let after = side.checked_mul(qty).and_then(|d| before.checked_add(d)).ok_or(Overflow { what: "position" })?;
         let px = price as f64 * scale.px;
         let q = qty as f64 * scale.qx;
         let notional = px * q;
-        self.cash -= side as f64 * notional + fee;
-        p.fees += fee;
-        p.turnover += notional;
-        let before = p.qty;
-        let after = before + side * qty;
-        let mut realized = 0.0;
+        let cash = self.cash - (side as f64 * notional + fee);
         let closing = before != 0 && before.signum() != side;
-        if closing {
-            let closed = qty.min(before.abs());
-            realized = (px - p.avg_entry) * closed as f64 * scale.qx * before.signum() as f64;
-            p.realized += realized;
-        }
-        if after == 0 {
-            p.avg_entry = 0.0;
+        let realized = if closing {
+            let closed = qty.unsigned_abs().min(before.unsigned_abs());
+            (px - p.avg_entry) * closed as f64 * scale.qx * before.signum() as f64
+        } else {
+            0.0
+        };
+        let avg_entry = if after == 0 {
+            0.0
         } else if before == 0 || before.signum() != after.signum() {
             // Opened, or flipped through zero: the new position's entry is this fill.
-            p.avg_entry = px;
+            px
         } else if !closing {
             // Added to the position: volume-weighted average entry.
-            p.avg_entry = (p.avg_entry * before.abs() as f64 + px * qty as f64) / after.abs() as f64;
+            (p.avg_entry * before.unsigned_abs() as f64 + px * qty as f64) / after.unsigned_abs() as f64
+        } else {
+            p.avg_entry
+        };
+        let (fees, turnover, total_realized) = (p.fees + fee, p.turnover + notional, p.realized + realized);
+        if !(cash.is_finite() && fees.is_finite() && turnover.is_finite()) {
+            return Err(Overflow { what: "cash" });
         }
+        if !(avg_entry.is_finite() && total_realized.is_finite()) {
+            return Err(Overflow { what: "realised PnL" });
+        }
+        let p = &mut self.positions[i];
         p.qty = after;
-        FillEffect { realized, closing, position: after }
+        p.avg_entry = avg_entry;
+        p.realized = total_realized;
+        p.fees = fees;
+        p.turnover = turnover;
+        self.cash = cash;
+        Ok(FillEffect { realized, closing, position: after })
     }
 
     /// Books a funding payment for instrument `i` at `mark` (human price):
@@ -154,11 +188,11 @@ mod tests {
     fn round_trip_books_realised_pnl() {
         let mut a = Account::new(1000.0, 1);
         // Buy 2.000 at 100.00, sell 1.000 at 101.00, sell 1.000 at 99.00.
-        a.fill(0, S, 1, 10_000, 2_000, 0.1);
+        a.fill(0, S, 1, 10_000, 2_000, 0.1).unwrap();
         assert_eq!(a.positions[0].avg_entry, 100.0);
-        let e = a.fill(0, S, -1, 10_100, 1_000, 0.1);
+        let e = a.fill(0, S, -1, 10_100, 1_000, 0.1).unwrap();
         assert!(e.closing && (e.realized - 1.0).abs() < 1e-9);
-        let e = a.fill(0, S, -1, 9_900, 1_000, 0.1);
+        let e = a.fill(0, S, -1, 9_900, 1_000, 0.1).unwrap();
         assert!((e.realized + 1.0).abs() < 1e-9 && e.position == 0);
         assert!((a.cash - (1000.0 - 200.0 + 101.0 + 99.0 - 0.3)).abs() < 1e-9);
         assert_eq!(a.positions[0].avg_entry, 0.0);
@@ -167,8 +201,8 @@ mod tests {
     #[test]
     fn flip_resets_entry_and_funding_has_the_right_sign() {
         let mut a = Account::new(0.0, 1);
-        a.fill(0, S, 1, 10_000, 1_000, 0.0); // long 1 at 100
-        let e = a.fill(0, S, -1, 11_000, 3_000, 0.0); // sell 3 at 110: +10 realised, short 2 at 110
+        a.fill(0, S, 1, 10_000, 1_000, 0.0).unwrap(); // long 1 at 100
+        let e = a.fill(0, S, -1, 11_000, 3_000, 0.0).unwrap(); // sell 3 at 110: +10 realised, short 2 at 110
         assert!((e.realized - 10.0).abs() < 1e-9);
         assert_eq!(a.positions[0].qty, -2_000);
         assert!((a.positions[0].avg_entry - 110.0).abs() < 1e-9);
@@ -188,7 +222,7 @@ mod tests {
                 if f == 0 {
                     a.funding(0, S, price as f64 * S.px, 0.0001);
                 } else {
-                    a.fill(0, S, if buy { 1 } else { -1 }, price, qty, f as f64 * 0.01);
+                    a.fill(0, S, if buy { 1 } else { -1 }, price, qty, f as f64 * 0.01).unwrap();
                 }
             }
             let m = [mark as f64 * S.px];

@@ -53,7 +53,7 @@ pub fn run_probed<'a, D: Driver<Sim<'a>>, P: Probe>(
         bt.error = Some(e);
     } else {
         replay.run(&mut bt)?;
-        if bt.error.is_none() {
+        if !bt.failed() {
             let end = bt.sim.journal.last_ts;
             bt.sim.set_clock(end);
             if let Err(e) = bt.driver.finish(bt.api, bt.sim) {
@@ -77,6 +77,12 @@ struct Backtest<'s, 'a, D, P> {
 }
 
 impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
+    /// Whether the strategy or the simulation failed (the run stops).
+    #[inline]
+    fn failed(&self) -> bool {
+        self.error.is_some() || self.sim.fault.is_some()
+    }
+
     /// Processes every queued item due before `limit` (exclusive), in time
     /// order; exchange arrivals match against `books`.
     fn process_due(&mut self, limit: i64, books: &[Book]) {
@@ -85,7 +91,7 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
             let (ta, tf, tu, tt) =
                 (s.to_exchange.next_time(), s.feed.next_time(), s.responses.next_time(), s.timers.next_time());
             let t = ta.min(tu).min(tf).min(tt);
-            if t >= limit || self.error.is_some() {
+            if t >= limit || self.failed() {
                 self.sim.next_due = t;
                 return;
             }
@@ -191,7 +197,7 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Handler<'a> for Backtest<'_, 'a, D, P> {
         }
         let last = self.sim.journal.last_ts;
         // Everything due up to the last event's time still happens.
-        if self.error.is_none() {
+        if !self.failed() {
             self.process_due(last.saturating_add(1), books);
         }
         // A final sample at the last event, so metrics cover the whole run.
@@ -243,6 +249,6 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Handler<'a> for Backtest<'_, 'a, D, P> {
 
     #[inline(always)]
     fn stop(&self) -> bool {
-        self.error.is_some()
+        self.failed()
     }
 }

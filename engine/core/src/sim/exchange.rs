@@ -1,11 +1,117 @@
 //! The simulated exchange: order arrival, taker execution against the
 //! visible book, resting orders and the fill rules.
 
+use std::collections::BTreeMap;
+
 use ticktape_sdk::abi::{OrderRequest, OrderUpdate, liquidity, order_kind, reason, tif, update_kind};
 use ticktape_tape::{Level, Trade, side};
 
-use super::{Action, FillRow, Sim};
+use super::{Action, FillRow, MAX_ORDER_UNITS, Sim};
 use crate::book::Book;
+use crate::error::Error;
+
+/// Where a resting order sits in its side's [`Resting`] map: (priority,
+/// rest sequence).
+type RestKey = (i64, u64);
+
+/// The resting orders of one side of one instrument at the exchange, in
+/// price-time priority.
+///
+/// Keyed by (priority, sequence): the priority is the price for sells and
+/// minus the price for buys, so the first entry is the best order and,
+/// within a price, the one that rested first. Inserting, removing and
+/// finding the best order cost O(log n); a trade visits only the orders at
+/// or through its price. Prices of resting orders are in 1..=2^53 (checked
+/// when the order is sent), so the negation cannot overflow.
+#[derive(Debug)]
+pub(super) struct Resting {
+    buy: bool,
+    map: BTreeMap<RestKey, usize>,
+    /// Best resting price; `i64::MIN` (buys) or `i64::MAX` (sells) when
+    /// empty. Cached for the check every trade makes.
+    pub(super) best: i64,
+}
+
+impl Resting {
+    pub(super) fn new(buy: bool) -> Self {
+        Resting { buy, map: BTreeMap::new(), best: if buy { i64::MIN } else { i64::MAX } }
+    }
+
+    /// The priority of `price` on this side (wrapping, so a corrupt price
+    /// gives a key no resting order has instead of a panic).
+    fn priority(&self, price: i64) -> i64 {
+        if self.buy { price.wrapping_neg() } else { price }
+    }
+
+    fn refresh_best(&mut self) {
+        self.best = match self.map.first_key_value() {
+            Some((&(k, _), _)) => self.priority(k),
+            None if self.buy => i64::MIN,
+            None => i64::MAX,
+        };
+    }
+
+    fn insert(&mut self, price: i64, seq: u64, idx: usize) -> RestKey {
+        let key = (self.priority(price), seq);
+        self.map.insert(key, idx);
+        self.refresh_best();
+        key
+    }
+
+    fn remove(&mut self, key: RestKey) {
+        self.map.remove(&key);
+        self.refresh_best();
+    }
+
+    /// The best order (first in priority).
+    fn first(&self) -> Option<(RestKey, usize)> {
+        self.map.first_key_value().map(|(&k, &i)| (k, i))
+    }
+
+    /// The first order at or after `from` in priority.
+    fn first_from(&self, from: RestKey) -> Option<(RestKey, usize)> {
+        self.map.range(from..).next().map(|(&k, &i)| (k, i))
+    }
+
+    /// The orders at `price`, in time priority.
+    fn at_price(&self, price: i64) -> impl Iterator<Item = usize> + '_ {
+        let k = self.priority(price);
+        self.map.range((k, 0)..=(k, u64::MAX)).map(|(_, &i)| i)
+    }
+}
+
+/// Whether `v` is a valid order price or quantity: 1..=[`MAX_ORDER_UNITS`].
+fn in_range(v: i64) -> bool {
+    (1..=MAX_ORDER_UNITS).contains(&v)
+}
+
+/// What makes a request invalid whatever the market: an unknown side,
+/// kind or time-in-force code, a reserved byte that is not zero, or a price
+/// or quantity outside 1..=[`MAX_ORDER_UNITS`]. `None` if it is well formed.
+pub(super) fn request_problem(r: &OrderRequest) -> Option<&'static str> {
+    if r.side != side::BUY && r.side != side::SELL {
+        return Some("unknown side code");
+    }
+    if r.kind != order_kind::LIMIT && r.kind != order_kind::MARKET {
+        return Some("unknown order kind");
+    }
+    match r.tif {
+        tif::GTC | tif::IOC => {}
+        tif::POST_ONLY if r.kind == order_kind::LIMIT => {}
+        tif::POST_ONLY => return Some("a market order cannot be post-only"),
+        _ => return Some("unknown time-in-force code"),
+    }
+    if r.reserved != 0 {
+        return Some("the reserved byte is not zero");
+    }
+    if !in_range(r.qty) {
+        return Some("quantity not in 1..=2^53 units");
+    }
+    if r.kind == order_kind::LIMIT && !in_range(r.price) {
+        return Some("price not in 1..=2^53 units");
+    }
+    None
+}
 
 /// Where an order stands at the exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,8 +176,11 @@ pub struct Order {
     pub status: OrderStatus,
     /// Reject or cancel reason code.
     pub reason: u8,
-    /// Visible quantity ahead of it at its price (queue model).
+    /// Visible quantity ahead of it at its price (queue model only; 0
+    /// otherwise).
     pub queue_ahead: i64,
+    /// Its key in the resting orders of its side while it rests.
+    rest: Option<RestKey>,
 }
 
 impl Order {
@@ -94,6 +203,7 @@ impl Order {
             status: OrderStatus::Sent,
             reason: reason::NONE,
             queue_ahead: 0,
+            rest: None,
         }
     }
 
@@ -122,7 +232,7 @@ impl Sim<'_> {
         }
     }
 
-    fn reject(&mut self, idx: usize, ts: i64, why: u8) {
+    pub(super) fn reject(&mut self, idx: usize, ts: i64, why: u8) {
         let o = &mut self.orders[idx];
         o.status = OrderStatus::Rejected;
         o.reason = why;
@@ -132,16 +242,18 @@ impl Sim<'_> {
         self.respond(u);
     }
 
-    /// Checks the grid, positivity and limits; the reason to reject, if any.
-    fn check(&self, idx: usize, price: i64, qty: i64) -> Option<u8> {
+    /// Checks the ranges, the grid and the limits of order `idx` at `price`
+    /// and `qty` against `book`; the reason to reject, if any.
+    fn check(&self, idx: usize, price: i64, qty: i64, book: &Book) -> Option<u8> {
         let o = &self.orders[idx];
         let i = o.instrument as usize;
         let v = &self.venues[i];
         let s = self.scales[i];
-        if qty <= 0 || (o.kind == order_kind::LIMIT && price <= 0) || o.side == side::NONE || o.side > side::SELL {
+        let limit = o.kind == order_kind::LIMIT;
+        if !in_range(qty) || (limit && !in_range(price)) {
             return Some(reason::INVALID);
         }
-        if o.kind == order_kind::LIMIT && price % v.tick != 0 {
+        if limit && price % v.tick != 0 {
             return Some(reason::PRICE_NOT_ON_TICK);
         }
         if qty % v.lot != 0 {
@@ -149,13 +261,21 @@ impl Sim<'_> {
         }
         if let Some(max) = self.cfg.max_position {
             let pos = self.account.positions[i].qty;
-            let after = pos + if o.is_buy() { qty } else { -qty };
-            if (after as f64 * s.qx).abs() > max + 1e-12 && after.abs() > pos.abs() {
+            let after = pos.saturating_add(if o.is_buy() { qty } else { -qty });
+            if (after as f64 * s.qx).abs() > max + 1e-12 && after.unsigned_abs() > pos.unsigned_abs() {
                 return Some(reason::POSITION_LIMIT);
             }
         }
-        if let (Some(max), true) = (self.cfg.max_notional, o.kind == order_kind::LIMIT)
-            && price as f64 * s.px * qty as f64 * s.qx > max
+        // A market order's notional is taken at the best opposite price.
+        let at = if limit {
+            Some(price)
+        } else if o.is_buy() {
+            book.best_ask().map(|(p, _)| p)
+        } else {
+            book.best_bid().map(|(p, _)| p)
+        };
+        if let Some(p) = at
+            && (p as f64 * s.px * qty as f64 * s.qx).abs() > self.cfg.notional_limit()
         {
             return Some(reason::NOTIONAL_LIMIT);
         }
@@ -165,12 +285,12 @@ impl Sim<'_> {
     fn arrive_new(&mut self, ts: i64, idx: usize, books: &[Book]) {
         self.orders[idx].arrive_ts = ts;
         let (price, qty) = (self.orders[idx].price, self.orders[idx].qty);
-        if let Some(why) = self.check(idx, price, qty) {
-            return self.reject(idx, ts, why);
-        }
         let o = &self.orders[idx];
         let i = o.instrument as usize;
         let book = &books[i];
+        if let Some(why) = self.check(idx, price, qty, book) {
+            return self.reject(idx, ts, why);
+        }
         let crosses = match (o.kind, o.is_buy()) {
             (order_kind::MARKET, _) => true,
             (_, true) => book.best_ask().is_some_and(|(a, _)| price >= a),
@@ -185,8 +305,8 @@ impl Sim<'_> {
         self.orders[idx].status = OrderStatus::Open;
         let u = self.update_for(idx, update_kind::ACCEPTED, ts);
         self.respond(u);
-        if crosses {
-            self.take(idx, ts, book);
+        if crosses && !self.take(idx, ts, book) {
+            return;
         }
         let o = &self.orders[idx];
         if o.leaves == 0 {
@@ -200,47 +320,52 @@ impl Sim<'_> {
     }
 
     /// Executes order `idx` as taker against the visible levels, best first,
-    /// up to its limit (any price for market orders).
-    fn take(&mut self, idx: usize, ts: i64, book: &Book) {
+    /// up to its limit (any price for market orders). False if the account
+    /// overflowed (the run stops).
+    fn take(&mut self, idx: usize, ts: i64, book: &Book) -> bool {
         let o = &self.orders[idx];
         let (buy, limit, market) = (o.is_buy(), o.price, o.kind == order_kind::MARKET);
         let mut left = o.leaves;
-        let levels: Box<dyn Iterator<Item = (i64, i64)> + '_> =
-            if buy { Box::new(book.ask_levels()) } else { Box::new(book.bid_levels()) };
+        let levels = if buy { book.ask_levels() } else { book.bid_levels() };
         for (price, qty) in levels {
             if left == 0 || (!market && if buy { price > limit } else { price < limit }) {
                 break;
             }
             let q = left.min(qty);
+            if q <= 0 {
+                continue;
+            }
             left -= q;
-            self.execute(idx, ts, price, q, false);
+            if !self.execute(idx, ts, price, q, false) {
+                return false;
+            }
         }
+        true
     }
 
-    /// Puts an open order on the book (price-time priority) and sets its
-    /// queue position.
+    /// Puts an open order on the book (price-time priority) and, with the
+    /// queue model, sets its queue position.
     fn rest(&mut self, idx: usize, book: &Book) {
         let o = &self.orders[idx];
-        let i = o.instrument as usize;
-        let buy = o.is_buy();
-        let price = o.price;
-        let ahead = if buy { level_qty(book.bid_levels(), price) } else { level_qty(book.ask_levels(), price) };
-        self.orders[idx].queue_ahead = ahead;
-        let orders = &self.orders;
-        let list = if buy { &mut self.venues[i].buys } else { &mut self.venues[i].sells };
-        let pos = list.partition_point(|&j| {
-            let p = orders[j].price;
-            if buy { p >= price } else { p <= price }
-        });
-        list.insert(pos, idx);
+        let (i, buy, price) = (o.instrument as usize, o.is_buy(), o.price);
+        if self.cfg.fills.queue {
+            let ahead = if buy { level_qty(book.bid_levels(), price) } else { level_qty(book.ask_levels(), price) };
+            self.orders[idx].queue_ahead = ahead;
+        }
+        self.rest_seq += 1;
+        let v = &mut self.venues[i];
+        let resting = if buy { &mut v.buys } else { &mut v.sells };
+        let key = resting.insert(price, self.rest_seq, idx);
+        self.orders[idx].rest = Some(key);
     }
 
+    /// Takes order `idx` off the book, if it rests.
     fn unrest(&mut self, idx: usize) {
-        let o = &self.orders[idx];
-        let v = &mut self.venues[o.instrument as usize];
-        let list = if o.is_buy() { &mut v.buys } else { &mut v.sells };
-        if let Some(p) = list.iter().position(|&j| j == idx) {
-            list.remove(p);
+        let o = &mut self.orders[idx];
+        if let Some(key) = o.rest.take() {
+            let v = &mut self.venues[o.instrument as usize];
+            let resting = if o.side == side::BUY { &mut v.buys } else { &mut v.sells };
+            resting.remove(key);
         }
     }
 
@@ -263,7 +388,7 @@ impl Sim<'_> {
     /// (any more): a rejection naming the order.
     fn reject_request(&mut self, ts: i64, id: u64) {
         let (tag, instrument, side_code, price, qty) =
-            match usize::try_from(id).ok().and_then(|i| self.orders.get(i - 1)) {
+            match usize::try_from(id).ok().and_then(|i| self.orders.get(i.checked_sub(1)?)) {
                 Some(o) => (o.tag, o.instrument, o.side, o.price, o.qty),
                 None => (0, 0, side::NONE, 0, 0),
             };
@@ -296,7 +421,20 @@ impl Sim<'_> {
 
     fn arrive_replace(&mut self, ts: i64, id: u64, price: i64, qty: i64, books: &[Book]) {
         let Some(idx) = self.open_index(id) else { return self.reject_request(ts, id) };
-        if let Some(why) = self.check(idx, price, qty) {
+        let o = &self.orders[idx];
+        let book = &books[o.instrument as usize];
+        let crosses = if o.is_buy() {
+            book.best_ask().is_some_and(|(a, _)| price >= a)
+        } else {
+            book.best_bid().is_some_and(|(b, _)| price <= b)
+        };
+        let total = o.filled.checked_add(qty).filter(|&t| t <= MAX_ORDER_UNITS);
+        let why = match self.check(idx, price, qty, book) {
+            None if total.is_none() => Some(reason::INVALID),
+            None if crosses && o.tif == tif::POST_ONLY => Some(reason::POST_ONLY_WOULD_CROSS),
+            why => why,
+        };
+        if let Some(why) = why {
             // The order stays as it was; the request is refused.
             let mut u = self.update_for(idx, update_kind::REJECTED, ts);
             u.reason = why;
@@ -305,30 +443,15 @@ impl Sim<'_> {
             self.respond(u);
             return;
         }
-        let o = &self.orders[idx];
-        let book = &books[o.instrument as usize];
-        let crosses = if o.is_buy() {
-            book.best_ask().is_some_and(|(a, _)| price >= a)
-        } else {
-            book.best_bid().is_some_and(|(b, _)| price <= b)
-        };
-        if crosses && o.tif == tif::POST_ONLY {
-            let mut u = self.update_for(idx, update_kind::REJECTED, ts);
-            u.reason = reason::POST_ONLY_WOULD_CROSS;
-            u.price = price;
-            u.qty = qty;
-            self.respond(u);
-            return;
-        }
         self.unrest(idx);
         let o = &mut self.orders[idx];
         o.price = price;
-        o.qty = o.filled + qty;
+        o.qty = total.unwrap_or(o.qty);
         o.leaves = qty;
         let u = self.update_for(idx, update_kind::REPLACED, ts);
         self.respond(u);
-        if crosses {
-            self.take(idx, ts, book);
+        if crosses && !self.take(idx, ts, book) {
+            return;
         }
         if self.orders[idx].leaves > 0 {
             self.rest(idx, book);
@@ -336,10 +459,20 @@ impl Sim<'_> {
     }
 
     /// Books one execution of order `idx`: exchange account, fill record,
-    /// update toward the strategy.
-    fn execute(&mut self, idx: usize, ts: i64, price: i64, qty: i64, maker: bool) {
+    /// update toward the strategy. False if the account cannot book it (an
+    /// overflow): the run then stops with an error naming the order, and
+    /// nothing of this execution is booked.
+    fn execute(&mut self, idx: usize, ts: i64, price: i64, qty: i64, maker: bool) -> bool {
         let i = self.orders[idx].instrument as usize;
         let fee = self.fee(i, price, qty, maker);
+        let side_sign = if self.orders[idx].is_buy() { 1 } else { -1 };
+        let effect = match self.account.fill(i, self.scales[i], side_sign, price, qty, fee) {
+            Ok(e) => e,
+            Err(e) => {
+                self.overflow(idx, ts, price, qty, e.what);
+                return false;
+            }
+        };
         let o = &mut self.orders[idx];
         o.leaves -= qty;
         o.filled += qty;
@@ -348,8 +481,6 @@ impl Sim<'_> {
             o.status = OrderStatus::Filled;
             o.done_ts = ts;
         }
-        let side_sign = if o.is_buy() { 1 } else { -1 };
-        let effect = self.account.fill(i, self.scales[i], side_sign, price, qty, fee);
         let mut u = self.update_for(idx, update_kind::FILLED, ts);
         u.liquidity = if maker { liquidity::MAKER } else { liquidity::TAKER };
         u.price = price;
@@ -372,26 +503,39 @@ impl Sim<'_> {
             closing: effect.closing,
             position: effect.position,
         });
+        true
+    }
+
+    /// Records an accounting overflow on order `idx` as the run's failure
+    /// (the first one stands).
+    #[cold]
+    fn overflow(&mut self, idx: usize, ts: i64, price: i64, qty: i64, what: &'static str) {
+        if self.fault.is_some() {
+            return;
+        }
+        let o = &self.orders[idx];
+        self.fault = Some(Error::AccountingOverflow {
+            what,
+            order_id: o.id,
+            tag: o.tag,
+            symbol: self.venues[o.instrument as usize].symbol.clone(),
+            side: if o.is_buy() { "buy" } else { "sell" },
+            price,
+            qty,
+            at: super::metrics::rfc3339(ts),
+        });
     }
 
     /// A trade printed: fill resting orders it went through.
     #[inline]
     pub(super) fn on_trade(&mut self, inst: usize, t: &Trade) {
         let v = &self.venues[inst];
-        let f = self.cfg.fills;
-        let at_price = f.touch || f.queue;
-        let hits_buys = v
-            .buys
-            .first()
-            .is_some_and(|&j| self.orders[j].price > t.price || (at_price && self.orders[j].price == t.price));
-        let hits_sells = v
-            .sells
-            .first()
-            .is_some_and(|&j| self.orders[j].price < t.price || (at_price && self.orders[j].price == t.price));
-        if hits_buys {
+        let at_price = self.cfg.fills.touch || self.cfg.fills.queue;
+        let (buy, sell) = (v.buys.best, v.sells.best);
+        if t.price < buy || (at_price && t.price == buy) {
             self.fill_resting(inst, true, t);
         }
-        if hits_sells {
+        if t.price > sell || (at_price && t.price == sell) {
             self.fill_resting(inst, false, t);
         }
     }
@@ -401,19 +545,36 @@ impl Sim<'_> {
     /// at its price fills it only with `touch`, or, with the queue model,
     /// once the trade's volume has gone through the visible queue ahead of
     /// it. With `partial`, fills are bounded by what is left of the trade.
+    ///
+    /// Visits only the orders through the trade's price and, with `touch`
+    /// or the queue model, those at it.
     #[cold]
     fn fill_resting(&mut self, inst: usize, buys: bool, t: &Trade) {
+        if self.fault.is_some() {
+            return;
+        }
         let f = self.cfg.fills;
         let ts = t.ts.exchange;
         let mut available = t.qty;
-        let mut k = 0;
+        let mut from: RestKey = (i64::MIN, 0);
         loop {
-            let list = if buys { &self.venues[inst].buys } else { &self.venues[inst].sells };
-            let Some(&idx) = list.get(k) else { break };
+            let resting = if buys { &self.venues[inst].buys } else { &self.venues[inst].sells };
+            let Some((key, idx)) = resting.first_from(from) else { break };
             let o = &mut self.orders[idx];
             let through = if buys { t.price < o.price } else { t.price > o.price };
-            if !through && t.price != o.price {
+            if !through && (t.price != o.price || !(f.touch || f.queue)) {
                 break; // price priority: no later order can fill either
+            }
+            if through && f.partial && available <= 0 {
+                // Nothing left of the trade for orders through its price;
+                // with the queue model the trade still moves the queue of
+                // the orders at its price.
+                let at = (resting.priority(t.price), 0);
+                if f.queue && at > key {
+                    from = at;
+                    continue;
+                }
+                break;
             }
             let mut q = if through {
                 o.leaves
@@ -427,26 +588,23 @@ impl Sim<'_> {
                 } else {
                     0
                 }
-            } else if f.touch {
-                o.leaves
             } else {
-                0
+                o.leaves // touch
             };
             if f.partial {
                 q = q.min(available);
                 available -= q.max(0);
             }
+            from = (key.0, key.1 + 1);
             if q <= 0 {
-                k += 1;
                 continue;
             }
             let price = o.price;
-            self.execute(idx, ts, price, q, true);
+            if !self.execute(idx, ts, price, q, true) {
+                return;
+            }
             if self.orders[idx].leaves == 0 {
-                let list = if buys { &mut self.venues[inst].buys } else { &mut self.venues[inst].sells };
-                list.remove(k);
-            } else {
-                k += 1;
+                self.unrest(idx);
             }
         }
     }
@@ -454,39 +612,44 @@ impl Sim<'_> {
     /// A level of the exchange book changed (queue model, book crossing).
     #[cold]
     pub(super) fn on_book_change(&mut self, inst: usize, l: &Level, books: &[Book]) {
+        if self.fault.is_some() {
+            return;
+        }
         let f = self.cfg.fills;
         if f.queue {
-            let list = if l.side == side::BID { &self.venues[inst].buys } else { &self.venues[inst].sells };
-            for &j in list {
+            let resting = if l.side == side::BID { &self.venues[inst].buys } else { &self.venues[inst].sells };
+            for j in resting.at_price(l.price) {
                 let o = &mut self.orders[j];
-                if o.price == l.price {
-                    o.queue_ahead = o.queue_ahead.min(l.qty);
-                }
+                o.queue_ahead = o.queue_ahead.min(l.qty);
             }
         }
         if f.book_cross && l.is_batch_end() {
             let book = &books[inst];
             let ts = l.ts.exchange;
             if let Some((ask, _)) = book.best_ask() {
-                while let Some(&j) = self.venues[inst].buys.first() {
+                while let Some((_, j)) = self.venues[inst].buys.first() {
                     let p = self.orders[j].price;
                     if !(ask < p || (f.touch && ask == p)) {
                         break;
                     }
                     let q = self.orders[j].leaves;
-                    self.venues[inst].buys.remove(0);
-                    self.execute(j, ts, p, q, true);
+                    self.unrest(j);
+                    if !self.execute(j, ts, p, q, true) {
+                        return;
+                    }
                 }
             }
             if let Some((bid, _)) = book.best_bid() {
-                while let Some(&j) = self.venues[inst].sells.first() {
+                while let Some((_, j)) = self.venues[inst].sells.first() {
                     let p = self.orders[j].price;
                     if !(bid > p || (f.touch && bid == p)) {
                         break;
                     }
                     let q = self.orders[j].leaves;
-                    self.venues[inst].sells.remove(0);
-                    self.execute(j, ts, p, q, true);
+                    self.unrest(j);
+                    if !self.execute(j, ts, p, q, true) {
+                        return;
+                    }
                 }
             }
         }

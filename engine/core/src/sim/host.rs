@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 
 use ticktape_sdk::abi::{
-    InstrumentInfo, OrderInfo, OrderRequest, OrderUpdate, PositionInfo, StrRef, log_level, update_kind,
+    InstrumentInfo, MAX_TIMERS_AT_NOW, OrderInfo, OrderRequest, OrderUpdate, PositionInfo, StrRef, log_level, reason,
+    update_kind,
 };
 use ticktape_tape::side;
 
 use super::account::{Account, Scale};
-use super::exchange::Order;
+use super::exchange::{Order, request_problem};
 use super::{Action, LogLine, Sim};
+use crate::error::Error;
 use crate::plugin::Host;
 
 /// The strategy's view of its account and orders.
@@ -40,7 +42,9 @@ impl View {
             update_kind::FILLED => {
                 let i = u.instrument as usize;
                 let side = if u.side == side::BUY { 1 } else { -1 };
-                self.account.fill(i, scales[i], side, u.price, u.qty, u.fee);
+                // The exchange booked the same fill in the same order, so
+                // this cannot overflow where that did not.
+                let _ = self.account.fill(i, scales[i], side, u.price, u.qty, u.fee);
                 if u.leaves_qty == 0 {
                     self.orders.remove(&u.order_id);
                 } else if let Some(o) = self.orders.get_mut(&u.order_id) {
@@ -102,6 +106,20 @@ impl Host for Sim<'_> {
         }
         let id = self.orders.len() as u64 + 1;
         self.orders.push(Order::new(id, req, self.now));
+        if let Some(problem) = request_problem(req) {
+            // A malformed request (a plugin bug): rejected here, without a
+            // trip to the exchange, and counted in the summary.
+            if !self.warned_invalid {
+                self.warned_invalid = true;
+                let text = format!(
+                    "order {id} (tag {}) rejected as invalid: {problem} (side {}, kind {}, tif {}, reserved {}, price {}, qty {}); the summary counts every invalid order (invalid_orders)",
+                    req.tag, req.side, req.kind, req.tif, req.reserved, req.price, req.qty
+                );
+                self.journal.log.push(LogLine { ts: self.now, level: log_level::WARN, text });
+            }
+            self.reject(id as usize - 1, self.now, reason::INVALID);
+            return id;
+        }
         self.view.orders.insert(
             id,
             OrderInfo {
@@ -153,6 +171,22 @@ impl Host for Sim<'_> {
     }
 
     fn set_timer(&mut self, at: i64, token: u64) {
+        if self.fault.is_some() {
+            return;
+        }
+        if at <= self.now {
+            // Fires once, at now; counted per instant to catch a timer that
+            // re-arms itself at now forever.
+            if self.timers_at_now.0 != self.now {
+                self.timers_at_now = (self.now, 0);
+            }
+            self.timers_at_now.1 += 1;
+            if self.timers_at_now.1 > MAX_TIMERS_AT_NOW {
+                self.fault =
+                    Some(Error::TimerLoop { token, at: super::metrics::rfc3339(self.now), limit: MAX_TIMERS_AT_NOW });
+                return;
+            }
+        }
         let at = at.max(self.now);
         self.next_due = self.next_due.min(at);
         self.timers.set(at, token);

@@ -87,6 +87,30 @@ impl LatencySpec {
     }
 }
 
+impl LatencySpec {
+    /// Why this latency cannot be used (a negative duration, a log-normal
+    /// without a positive median and a finite, non-negative sigma, an empty
+    /// series), or `None`.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            LatencySpec::Local { fallback } => fallback.problem(),
+            LatencySpec::Constant(ns) if *ns < 0 => Some(format!("{ns} ns is negative (e.g. 1ms)")),
+            LatencySpec::Constant(_) => None,
+            LatencySpec::LogNormal { median, sigma } if *median <= 0 || !(sigma.is_finite() && *sigma >= 0.0) => {
+                Some(format!(
+                    "lognormal({median} ns, {sigma}): the median must be positive and sigma finite and non-negative"
+                ))
+            }
+            LatencySpec::LogNormal { .. } => None,
+            LatencySpec::Series(v) if v.is_empty() => Some("an empty series".into()),
+            LatencySpec::Series(v) => v
+                .iter()
+                .position(|&x| x < 0)
+                .map(|i| format!("value {} of the series is negative ({} ns)", i + 1, v[i])),
+        }
+    }
+}
+
 impl std::fmt::Display for LatencySpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let d = |ns: i64| {

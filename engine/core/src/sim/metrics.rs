@@ -66,6 +66,9 @@ pub struct Summary {
     pub funding: f64,
     /// Orders sent.
     pub orders: u64,
+    /// Orders rejected as invalid (unknown codes, price or quantity out of
+    /// range): a strategy bug, see the strategy log.
+    pub invalid_orders: u64,
     /// Fills.
     pub fills: u64,
     /// Orders with a fill / orders sent.
@@ -160,6 +163,7 @@ pub fn summarize(out: &RunOutput, strategy: &str) -> Summary {
         fees,
         funding,
         orders: out.orders.len() as u64,
+        invalid_orders: out.orders.iter().filter(|o| o.reason == ticktape_sdk::abi::reason::INVALID).count() as u64,
         fills: out.fills.len() as u64,
         fill_rate: ratio(filled_orders as f64, out.orders.len() as f64),
         maker_share: ratio(makers as f64, out.fills.len() as f64),

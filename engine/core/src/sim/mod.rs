@@ -41,14 +41,16 @@ pub mod metrics;
 use ticktape_sdk::abi::OrderUpdate;
 use ticktape_tape::{UNDEF, funding_flags};
 
-pub use account::{Account, FillEffect, Position, Scale};
+pub use account::{Account, FillEffect, Overflow, Position, Scale};
 pub use backtest::{Probe, run, run_probed};
 pub use exchange::{Order, OrderStatus};
 pub use latency::{Latency, LatencySpec, parse_duration};
+pub use ticktape_sdk::abi::MAX_TIMERS_AT_NOW;
 
 use crate::book::Book;
 use crate::error::{Error, Result};
 use crate::replay::{Instrument, Replay};
+use exchange::Resting;
 use feed::Feed;
 use host::View;
 use link::{Link, Timers};
@@ -84,6 +86,16 @@ pub enum MarkSource {
     Mark,
 }
 
+/// The largest price or quantity an order may have, in price or quantity
+/// units: 2^53, up to which every integer is exact as an `f64` (the
+/// account works in floating point). Requests outside 1..=2^53 are
+/// rejected as invalid.
+pub const MAX_ORDER_UNITS: i64 = 1 << 53;
+
+/// The per-order notional limit when [`SimConfig::max_notional`] is not
+/// set, as a multiple of [`SimConfig::capital`].
+pub const DEFAULT_MAX_NOTIONAL_X_CAPITAL: f64 = 100.0;
+
 /// Everything that shapes a simulation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
@@ -101,7 +113,9 @@ pub struct SimConfig {
     pub fills: FillModel,
     /// Largest absolute position per instrument, in human quantity units.
     pub max_position: Option<f64>,
-    /// Largest notional per order, quote currency.
+    /// Largest notional per order, quote currency (market orders are
+    /// valued at the best opposite price). `None`:
+    /// [`DEFAULT_MAX_NOTIONAL_X_CAPITAL`] × capital.
     pub max_notional: Option<f64>,
     /// Starting capital, quote currency.
     pub capital: f64,
@@ -131,6 +145,68 @@ impl Default for SimConfig {
             sample_ns: 1_000_000_000,
             seed: 1,
         }
+    }
+}
+
+impl SimConfig {
+    /// The per-order notional limit in force, quote currency.
+    pub fn notional_limit(&self) -> f64 {
+        self.max_notional.unwrap_or(DEFAULT_MAX_NOTIONAL_X_CAPITAL * self.capital)
+    }
+
+    /// Refuses values a simulation cannot run with: fees that are not
+    /// finite or not above -100 % / below 100 % of notional, capital that
+    /// is not finite and positive, limits that are not finite and
+    /// positive, a sample interval that is not positive, negative or
+    /// malformed latencies. The error names the setting (run-file key and
+    /// flag).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &'static str, why: String| Err(Error::Config { what, why });
+        for (what, bps) in [
+            ("maker fee ([fees] maker_bps, --maker-fee-bps)", self.maker_fee_bps),
+            ("taker fee ([fees] taker_bps, --taker-fee-bps)", self.taker_fee_bps),
+        ] {
+            if !(bps.is_finite() && bps.abs() < 10_000.0) {
+                return bad(
+                    what,
+                    format!(
+                        "{bps} is not a fee; give basis points of notional between -10000 and 10000 (e.g. 2.0; negative: a rebate)"
+                    ),
+                );
+            }
+        }
+        if !(self.capital.is_finite() && self.capital > 0.0) {
+            return bad(
+                "capital ([account] capital, --capital)",
+                format!("{} is not a positive, finite amount of quote currency (e.g. 100000)", self.capital),
+            );
+        }
+        for (what, limit) in [
+            ("position limit ([limits] max_position)", self.max_position),
+            ("notional limit ([limits] max_notional)", self.max_notional),
+        ] {
+            if let Some(x) = limit
+                && !(x.is_finite() && x > 0.0)
+            {
+                return bad(what, format!("{x} is not a positive, finite number; leave the key out for no limit"));
+            }
+        }
+        if self.sample_ns <= 0 {
+            return bad(
+                "sample interval ([account] sample, --sample)",
+                format!("{} ns: must be positive (e.g. 1s)", self.sample_ns),
+            );
+        }
+        for (what, spec) in [
+            ("feed latency ([latency] feed, --feed-latency)", &self.feed),
+            ("entry latency ([latency] entry, --entry-latency)", &self.entry),
+            ("response latency ([latency] response, --response-latency)", &self.response),
+        ] {
+            if let Some(why) = spec.problem() {
+                return bad(what, why);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -244,11 +320,10 @@ struct Venue {
     scale: Scale,
     tick: i64,
     lot: i64,
-    /// Resting buy orders (indices into `Sim::orders`), best price first,
-    /// then time priority.
-    buys: Vec<usize>,
+    /// Resting buy orders, best (highest) price first, then time priority.
+    buys: Resting,
     /// Resting sell orders, best (lowest) price first.
-    sells: Vec<usize>,
+    sells: Resting,
     /// Last mark price from a funding tape (human), NaN if none.
     mark: f64,
     /// Whether an L2 tape drives the book (otherwise quotes do).
@@ -299,13 +374,21 @@ pub struct Sim<'a> {
     next_due: i64,
     /// Reused buffer for order ids.
     scratch: Vec<u64>,
+    /// Sequence number of the last order put on the book (time priority).
+    rest_seq: u64,
+    /// What stopped the simulation (an accounting overflow, a timer loop);
+    /// the run ends with it as its error.
+    fault: Option<Error>,
+    /// The instant at which timers were last set at or before the clock,
+    /// and how many were set then.
+    timers_at_now: (i64, u32),
+    /// Whether the strategy log already says that an order was invalid.
+    warned_invalid: bool,
 }
 
 impl<'a> Sim<'a> {
     fn new(replay: &'a Replay, cfg: SimConfig, subscriptions: u32) -> Result<Self> {
-        if cfg.sample_ns <= 0 {
-            return Err(Error::Config { what: "sample interval", why: "must be positive".into() });
-        }
+        cfg.validate()?;
         let n = replay.instruments().len();
         let venues: Vec<Venue> = replay
             .instruments()
@@ -315,8 +398,8 @@ impl<'a> Sim<'a> {
                 scale: Scale::new(i.price_exponent, i.qty_exponent),
                 tick: i.price_tick.max(1),
                 lot: i.qty_lot.max(1),
-                buys: Vec::with_capacity(16),
-                sells: Vec::with_capacity(16),
+                buys: Resting::new(true),
+                sells: Resting::new(false),
                 mark: f64::NAN,
                 has_l2: i.has_l2,
                 symbol: i.symbol.clone(),
@@ -342,6 +425,10 @@ impl<'a> Sim<'a> {
             journal: Journal { next_sample: i64::MIN, ..Journal::default() },
             next_due: i64::MAX,
             scratch: Vec::new(),
+            rest_seq: 0,
+            fault: None,
+            timers_at_now: (i64::MIN, 0),
+            warned_invalid: false,
             cfg,
         })
     }
@@ -354,6 +441,7 @@ impl<'a> Sim<'a> {
     }
 
     fn finish(mut self, error: Option<String>) -> RunOutput {
+        let error = error.or_else(|| self.fault.take().map(|e| e.to_string()));
         // Orders still open at the end are cancelled for the record.
         let end = self.journal.last_ts;
         for o in &mut self.orders {
