@@ -599,15 +599,16 @@ fn print_summary(s: &Summary, info: &PluginInfo, secs: f64, dir: &Path, files: &
         fmt::rate(s.events as f64 / secs.max(1e-9))
     );
     println!("period        {} .. {} ({:.1} s)", s.start, s.end, s.duration_s);
+    let ann = |x: Option<f64>| if s.ratios_meaningful { opt(x, |x| format!("{x:.2}")) } else { "n/m".to_owned() };
     let rows = [
         ("net PnL", money(s.net_pnl), "gross PnL", money(s.gross_pnl)),
         ("fees", money(s.fees), "funding", money(s.funding)),
         ("orders", s.orders.to_string(), "fills", s.fills.to_string()),
         ("fill rate", opt(s.fill_rate, pct), "maker share", opt(s.maker_share, pct)),
-        ("Sharpe", opt(s.sharpe, |x| format!("{x:.2}")), "Sortino", opt(s.sortino, |x| format!("{x:.2}"))),
+        ("Sharpe", ann(s.sharpe), "Sortino", ann(s.sortino)),
         (
             "Calmar",
-            opt(s.calmar, |x| format!("{x:.2}")),
+            ann(s.calmar),
             "max drawdown",
             format!("{}{}", money(s.max_drawdown), opt(s.max_drawdown_pct, |x| format!(" ({})", pct(x)))),
         ),
@@ -618,10 +619,20 @@ fn print_summary(s: &Summary, info: &PluginInfo, secs: f64, dir: &Path, files: &
     }
     let inv: Vec<String> = s.ending_inventory.iter().map(|i| format!("{} {}", i.symbol, i.position)).collect();
     println!("inventory     {}", inv.join(", "));
-    println!(
-        "              (Sharpe, Sortino, Calmar annualised from {} s equity samples over {:.1} s; definitions in README)",
-        s.sample_interval_s, s.duration_s
-    );
+    if s.ratios_meaningful {
+        println!(
+            "              (Sharpe, Sortino, Calmar annualised from {} s equity samples over {:.1} s; definitions in README)",
+            s.sample_interval_s, s.duration_s
+        );
+    } else {
+        println!(
+            "              (n/m: annualised ratios are not meaningful for a run of {:.1} s, under a day; per {} s sample: Sharpe {}, Sortino {})",
+            s.duration_s,
+            s.sample_interval_s,
+            opt(s.sharpe_per_sample, |x| format!("{x:.4}")),
+            opt(s.sortino_per_sample, |x| format!("{x:.4}"))
+        );
+    }
     let names: Vec<String> =
         files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
     println!("results       {}: {}", dir.display(), names.join(" "));

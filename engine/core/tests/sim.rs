@@ -778,3 +778,37 @@ fn timer_set_at_or_before_now_fires_once_at_now() {
     let t = T0 + 10 * MS;
     assert_eq!(driver.0.fired, [(t, 0), (t, 1), (t, 2)]);
 }
+
+/// Issue 13: annualised ratios of a run shorter than a day are not reported
+/// (a 2-minute sample once printed a Sharpe of 940); the per-sample figures
+/// are, and annualising them is exact for a run of a day or more.
+#[test]
+fn annualised_ratios_only_for_runs_of_a_day_or_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(200));
+    let (mut out, _) = run(&[l2], &cfg(1, 1), vec![]);
+    let template = out.samples[0].clone();
+    let equity = [100.0, 101.0, 100.5, 102.0, 101.0, 103.0];
+    out.samples = equity
+        .iter()
+        .enumerate()
+        .map(|(i, &e)| sim::Sample { ts: T0 + i as i64 * 1_000_000_000, equity: e, ..template.clone() })
+        .collect();
+    let rets: Vec<f64> = equity.windows(2).map(|w| w[1] - w[0]).collect();
+    let n = rets.len() as f64;
+    let mean = rets.iter().sum::<f64>() / n;
+    let sd = (rets.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+
+    out.span = (T0, T0 + 120 * 1_000_000_000);
+    let short = sim::metrics::summarize(&out, "test");
+    assert!(!short.ratios_meaningful);
+    assert_eq!((short.sharpe, short.sortino, short.calmar), (None, None, None));
+    assert!((short.sharpe_per_sample.unwrap() - mean / sd).abs() < 1e-12);
+
+    out.span = (T0, T0 + 2 * 86_400 * 1_000_000_000);
+    let long = sim::metrics::summarize(&out, "test");
+    assert!(long.ratios_meaningful);
+    let periods = 365.25 * 86_400.0 / (out.config.sample_ns as f64 / 1e9);
+    assert!((long.sharpe.unwrap() - mean / sd * periods.sqrt()).abs() < 1e-6);
+    assert!(long.calmar.is_some());
+}

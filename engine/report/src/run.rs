@@ -510,7 +510,7 @@ impl RunData {
 /// The summary as labelled pairs: the known metrics first, in reading
 /// order with their units, then any other keys in name order.
 fn summary_pairs(m: &serde_json::Map<String, Value>, quote: &str) -> Vec<(String, String)> {
-    let known: [(&str, &str, Unit); 27] = [
+    let known: [(&str, &str, Unit); 31] = [
         ("strategy", "strategy", Unit::Plain),
         ("start", "start (UTC)", Unit::Plain),
         ("end", "end (UTC)", Unit::Plain),
@@ -532,6 +532,10 @@ fn summary_pairs(m: &serde_json::Map<String, Value>, quote: &str) -> Vec<(String
         ("sharpe", "Sharpe (annualised)", Unit::Ratio),
         ("sortino", "Sortino (annualised)", Unit::Ratio),
         ("calmar", "Calmar", Unit::Ratio),
+        ("ratios_meaningful", "annualised ratios meaningful (run of a day or more)", Unit::Plain),
+        ("sharpe_per_sample", "Sharpe per sample (not annualised)", Unit::Ratio),
+        ("sortino_per_sample", "Sortino per sample (not annualised)", Unit::Ratio),
+        ("invalid_orders", "orders rejected as invalid", Unit::Plain),
         ("max_drawdown", "max drawdown", Unit::Quote),
         ("max_drawdown_pct", "max drawdown (of peak)", Unit::Percent),
         ("turnover", "turnover (traded notional)", Unit::Quote),

@@ -75,12 +75,22 @@ pub struct Summary {
     pub fill_rate: Option<f64>,
     /// Maker fills / fills.
     pub maker_share: Option<f64>,
-    /// Annualised Sharpe ratio.
+    /// Annualised Sharpe ratio; `None` when undefined or when the run is
+    /// shorter than [`MIN_ANNUALISED_S`] (see `ratios_meaningful`).
     pub sharpe: Option<f64>,
-    /// Annualised Sortino ratio.
+    /// Annualised Sortino ratio; `None` as `sharpe`.
     pub sortino: Option<f64>,
-    /// Calmar ratio.
+    /// Calmar ratio; `None` as `sharpe`.
     pub calmar: Option<f64>,
+    /// Whether the run is long enough (at least a day) for annualised ratios
+    /// to mean anything. When it is not, `sharpe`, `sortino` and `calmar` are
+    /// `None` and only the per-sample figures below are given.
+    pub ratios_meaningful: bool,
+    /// Mean / sample std of the per-sample equity changes, not annualised.
+    pub sharpe_per_sample: Option<f64>,
+    /// Mean / downside deviation of the per-sample equity changes, not
+    /// annualised.
+    pub sortino_per_sample: Option<f64>,
     /// Max drawdown, quote currency.
     pub max_drawdown: f64,
     /// Max drawdown as a fraction of the peak.
@@ -99,6 +109,11 @@ pub struct Summary {
     pub error: Option<String>,
 }
 
+/// Shortest run, in seconds, whose annualised ratios (Sharpe, Sortino,
+/// Calmar) are reported: a day. Annualising minutes of data gives figures
+/// like a Sharpe of 940 that are formally right and mean nothing.
+pub const MIN_ANNUALISED_S: f64 = 86_400.0;
+
 fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
@@ -115,17 +130,17 @@ pub fn summarize(out: &RunOutput, strategy: &str) -> Summary {
     let periods = YEAR_NS / out.config.sample_ns as f64;
     let n = rets.len() as f64;
     let mean = if rets.is_empty() { 0.0 } else { rets.iter().sum::<f64>() / n };
-    let sharpe = if rets.len() < 2 {
+    let sharpe_per_sample = if rets.len() < 2 {
         None
     } else {
         let var = rets.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        ratio(mean, var.sqrt()).map(|x| x * periods.sqrt())
+        ratio(mean, var.sqrt())
     };
-    let sortino = if rets.len() < 2 {
+    let sortino_per_sample = if rets.len() < 2 {
         None
     } else {
         let dd = (rets.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n).sqrt();
-        ratio(mean, dd).map(|x| x * periods.sqrt())
+        ratio(mean, dd)
     };
     let (mut peak, mut mdd, mut mdd_pct) = (f64::NEG_INFINITY, 0.0f64, None::<f64>);
     for &e in &eq {
@@ -143,6 +158,8 @@ pub fn summarize(out: &RunOutput, strategy: &str) -> Summary {
     let net = final_equity - cap;
     let duration_ns = (out.span.1 - out.span.0).max(0) as f64;
     let annual = if duration_ns > 0.0 { net * YEAR_NS / duration_ns } else { f64::NAN };
+    let meaningful = duration_ns >= MIN_ANNUALISED_S * 1e9;
+    let annualised = |x: Option<f64>| x.filter(|_| meaningful).and_then(|x| finite(x * periods.sqrt()));
     let filled_orders = out.orders.iter().filter(|o| o.filled > 0).count();
     let makers = out.fills.iter().filter(|f| f.maker).count();
     let closing: Vec<_> = out.fills.iter().filter(|f| f.closing).collect();
@@ -167,9 +184,12 @@ pub fn summarize(out: &RunOutput, strategy: &str) -> Summary {
         fills: out.fills.len() as u64,
         fill_rate: ratio(filled_orders as f64, out.orders.len() as f64),
         maker_share: ratio(makers as f64, out.fills.len() as f64),
-        sharpe,
-        sortino,
-        calmar: if mdd > 0.0 { finite(annual / mdd) } else { None },
+        sharpe: annualised(sharpe_per_sample),
+        sortino: annualised(sortino_per_sample),
+        calmar: if mdd > 0.0 && meaningful { finite(annual / mdd) } else { None },
+        ratios_meaningful: meaningful,
+        sharpe_per_sample,
+        sortino_per_sample,
         max_drawdown: mdd,
         max_drawdown_pct: mdd_pct,
         turnover,
