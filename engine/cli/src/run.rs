@@ -48,8 +48,8 @@ Run-file keys (paths relative to the run file):
   [account]  capital, mark (\"mid\" | \"mark\"), sample, seed
 
 The backtest runs in a child process: an abort, segfault, out-of-memory, hang (--time-limit),
-exit() from the plugin or Ctrl-C ends with one error line, exit status 1 and summary.json
-holding the error. --in-process runs it in this process instead (for profiling).")]
+exit() from the plugin or Ctrl-C ends with one error line, exit status 1, and in OUT the
+results up to the last checkpoint (written about once a second) with the error in summary.json. --in-process runs it in this process instead (for profiling).")]
 pub(crate) struct RunArgs {
     /// Run file (TOML) naming tapes, strategy, config and settings.
     #[arg(value_name = "RUN_FILE")]
