@@ -74,7 +74,7 @@ impl Hostile {
                 while spin.elapsed() < std::time::Duration::from_micros(30) {
                     std::hint::spin_loop();
                 }
-                if self.seen % 1000 == 0
+                if self.seen.is_multiple_of(1000)
                     && let Some((bid, _)) = ctx.best_bid(0)
                 {
                     ctx.limit(0, Side::Buy, (bid / 2).max(1), 1, 0);
