@@ -188,6 +188,8 @@ pub(crate) struct Progress {
     last: Instant,
     last_checkpoint: Instant,
     checkpoint_gap: Duration,
+    /// When the last checkpoint was asked for (its cost includes the copy).
+    asked: Instant,
     writer: Option<Writer>,
 }
 
@@ -200,6 +202,7 @@ impl Progress {
             last: now,
             last_checkpoint: now,
             checkpoint_gap: Duration::from_secs(1),
+            asked: now,
             writer: None,
         }
     }
@@ -220,7 +223,11 @@ impl Progress {
         if std::fs::write(&tmp, format!("{} {ts}", self.events)).is_ok() {
             let _ = std::fs::rename(&tmp, self.dir.join(PROGRESS));
         }
-        self.writer.is_some() && self.last_checkpoint.elapsed() >= self.checkpoint_gap
+        let due = self.writer.is_some() && self.last_checkpoint.elapsed() >= self.checkpoint_gap;
+        if due {
+            self.asked = Instant::now();
+        }
+        due
     }
 
     fn write_checkpoint(&mut self, snapshot: &ticktape_engine::sim::RunOutput) -> Result<()> {
@@ -248,14 +255,13 @@ impl ticktape_engine::sim::Probe for Progress {
 
     #[cold]
     fn checkpoint(&mut self, snapshot: ticktape_engine::sim::RunOutput) {
-        let t0 = Instant::now();
         if let Err(e) = self.write_checkpoint(&snapshot) {
             // Keep running; the run's own results do not depend on it.
             eprintln!("warning: cannot write a checkpoint: {e:#}; no more checkpoints are written");
             self.writer = None;
         }
         self.last_checkpoint = Instant::now();
-        self.checkpoint_gap = Duration::from_secs(1).max(t0.elapsed() * 10);
+        self.checkpoint_gap = Duration::from_secs(1).max(self.asked.elapsed() * 10);
     }
 }
 
