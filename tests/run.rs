@@ -203,9 +203,14 @@ fn run_file_errors_name_the_file_and_what_to_fix() {
 /// Runs the hostile fixture in `mode` at event `at` over synthetic tapes
 /// into `out` (after filling `out` with a stale file), with `extra` flags.
 fn hostile_run(dir: &Path, mode: &str, at: u64, extra: &[&str]) -> (std::process::Output, PathBuf) {
+    hostile_run_with(dir, &format!("mode = \"{mode}\"\nat_event = {at}\n"), extra)
+}
+
+/// [`hostile_run`] with the fixture's whole configuration (TOML) given.
+fn hostile_run_with(dir: &Path, config: &str, extra: &[&str]) -> (std::process::Output, PathBuf) {
     let tapes = gen_tapes(&dir.join("tapes"), "300000", "BTCUSDT");
     let cfg = dir.join("hostile.toml");
-    fs::write(&cfg, format!("mode = \"{mode}\"\nat_event = {at}\n")).unwrap();
+    fs::write(&cfg, config).unwrap();
     let out = dir.join("out");
     fs::create_dir_all(&out).unwrap();
     fs::write(out.join("fills.parquet"), b"stale results of an earlier run").unwrap();
@@ -242,6 +247,55 @@ fn plugin_abort_is_reported_with_its_signal() {
     let dir = tempfile::tempdir().unwrap();
     let (o, out) = hostile_run(dir.path(), "abort", 1000, &[]);
     assert_contained(&o, &out, "SIGABRT");
+}
+
+/// The non-null values of the timestamp column `col` of a Parquet file, ns.
+fn parquet_times(path: &Path, col: &str) -> Vec<i64> {
+    use arrow_array::Array;
+    let f = fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let mut v = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let a = b.column_by_name(col).unwrap_or_else(|| panic!("{} has no column {col}", path.display()));
+        let a = a.as_any().downcast_ref::<arrow_array::TimestampNanosecondArray>().unwrap();
+        v.extend((0..a.len()).filter(|&i| a.is_valid(i)).map(|i| a.value(i)));
+    }
+    v
+}
+
+/// Regression (issue 15): a crash used to lose every table simulated
+/// before it. A crash after a checkpoint keeps the results up to the last
+/// checkpoint: tables whose rows end at or before its time, and
+/// summary.json with the error, the checkpoint time and provenance.
+#[test]
+fn crash_after_a_checkpoint_keeps_the_results_up_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = hostile_run_with(dir.path(), "mode = \"slow-abort\"\nat_event = 1\nafter_secs = 4.0\n", &[]);
+    assert_one_error_line(&o, &["SIGABRT", "results up to", "last checkpoint", "last reported event time"]);
+    let s = summary(&out);
+    assert!(s["error"].as_str().unwrap().contains("SIGABRT"), "{s}");
+    assert_eq!(s["complete"], false);
+    let at = s["checkpoint_at_ns"].as_i64().unwrap_or_else(|| panic!("no checkpoint_at_ns: {s}"));
+    assert!(s["checkpoint_at"].as_str().is_some_and(|t| stderr(&o).contains(t)), "{s}");
+    assert!(s["events"].as_u64().unwrap() >= 65_535, "{s}");
+    assert!(s["events_at_least"].as_u64().unwrap() >= s["events"].as_u64().unwrap(), "{s}");
+    assert!(s["provenance"]["tapes"][0]["xxh3_128"].as_str().is_some_and(|h| h.len() == 32), "{s}");
+    assert_eq!(s["provenance"]["plugin"]["name"], "ticktape-fixture-hostile", "{s}");
+    let equity = parquet_times(&out.join("equity.parquet"), "ts");
+    assert_eq!(equity.last(), Some(&at), "equity ends with a sample at the checkpoint");
+    assert!(equity.len() > 1 && equity.iter().all(|&t| t <= at));
+    let submitted = parquet_times(&out.join("orders.parquet"), "submit_ts");
+    assert!(!submitted.is_empty(), "the fixture's orders were kept");
+    for col in ["submit_ts", "done_ts"] {
+        assert!(parquet_times(&out.join("orders.parquet"), col).iter().all(|&t| t <= at), "{col} after {at}");
+    }
+    assert!(parquet_times(&out.join("fills.parquet"), "ts").iter().all(|&t| t <= at));
+    assert!(parquet_times(&out.join("inventory.parquet"), "ts").iter().all(|&t| t <= at));
+    assert!(out.join("strategy.log").is_file());
+    let names: Vec<String> =
+        fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    assert!(!names.iter().any(|n| n.starts_with("checkpoint") || n.starts_with('.')), "leftovers: {names:?}");
 }
 
 #[test]

@@ -191,8 +191,9 @@ impl Handler<'_> for WindowTimer {
 
 impl ticktape_engine::sim::Probe for WindowTimer {
     #[inline]
-    fn event(&mut self) {
+    fn event(&mut self, _: i64) -> bool {
         self.tick();
+        false
     }
 }
 

@@ -48,8 +48,8 @@ Run-file keys (paths relative to the run file):
   [account]  capital, mark (\"mid\" | \"mark\"), sample, seed
 
 The backtest runs in a child process: an abort, segfault, out-of-memory, hang (--time-limit),
-exit() from the plugin or Ctrl-C ends with one error line, exit status 1 and summary.json
-holding the error. --in-process runs it in this process instead (for profiling).")]
+exit() from the plugin or Ctrl-C ends with one error line, exit status 1, and in OUT the
+results up to the last checkpoint (written about once a second) with the error in summary.json. --in-process runs it in this process instead (for profiling).")]
 pub(crate) struct RunArgs {
     /// Run file (TOML) naming tapes, strategy, config and settings.
     #[arg(value_name = "RUN_FILE")]
@@ -375,16 +375,38 @@ fn describe(info: &PluginInfo) -> String {
 fn execute_probed<P: ticktape_engine::sim::Probe>(
     plan: &RunPlan,
     probe: &mut P,
+    on_plugin: impl FnOnce(&mut P, &PluginInfo),
 ) -> Result<(RunOutput, Summary, PluginInfo, f64)> {
     let replay = Replay::open_with(&plan.tapes, ReplayOptions { allow_gaps: plan.allow_gaps })?;
     let plugin = load_strategy(&plan.strategy)?;
+    on_plugin(probe, plugin.info());
     let mut instance = plugin.create(&plan.config_text)?;
     let t0 = Instant::now();
     let out = ticktape_engine::sim::run_probed(&replay, &plan.sim, &mut instance, probe)?;
     let secs = t0.elapsed().as_secs_f64();
     let info = plugin.info().clone();
-    let summary = summarize(&out, &format!("{} {}", info.name, info.version));
+    let summary = summarize(&out, &label(&info));
     Ok((out, summary, info, secs))
+}
+
+/// The strategy as summaries name it.
+fn label(info: &PluginInfo) -> String {
+    format!("{} {}", info.name, info.version)
+}
+
+/// Writes the results of a checkpoint into `dir`: the complete results set,
+/// with `"complete": false` and `"checkpoint_at"` (the exchange time of the
+/// last simulated event) in `summary.json`.
+fn write_checkpoint(dir: &Path, out: &RunOutput, strategy: &str, prov: &serde_json::Value) -> Result<()> {
+    let summary = summarize(out, strategy);
+    results::write_with(dir, out, &summary, Some(prov))?;
+    let path = dir.join("summary.json");
+    let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    value["complete"] = false.into();
+    value["checkpoint_at"] = ticktape_engine::sim::metrics::rfc3339(out.span.1).into();
+    value["checkpoint_at_ns"] = out.span.1.into();
+    results::write_json(&path, &value)?;
+    Ok(())
 }
 
 const PROVENANCE: &str = ".provenance.json";
@@ -452,13 +474,14 @@ fn with_plugin(mut prov: serde_json::Value, info: &PluginInfo) -> serde_json::Va
 }
 
 /// Runs the backtest and writes its results into `dir`.
-fn backtest_into(
+fn backtest_into<P: ticktape_engine::sim::Probe>(
     plan: &RunPlan,
     dir: &Path,
     prov: serde_json::Value,
-    probe: &mut impl ticktape_engine::sim::Probe,
+    probe: &mut P,
+    on_plugin: impl FnOnce(&mut P, &PluginInfo),
 ) -> Result<(RunOutput, Summary, PluginInfo, f64, Vec<PathBuf>)> {
-    let (out, summary, info, secs) = execute_probed(plan, probe)?;
+    let (out, summary, info, secs) = execute_probed(plan, probe, on_plugin)?;
     let prov = with_plugin(prov, &info);
     let written = results::write_with(dir, &out, &summary, Some(&prov))?;
     Ok((out, summary, info, secs, written.files))
@@ -495,7 +518,7 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         }
     };
     if a.in_process {
-        let r = backtest_into(&plan, staging.dir(), prov, &mut ());
+        let r = backtest_into(&plan, staging.dir(), prov, &mut (), |_, _| {});
         let (out, summary, info, secs, files) = match r {
             Ok(x) => x,
             Err(e) => {
@@ -515,12 +538,13 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let outcome = crate::supervise::supervise(args, staging.dir(), time_limit, memory_limit)?;
     let dir = staging.dir().to_path_buf();
-    let events = crate::supervise::progress(&dir);
+    let progress = crate::supervise::progress(&dir);
     for f in [crate::supervise::STATUS, crate::supervise::PROGRESS, PROVENANCE] {
         let _ = std::fs::remove_file(dir.join(f));
     }
     match outcome {
         crate::supervise::Outcome::Reported { ok, stderr } => {
+            crate::supervise::remove_checkpoints(&dir);
             let wrote = std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false);
             if wrote {
                 staging.promote()?;
@@ -537,17 +561,31 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
             }
         }
         crate::supervise::Outcome::Crashed { what, stderr } => {
-            let after = match events {
-                Some(n) => format!("after at least {} events", fmt::thousands(n)),
+            let events = progress.map(|p| p.0);
+            let last_ts = progress.and_then(|p| p.1);
+            let after = match progress {
+                Some((n, Some(t))) => format!(
+                    "after at least {} events, last reported event time {}",
+                    fmt::thousands(n),
+                    ticktape_engine::sim::metrics::rfc3339(t)
+                ),
+                Some((n, None)) => format!("after at least {} events", fmt::thousands(n)),
                 None => "before its first progress report (it reports about once a second)".into(),
             };
             let error = format!("the backtest process {what} ({after})");
-            let mut summary = serde_json::json!({
-                "error": error,
-                "events_at_least": events,
-                "complete": false,
-                "provenance": prov,
-            });
+            let checkpoint = crate::supervise::take_checkpoint(&dir);
+            let checkpoint_at = checkpoint.as_ref().and_then(|c| c["checkpoint_at"].as_str().map(str::to_owned));
+            let mut summary = match checkpoint {
+                Some(s) if s.is_object() => s,
+                _ => serde_json::json!({ "checkpoint_at": null }),
+            };
+            summary["error"] = error.clone().into();
+            summary["complete"] = false.into();
+            summary["events_at_least"] = events.into();
+            summary["last_event_at"] = last_ts.map(ticktape_engine::sim::metrics::rfc3339).into();
+            if summary.get("provenance").is_none_or(|p| p.is_null()) {
+                summary["provenance"] = prov;
+            }
             if !stderr.is_empty() {
                 std::fs::write(dir.join("stderr.log"), &stderr)
                     .with_context(|| format!("cannot write {}", dir.join("stderr.log").display()))?;
@@ -555,11 +593,18 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
             }
             results::write_json(&dir.join("summary.json"), &summary)?;
             staging.promote()?;
-            bail!(
-                "{error}; no tables were written; {} holds summary.json with this error{}",
-                plan.out.display(),
-                if stderr.is_empty() { "" } else { " and the process's stderr.log" }
-            )
+            let kept = match &checkpoint_at {
+                Some(t) => format!(
+                    "results up to {t} (the last checkpoint) are in {}, with this error in summary.json",
+                    plan.out.display()
+                ),
+                None => format!(
+                    "no checkpoint: crashed before the first one (about a second into the run); {} holds \
+                     summary.json with this error",
+                    plan.out.display()
+                ),
+            };
+            bail!("{error}; {kept}{}", if stderr.is_empty() { "" } else { " and the process's stderr.log" })
         }
     }
 }
@@ -572,7 +617,12 @@ fn child(plan: &RunPlan, dir: &Path) -> Result<()> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(serde_json::Value::Null);
     let mut probe = crate::supervise::Progress::new(dir);
-    let r = backtest_into(plan, dir, prov, &mut probe).and_then(|(out, summary, info, secs, files)| {
+    let ckpt_prov = prov.clone();
+    let r = backtest_into(plan, dir, prov, &mut probe, move |p, info| {
+        let (strategy, prov) = (label(info), with_plugin(ckpt_prov, info));
+        p.set_writer(Box::new(move |d, out| write_checkpoint(d, out, &strategy, &prov)));
+    })
+    .and_then(|(out, summary, info, secs, files)| {
         print_summary(&summary, &info, secs, &plan.out, &renamed(&files, &plan.out));
         match &out.error {
             Some(e) => Err(anyhow!("{e}; results up to the failure are in {}", plan.out.display())),

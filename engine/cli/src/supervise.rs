@@ -131,44 +131,137 @@ pub(crate) fn supervise(
     Ok(Outcome::Crashed { what, stderr })
 }
 
-/// The event count the child last reported, if any.
-pub(crate) fn progress(dir: &Path) -> Option<u64> {
-    std::fs::read_to_string(dir.join(PROGRESS)).ok()?.trim().parse().ok()
+/// The event count and the last event time (exchange, ns) the child last
+/// reported, if any.
+pub(crate) fn progress(dir: &Path) -> Option<(u64, Option<i64>)> {
+    let text = std::fs::read_to_string(dir.join(PROGRESS)).ok()?;
+    let mut it = text.split_whitespace();
+    let events = it.next()?.parse().ok()?;
+    Some((events, it.next().and_then(|t| t.parse().ok())))
 }
+
+/// Folder (inside the child's folder) holding the last complete checkpoint.
+pub(crate) const CHECKPOINT: &str = "checkpoint";
+const CHECKPOINT_TMP: &str = "checkpoint.tmp";
+const CHECKPOINT_OLD: &str = "checkpoint.old";
+
+/// Moves the files of the last complete checkpoint in `dir` into `dir`
+/// itself and removes the checkpoint folders; returns the checkpoint's
+/// `summary.json`, if there was a checkpoint.
+pub(crate) fn take_checkpoint(dir: &Path) -> Option<serde_json::Value> {
+    // A crash between the two renames leaves only the previous one, as `.old`.
+    let found =
+        [CHECKPOINT, CHECKPOINT_OLD].into_iter().map(|n| dir.join(n)).find(|d| d.join("summary.json").is_file());
+    let summary = found.as_ref().and_then(|ck| {
+        let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(ck.join("summary.json")).ok()?).ok()?;
+        for e in std::fs::read_dir(ck).ok()?.flatten() {
+            let name = e.file_name();
+            if !name.to_string_lossy().starts_with('.') {
+                std::fs::rename(e.path(), dir.join(&name)).ok()?;
+            }
+        }
+        Some(summary)
+    });
+    remove_checkpoints(dir);
+    summary
+}
+
+/// Removes every checkpoint folder from `dir`.
+pub(crate) fn remove_checkpoints(dir: &Path) {
+    for n in [CHECKPOINT, CHECKPOINT_TMP, CHECKPOINT_OLD] {
+        let _ = std::fs::remove_dir_all(dir.join(n));
+    }
+}
+
+/// Writes a checkpoint: the complete results of `snapshot`.
+pub(crate) type Writer = Box<dyn FnMut(&Path, &ticktape_engine::sim::RunOutput) -> Result<()>>;
 
 /// A [`ticktape_engine::sim::Probe`] for the child: counts events and,
 /// every 65 536 events, looks at the clock; about once a second it rewrites
-/// the progress file (temporary name, then renamed).
+/// the progress file (event count and last event time; temporary name, then
+/// renamed) and asks for a checkpoint, which it writes as a complete results
+/// folder (`checkpoint.tmp`, renamed to `checkpoint`). Checkpoints back off
+/// for large outputs: at most one every max(1 s, 10 × the last write time).
 pub(crate) struct Progress {
     events: u64,
-    path: PathBuf,
-    tmp: PathBuf,
+    dir: PathBuf,
     last: Instant,
+    last_checkpoint: Instant,
+    checkpoint_gap: Duration,
+    /// When the last checkpoint was asked for (its cost includes the copy).
+    asked: Instant,
+    writer: Option<Writer>,
 }
 
 impl Progress {
     pub(crate) fn new(dir: &Path) -> Self {
-        Progress { events: 0, path: dir.join(PROGRESS), tmp: dir.join(".progress.tmp"), last: Instant::now() }
+        let now = Instant::now();
+        Progress {
+            events: 0,
+            dir: dir.to_path_buf(),
+            last: now,
+            last_checkpoint: now,
+            checkpoint_gap: Duration::from_secs(1),
+            asked: now,
+            writer: None,
+        }
+    }
+
+    /// Sets how checkpoints are written (none are written without one).
+    pub(crate) fn set_writer(&mut self, w: Writer) {
+        self.writer = Some(w);
     }
 
     #[cold]
-    fn report(&mut self) {
-        if self.last.elapsed() >= Duration::from_secs(1) {
-            self.last = Instant::now();
-            if std::fs::write(&self.tmp, self.events.to_string()).is_ok() {
-                let _ = std::fs::rename(&self.tmp, &self.path);
-            }
+    #[inline(never)]
+    fn report(&mut self, ts: i64) -> bool {
+        if self.last.elapsed() < Duration::from_secs(1) {
+            return false;
         }
+        self.last = Instant::now();
+        let tmp = self.dir.join(".progress.tmp");
+        if std::fs::write(&tmp, format!("{} {ts}", self.events)).is_ok() {
+            let _ = std::fs::rename(&tmp, self.dir.join(PROGRESS));
+        }
+        let due = self.writer.is_some() && self.last_checkpoint.elapsed() >= self.checkpoint_gap;
+        if due {
+            self.asked = Instant::now();
+        }
+        due
+    }
+
+    fn write_checkpoint(&mut self, snapshot: &ticktape_engine::sim::RunOutput) -> Result<()> {
+        let Some(w) = self.writer.as_mut() else { return Ok(()) };
+        let (tmp, cur, old) = (self.dir.join(CHECKPOINT_TMP), self.dir.join(CHECKPOINT), self.dir.join(CHECKPOINT_OLD));
+        let _ = std::fs::remove_dir_all(&tmp);
+        w(&tmp, snapshot)?;
+        // Write new, rename old away, rename new, remove old: there is
+        // always one complete checkpoint (`checkpoint` or `checkpoint.old`).
+        if cur.exists() {
+            std::fs::rename(&cur, &old).with_context(|| format!("cannot rename {}", cur.display()))?;
+        }
+        std::fs::rename(&tmp, &cur).with_context(|| format!("cannot rename {}", tmp.display()))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
     }
 }
 
 impl ticktape_engine::sim::Probe for Progress {
     #[inline(always)]
-    fn event(&mut self) {
+    fn event(&mut self, ts: i64) -> bool {
         self.events += 1;
-        if self.events & 0xFFFF == 0 {
-            self.report();
+        self.events & 0xFFFF == 0 && self.report(ts)
+    }
+
+    #[cold]
+    fn checkpoint(&mut self, snapshot: ticktape_engine::sim::RunOutput) {
+        if let Err(e) = self.write_checkpoint(&snapshot) {
+            // Keep running; the run's own results do not depend on it.
+            eprintln!("warning: cannot write a checkpoint: {e:#}; no more checkpoints are written");
+            self.writer = None;
         }
+        self.last_checkpoint = Instant::now();
+        self.checkpoint_gap = Duration::from_secs(1).max(self.asked.elapsed() * 10);
     }
 }
 

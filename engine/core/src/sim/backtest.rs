@@ -11,16 +11,28 @@ use crate::error::Result;
 use crate::plugin::{Driver, PluginError, api};
 use crate::replay::{Event, Handler, Replay};
 
-/// Called once per market event of a run (for measurements); `()` does
-/// nothing and costs nothing.
+/// Called once per market event of a run (for measurements, progress
+/// reports and checkpoints); `()` does nothing and costs nothing.
 pub trait Probe {
-    /// One event was processed.
-    fn event(&mut self);
+    /// A market event at exchange time `ts` is about to be processed.
+    /// Returns whether a checkpoint is wanted now: then
+    /// [`checkpoint`](Probe::checkpoint) receives a copy of everything
+    /// simulated before this event.
+    fn event(&mut self, ts: i64) -> bool;
+
+    /// A copy of the results simulated so far (orders still open are shown
+    /// open; a final account sample at the last simulated event is added to
+    /// the copy); the run itself is not disturbed.
+    fn checkpoint(&mut self, snapshot: RunOutput) {
+        let _ = snapshot;
+    }
 }
 
 impl Probe for () {
     #[inline(always)]
-    fn event(&mut self) {}
+    fn event(&mut self, _: i64) -> bool {
+        false
+    }
 }
 
 /// Runs `driver` (a strategy) over `replay` with configuration `cfg`.
@@ -28,7 +40,7 @@ pub fn run<'a, D: Driver<Sim<'a>>>(replay: &'a Replay, cfg: &SimConfig, driver: 
     run_probed(replay, cfg, driver, &mut ())
 }
 
-/// [`run`], calling `probe` after every market event.
+/// [`run`], calling `probe` before every market event.
 pub fn run_probed<'a, D: Driver<Sim<'a>>, P: Probe>(
     replay: &'a Replay,
     cfg: &SimConfig,
@@ -114,6 +126,15 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
         }
     }
 
+    /// Hands the probe a copy of what has been simulated so far.
+    #[cold]
+    #[inline(never)]
+    fn checkpoint(&mut self, books: &[Book]) {
+        if self.sim.journal.events > 0 {
+            self.probe.checkpoint(self.sim.snapshot(books));
+        }
+    }
+
     /// Delivers every order update arriving at `t` in one batch.
     fn deliver_updates(&mut self, t: i64) {
         self.ubatch.clear();
@@ -186,6 +207,11 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Handler<'a> for Backtest<'_, 'a, D, P> {
 
     #[inline(always)]
     fn before(&mut self, ts: i64, books: &[Book]) {
+        // Before anything due up to `ts` is processed: a checkpoint holds
+        // nothing later than the last event's time.
+        if self.probe.event(ts) {
+            self.checkpoint(books);
+        }
         if self.sim.next_due < ts {
             self.process_due(ts, books);
         }
@@ -208,7 +234,6 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Handler<'a> for Backtest<'_, 'a, D, P> {
 
     #[inline]
     fn on_event(&mut self, instrument: usize, event: Event<'a>, books: &[Book]) {
-        self.probe.event();
         let sim = &mut *self.sim;
         let te = event.ts_exchange();
         let j = &mut sim.journal;

@@ -452,21 +452,7 @@ impl<'a> Sim<'a> {
                 o.leaves = 0;
             }
         }
-        let instruments = self
-            .venues
-            .iter()
-            .map(|v| Instrument {
-                symbol: v.symbol.clone(),
-                venue: v.venue.clone(),
-                price_exponent: v.price_exponent,
-                qty_exponent: v.qty_exponent,
-                value_exponent: v.value_exponent,
-                price_tick: v.tick,
-                qty_lot: v.lot,
-                has_l2: v.has_l2,
-                book_tick: v.view.tick(),
-            })
-            .collect();
+        let instruments = self.instruments();
         let j = self.journal;
         RunOutput {
             instruments,
@@ -479,6 +465,47 @@ impl<'a> Sim<'a> {
             span: (j.first_ts, j.last_ts),
             error,
             config: self.cfg,
+        }
+    }
+
+    fn instruments(&self) -> Vec<Instrument> {
+        self.venues
+            .iter()
+            .map(|v| Instrument {
+                symbol: v.symbol.clone(),
+                venue: v.venue.clone(),
+                price_exponent: v.price_exponent,
+                qty_exponent: v.qty_exponent,
+                value_exponent: v.value_exponent,
+                price_tick: v.tick,
+                qty_lot: v.lot,
+                has_l2: v.has_l2,
+                book_tick: v.view.tick(),
+            })
+            .collect()
+    }
+
+    /// A copy of everything simulated so far (orders, fills, samples,
+    /// account, log, event count and span), for a checkpoint; the run is not
+    /// disturbed. Orders still open are shown open; a final account sample
+    /// at the last event (priced on `books`) is added to the copy only.
+    pub(crate) fn snapshot(&self, books: &[Book]) -> RunOutput {
+        let j = &self.journal;
+        let mut samples = j.samples.clone();
+        if samples.last().is_none_or(|s| s.ts < j.last_ts) {
+            samples.push(self.sample_at(j.last_ts, books));
+        }
+        RunOutput {
+            instruments: self.instruments(),
+            orders: self.orders.clone(),
+            fills: j.fills.clone(),
+            samples,
+            account: self.account.clone(),
+            log: j.log.clone(),
+            events: j.events,
+            span: (j.first_ts, j.last_ts),
+            error: None,
+            config: self.cfg.clone(),
         }
     }
 
@@ -537,9 +564,14 @@ impl<'a> Sim<'a> {
     }
 
     fn sample(&mut self, ts: i64, books: &[Book]) {
+        let s = self.sample_at(ts, books);
+        self.journal.samples.push(s);
+    }
+
+    fn sample_at(&self, ts: i64, books: &[Book]) -> Sample {
         let marks = self.marks(books);
         let (realized, fees, funding, _) = self.account.totals();
-        self.journal.samples.push(Sample {
+        Sample {
             ts,
             equity: self.account.equity(&self.scales, &marks),
             cash: self.account.cash,
@@ -549,7 +581,7 @@ impl<'a> Sim<'a> {
             funding,
             positions: self.account.positions.iter().map(|p| p.qty).collect(),
             marks,
-        });
+        }
     }
 
     fn on_funding(&mut self, inst: usize, f: &ticktape_tape::Funding, books: &[Book]) {

@@ -5,7 +5,10 @@
 //! (spins forever), `exit0` (`process::exit(0)`), `huge-qty` (market buys of
 //! `i64::MAX` on every event from then on), `many-orders` (a resting limit
 //! order far from the touch on every event from then on) or `timer-loop` (a
-//! timer re-armed at `now()` forever). Empty: counts events quietly.
+//! timer re-armed at `now()` forever) or `slow-abort` (from then on spends
+//! 30 µs of wall time per event and rests a far buy order every 1000 events,
+//! then aborts `after_secs` seconds of wall time later: a crash after
+//! checkpoints). Empty: counts events quietly.
 
 use ticktape_sdk::{Context, Level, Side, Strategy, Trade};
 
@@ -17,6 +20,8 @@ pub struct Config {
     pub mode: String,
     /// On this market event (1-based).
     pub at_event: u64,
+    /// `slow-abort`: wall-clock seconds from `at_event` to the abort.
+    pub after_secs: f64,
 }
 
 /// The fixture strategy.
@@ -25,6 +30,7 @@ pub struct Hostile {
     cfg: Config,
     seen: u64,
     hoard: Vec<Vec<u8>>,
+    since: Option<std::time::Instant>,
 }
 
 impl Hostile {
@@ -59,6 +65,21 @@ impl Hostile {
                 }
             }
             "timer-loop" if first => ctx.set_timer(ctx.now(), 1),
+            "slow-abort" => {
+                let t0 = *self.since.get_or_insert_with(std::time::Instant::now);
+                if t0.elapsed().as_secs_f64() >= self.cfg.after_secs {
+                    std::process::abort();
+                }
+                let spin = std::time::Instant::now();
+                while spin.elapsed() < std::time::Duration::from_micros(30) {
+                    std::hint::spin_loop();
+                }
+                if self.seen.is_multiple_of(1000)
+                    && let Some((bid, _)) = ctx.best_bid(0)
+                {
+                    ctx.limit(0, Side::Buy, (bid / 2).max(1), 1, 0);
+                }
+            }
             _ => {}
         }
     }
@@ -67,7 +88,7 @@ impl Hostile {
 impl Strategy for Hostile {
     type Config = Config;
     fn new(cfg: Config) -> Result<Self, String> {
-        Ok(Hostile { cfg, seen: 0, hoard: Vec::new() })
+        Ok(Hostile { cfg, seen: 0, hoard: Vec::new(), since: None })
     }
     fn on_trade(&mut self, ctx: &mut Context<'_>, _: u32, _: &Trade) {
         self.event(ctx);
