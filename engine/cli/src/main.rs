@@ -6,6 +6,7 @@ mod fmt;
 mod inspect;
 mod replay;
 mod report;
+mod research;
 mod run;
 mod scaffold;
 mod supervise;
@@ -52,6 +53,7 @@ enum Command {
     Replay(replay::ReplayArgs),
     Run(run::RunArgs),
     Report(report::ReportArgs),
+    Research(research::ResearchArgs),
     NewStrategy(scaffold::NewStrategyArgs),
     Bench(bench::BenchArgs),
 }
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay::run(a),
         Command::Run(a) => run::run(a),
         Command::Report(a) => report::run(a),
+        Command::Research(a) => research::run(a),
         Command::NewStrategy(a) => scaffold::run(a),
         Command::Bench(a) => bench::run(a),
     };

@@ -33,5 +33,6 @@ pub mod replay;
 pub mod results;
 pub mod sim;
 pub mod synth;
+pub mod table;
 
 pub use error::{Error, Result};

@@ -1,0 +1,140 @@
+//! A small column-table builder for the Parquet tables that research
+//! commands and sweeps write: one call per column, then [`Table::write`]
+//! (temporary name, renamed when complete). Times are
+//! `timestamp[ns, tz=UTC]`, so the files open in pyarrow, polars and pandas
+//! with the right types.
+//!
+//! ```
+//! use ticktape_engine::table::Table;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("fits.parquet");
+//! Table::new()
+//!     .utf8("account", vec!["a".to_string(), "b".to_string()])
+//!     .f64("r2", vec![0.5, 0.75])
+//!     .u64("days", vec![365, 200])
+//!     .write(&path)?;
+//! assert!(path.exists());
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use ticktape_tape::AtomicFile;
+
+use crate::error::{Error, Result};
+
+/// Columns in the order added. Every column must have the same length; a
+/// mismatch is an error at [`Table::write`] naming the column.
+#[derive(Debug, Default)]
+pub struct Table {
+    fields: Vec<Field>,
+    columns: Vec<ArrayRef>,
+}
+
+impl Table {
+    /// An empty table.
+    pub fn new() -> Table {
+        Table::default()
+    }
+
+    fn push(mut self, name: &str, data_type: DataType, nullable: bool, column: ArrayRef) -> Table {
+        self.fields.push(Field::new(name, data_type, nullable));
+        self.columns.push(column);
+        self
+    }
+
+    /// A `double` column.
+    pub fn f64(self, name: &str, values: Vec<f64>) -> Table {
+        self.push(name, DataType::Float64, false, Arc::new(Float64Array::from(values)))
+    }
+
+    /// A nullable `double` column (`None` is null: undefined, not zero).
+    pub fn f64_opt(self, name: &str, values: Vec<Option<f64>>) -> Table {
+        self.push(name, DataType::Float64, true, Arc::new(Float64Array::from(values)))
+    }
+
+    /// An `int64` column.
+    pub fn i64(self, name: &str, values: Vec<i64>) -> Table {
+        self.push(name, DataType::Int64, false, Arc::new(Int64Array::from(values)))
+    }
+
+    /// A `uint64` column.
+    pub fn u64(self, name: &str, values: Vec<u64>) -> Table {
+        self.push(name, DataType::UInt64, false, Arc::new(UInt64Array::from(values)))
+    }
+
+    /// A `bool` column.
+    pub fn bool(self, name: &str, values: Vec<bool>) -> Table {
+        self.push(name, DataType::Boolean, false, Arc::new(BooleanArray::from(values)))
+    }
+
+    /// A `string` column.
+    pub fn utf8(self, name: &str, values: Vec<String>) -> Table {
+        self.push(name, DataType::Utf8, false, Arc::new(StringArray::from(values)))
+    }
+
+    /// A nullable `string` column.
+    pub fn utf8_opt(self, name: &str, values: Vec<Option<String>>) -> Table {
+        self.push(name, DataType::Utf8, true, Arc::new(StringArray::from(values)))
+    }
+
+    /// A `timestamp[ns, tz=UTC]` column of nanoseconds since the epoch.
+    pub fn ts(self, name: &str, values: Vec<i64>) -> Table {
+        let column = Arc::new(TimestampNanosecondArray::from(values).with_timezone("UTC"));
+        self.push(name, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false, column)
+    }
+
+    /// Rows (the length of the first column; 0 for no columns).
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, |c| c.len())
+    }
+
+    /// Writes the table as one Parquet file (Snappy), under a temporary name
+    /// renamed into place when complete.
+    pub fn write(self, path: &Path) -> Result<()> {
+        let err = |e: &dyn std::fmt::Display| Error::Io {
+            path: path.to_path_buf(),
+            action: "write Parquet",
+            source: std::io::Error::other(e.to_string()),
+        };
+        let rows = self.rows();
+        if let Some((f, c)) = self.fields.iter().zip(&self.columns).find(|(_, c)| c.len() != rows) {
+            return Err(err(&format!("column `{}` has {} rows, the first column {rows}", f.name(), c.len())));
+        }
+        let schema = Arc::new(Schema::new(self.fields));
+        let batch = RecordBatch::try_new(schema.clone(), self.columns).map_err(|e| err(&e))?;
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        let mut file = AtomicFile::create(path)?;
+        {
+            let mut w = ArrowWriter::try_new(file.writer(), schema, Some(props)).map_err(|e| err(&e))?;
+            w.write(&batch).map_err(|e| err(&e))?;
+            w.close().map_err(|e| err(&e))?;
+        }
+        file.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_of_different_lengths_are_an_error_naming_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let e = Table::new().f64("a", vec![1.0, 2.0]).i64("b", vec![1]).write(&path).unwrap_err();
+        assert!(e.to_string().contains("column `b` has 1 rows"), "{e}");
+        assert!(!path.exists());
+    }
+}
