@@ -462,3 +462,37 @@ fn nan_fee_is_refused_at_load() {
         assert_one_error_line(&o, &[needle]);
     }
 }
+
+#[test]
+fn run_from_to_backtests_only_the_slice_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = dir.path().join("tapes");
+    shipped_sample(&tapes);
+    // The sample spans 2024-08-08T23:54:16Z .. 23:56:21Z; the run file slices
+    // one minute out of it (a TOML datetime and a string both work).
+    let out = dir.path().join("out");
+    let rf = run_file(dir.path(), &tapes, &out);
+    let text = fs::read_to_string(&rf).unwrap();
+    let sliced = format!("from = 2024-08-08T23:54:30Z\nto = \"2024-08-08T23:55:30Z\"\n{text}");
+    fs::write(&rf, sliced).unwrap();
+    let o = run(&["run", rf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    let events = s["events"].as_u64().unwrap();
+    assert!(events > 10_000 && events < 151_807 + 23_053 + 4_565, "only the slice is replayed: {events}");
+    assert!(s["start"].as_str().unwrap() >= "2024-08-08T23:54:30", "{}", s["start"]);
+    assert!(s["end"].as_str().unwrap() < "2024-08-08T23:55:30", "{}", s["end"]);
+    let slice = &s["provenance"]["slice"];
+    assert_eq!(slice["from"], "2024-08-08T23:54:30.000000000Z", "{s}");
+    assert_eq!(slice["to"], "2024-08-08T23:55:30.000000000Z", "{s}");
+    // Flags win over the run file.
+    let out2 = dir.path().join("out2");
+    let o = run(&["run", rf.to_str().unwrap(), "--out", out2.to_str().unwrap(), "--from", "2024-08-08T23:55:00Z"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s2 = summary(&out2);
+    assert_eq!(s2["provenance"]["slice"]["from"], "2024-08-08T23:55:00.000000000Z");
+    assert!(s2["events"].as_u64().unwrap() < events);
+    // A malformed run-file time is one error line naming the key.
+    fs::write(&rf, format!("from = 20240808\n{text}")).unwrap();
+    assert_one_error_line(&run(&["run", rf.to_str().unwrap(), "--force"]), &["from", "give a time as a string"]);
+}

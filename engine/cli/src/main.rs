@@ -9,6 +9,7 @@ mod report;
 mod research;
 mod run;
 mod scaffold;
+mod slice;
 mod supervise;
 
 use std::path::PathBuf;
@@ -51,7 +52,7 @@ enum Command {
     Convert(ticktape_data::cli::ConvertArgs),
     Inspect(inspect::InspectArgs),
     Replay(replay::ReplayArgs),
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     Report(report::ReportArgs),
     Research(research::ResearchArgs),
     NewStrategy(scaffold::NewStrategyArgs),
@@ -116,7 +117,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => ticktape_data::cli::run(&a).map(|_| ()).map_err(anyhow::Error::from),
         Command::Inspect(a) => inspect::run(a),
         Command::Replay(a) => replay::run(a),
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(*a),
         Command::Report(a) => report::run(a),
         Command::Research(a) => research::run(a),
         Command::NewStrategy(a) => scaffold::run(a),

@@ -21,12 +21,17 @@ use crate::fmt;
 /// and byte offset. The same stream (kind, venue, symbol) given twice with
 /// overlapping times is refused, and so are streams that do not overlap in
 /// time unless --allow-gaps.
+///
+/// --from/--to replay a half-open slice [from, to) of exchange time: each
+/// tape seeks to it by binary search, so records outside it are never read.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ticktape replay data/*.tape
   ticktape replay data/synthetic.BTCUSDT.trades.tape data/synthetic.BTCUSDT.l2.tape
   ticktape replay day1/*.tape day2/*.tape              # one stream in consecutive pieces is fine
-  ticktape replay old/x.trades.tape new/y.l2.tape --allow-gaps")]
+  ticktape replay old/x.trades.tape new/y.l2.tape --allow-gaps
+  ticktape replay data/*.tape --from 2024-05-01T00:10:00Z --to 2024-05-01T00:20:00Z
+  ticktape replay data/*.tape --from 2024-05-02              # from midnight UTC to the end")]
 pub(crate) struct ReplayArgs {
     /// Tape files (any kinds and symbols).
     #[arg(required = true, value_name = "TAPE")]
@@ -35,10 +40,14 @@ pub(crate) struct ReplayArgs {
     /// the replay would run through the gap with one stream silent).
     #[arg(long)]
     allow_gaps: bool,
+    #[command(flatten)]
+    slice: crate::slice::SliceArgs,
 }
 
 pub(crate) fn run(a: ReplayArgs) -> Result<()> {
-    let replay = Replay::open_with(&a.tapes, ReplayOptions { allow_gaps: a.allow_gaps })?;
+    let slice = a.slice.check()?;
+    let options = ReplayOptions { allow_gaps: a.allow_gaps, from: slice.from, to: slice.to };
+    let replay = Replay::open_with(&a.tapes, options)?;
     let bytes: u64 = replay.tapes().iter().map(|t| t.file_len()).sum();
     let t0 = Instant::now();
     let out = replay.run(&mut ())?;
@@ -50,6 +59,10 @@ pub(crate) fn run(a: ReplayArgs) -> Result<()> {
         fmt::bytes(bytes),
         fmt::rate(out.events as f64 / secs)
     );
+    if slice.is_set() {
+        let bound = |t: Option<i64>| t.map_or_else(|| "..".to_owned(), fmt::timestamp);
+        println!("  slice    [{}, {})", bound(slice.from), bound(slice.to));
+    }
     for kind in RecordKind::ALL {
         let n = out.by_kind[kind.code() as usize];
         if n > 0 {

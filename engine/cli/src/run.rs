@@ -33,6 +33,7 @@ use crate::fmt;
   ticktape run examples/demo/run.toml --entry-latency 'lognormal(2ms, 0.5)' --fill touch --out results/touch
   ticktape run --strategy target/release/libticktape_template.so --config mm.toml --tape data/*.tape --funding data/x.funding.tape
   ticktape run examples/demo/run.toml --out results/mm --force --time-limit 10m --memory-limit 8GB
+  ticktape run examples/demo/run.toml --from 2024-08-08T00:00:30Z --to 2024-08-08T00:01:30Z --out results/slice
 
 Defaults: feed latency `local` (tapes' receive times, else 1ms); entry and response latency 1ms;
 maker fee 2 bps, taker fee 5 bps; cross-only fills; capital 100000; mark mid; sample 1s; seed 1;
@@ -40,6 +41,7 @@ maker fee 2 bps, taker fee 5 bps; cross-only fills; capital 100000; mark mid; sa
 
 Run-file keys (paths relative to the run file):
   tapes = [\"data/*.tape\"]      funding = [..]      strategy = \"PLUGIN\"    out = \"DIR\"
+  from = \"2024-05-01T00:10:00Z\"  to = \"2024-05-02\"   (time slice [from, to) of exchange time; flags win)
   config = \"FILE\"  or a [strategy_config] table
   [latency]  feed, entry, response    (\"1ms\", \"lognormal(2ms, 0.5)\", \"series(FILE)\"; feed: \"local\")
   [fees]     maker_bps, taker_bps
@@ -99,6 +101,8 @@ pub(crate) struct RunArgs {
     /// Replay tapes whose time ranges do not overlap (refused by default).
     #[arg(long)]
     allow_gaps: bool,
+    #[command(flatten)]
+    slice: crate::slice::SliceArgs,
     /// Replace a non-empty --out (it is replaced only when the run ends).
     #[arg(long)]
     force: bool,
@@ -137,6 +141,8 @@ struct RunFile {
     strategy: Option<String>,
     config: Option<String>,
     out: Option<String>,
+    from: Option<toml::Value>,
+    to: Option<toml::Value>,
     strategy_config: Option<toml::Table>,
     latency: Option<LatencyFile>,
     fees: Option<FeesFile>,
@@ -193,6 +199,7 @@ pub(crate) struct RunPlan {
     pub(crate) out: PathBuf,
     pub(crate) sim: SimConfig,
     pub(crate) allow_gaps: bool,
+    pub(crate) slice: crate::slice::SliceArgs,
 }
 
 /// `base/rel` with `.` and `..` resolved lexically where possible, so
@@ -346,7 +353,25 @@ impl RunArgs {
         }
         sim.seed = self.seed.or(acct.seed).unwrap_or(sim.seed);
         sim.validate()?;
-        Ok(RunPlan { tapes, strategy, config_text, out, sim, allow_gaps: self.allow_gaps })
+        let time = |key: &str, flag: Option<i64>, v: &Option<toml::Value>| -> Result<Option<i64>> {
+            let text = match (flag, v) {
+                (Some(t), _) => return Ok(Some(t)),
+                (None, None) => return Ok(None),
+                (None, Some(toml::Value::String(s))) => s.clone(),
+                (None, Some(toml::Value::Datetime(d))) => d.to_string(),
+                (None, Some(other)) => {
+                    bail!("run file: {key} = {other}: give a time as a string, e.g. {key} = \"2024-05-01T00:10:00Z\"")
+                }
+            };
+            let ns = crate::slice::parse_time(&text).map_err(|e| anyhow!("run file: {key}: {e}"))?;
+            Ok(Some(ns))
+        };
+        let slice = crate::slice::SliceArgs {
+            from: time("from", self.slice.from, &file.from)?,
+            to: time("to", self.slice.to, &file.to)?,
+        }
+        .check()?;
+        Ok(RunPlan { tapes, strategy, config_text, out, sim, allow_gaps: self.allow_gaps, slice })
     }
 }
 
@@ -377,7 +402,8 @@ fn execute_probed<P: ticktape_engine::sim::Probe>(
     probe: &mut P,
     on_plugin: impl FnOnce(&mut P, &PluginInfo),
 ) -> Result<(RunOutput, Summary, PluginInfo, f64)> {
-    let replay = Replay::open_with(&plan.tapes, ReplayOptions { allow_gaps: plan.allow_gaps })?;
+    let options = ReplayOptions { allow_gaps: plan.allow_gaps, from: plan.slice.from, to: plan.slice.to };
+    let replay = Replay::open_with(&plan.tapes, options)?;
     let plugin = load_strategy(&plan.strategy)?;
     on_plugin(probe, plugin.info());
     let mut instance = plugin.create(&plan.config_text)?;
@@ -442,6 +468,7 @@ fn provenance(plan: &RunPlan) -> Result<serde_json::Value> {
         "strategy_path": plan.strategy,
         "strategy_config": plan.config_text,
         "tapes": tapes,
+        "slice": plan.slice.to_json(),
         "sim": {
             "feed_latency": s.feed.to_string(),
             "entry_latency": s.entry.to_string(),

@@ -154,6 +154,13 @@ pub struct ReplayOptions {
     /// Accept streams whose time ranges do not overlap (by default a replay
     /// refuses them: it would run through the gap with one stream silent).
     pub allow_gaps: bool,
+    /// Replay only records whose exchange time is at or after this (ns).
+    /// Each tape seeks to it by binary search ([`Tape::window`]); records
+    /// before it are not read.
+    pub from: Option<i64>,
+    /// Replay only records whose exchange time is before this (ns; the
+    /// slice is half-open, `from..to`).
+    pub to: Option<i64>,
 }
 
 /// A set of open tapes ready to replay.
@@ -355,13 +362,48 @@ fn check_streams(tapes: &[Tape], options: ReplayOptions) -> Result<()> {
     Ok(())
 }
 
+/// Narrows every tape to `options.from..options.to` (binary search, see
+/// [`Tape::window`]); refuses a slice that holds no record of any tape.
+fn window(tapes: Vec<Tape>, options: ReplayOptions) -> Result<Vec<Tape>> {
+    if options.from.is_none() && options.to.is_none() {
+        return Ok(tapes);
+    }
+    for tape in &tapes {
+        if !tape.header().is_sorted() && !tape.is_empty() {
+            return Err(Error::NotSorted { path: tape.path().to_path_buf() });
+        }
+    }
+    let span = |ts: &[Tape]| {
+        let full: Vec<&Tape> = ts.iter().filter(|t| !t.is_empty()).collect();
+        let first = full.iter().map(|t| t.header().first_ts).min();
+        let last = full.iter().map(|t| t.header().last_ts).max();
+        first.zip(last)
+    };
+    let whole = span(&tapes);
+    let tapes: Vec<Tape> = tapes.into_iter().map(|t| t.window(options.from, options.to)).collect();
+    if let (Some((first, last)), None) = (whole, span(&tapes)) {
+        let bound = |t: Option<i64>, open: &str| t.map_or_else(|| open.to_owned(), check::iso8601);
+        return Err(Error::Config {
+            what: "time slice",
+            why: format!(
+                "[{}, {}) selects no record: the tapes span {}; pick times inside that range",
+                bound(options.from, "start"),
+                bound(options.to, "end"),
+                range_text(first, last)
+            ),
+        });
+    }
+    Ok(tapes)
+}
+
 impl Replay {
     /// Opens and validates the tapes at `paths` with the default options.
     pub fn open<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
         Self::open_with(paths, ReplayOptions::default())
     }
 
-    /// Opens and validates the tapes at `paths`.
+    /// Opens and validates the tapes at `paths`, narrowed to the time slice
+    /// of `options` if it has one.
     pub fn open_with<P: AsRef<Path>>(paths: &[P], options: ReplayOptions) -> Result<Self> {
         let tapes = paths.iter().map(Tape::open).collect::<Result<Vec<_>, _>>()?;
         Self::from_tapes_with(tapes, options)
@@ -380,6 +422,7 @@ impl Replay {
         if tapes.is_empty() {
             return Err(Error::NoTapes);
         }
+        let tapes = window(tapes, options)?;
         for tape in &tapes {
             if !tape.header().is_sorted() && !tape.is_empty() {
                 return Err(Error::NotSorted { path: tape.path().to_path_buf() });
@@ -498,12 +541,46 @@ impl Replay {
         self.tapes.iter().map(|t| t.len() as u64).sum()
     }
 
+    /// For tapes narrowed to a time slice ([`ReplayOptions::from`]): the
+    /// books as they stood at the slice's start, rebuilt from the records
+    /// before it, which are not delivered. An L2 tape replays its records
+    /// from the last snapshot start before the slice (or its first record);
+    /// a quote-driven book takes the last quote before it.
+    fn warm_books(&self, books: &mut [Book]) -> Result<()> {
+        for (tape, &inst) in self.tapes.iter().zip(&self.tape_instrument) {
+            match tape.kind() {
+                RecordKind::Level => {
+                    let before = tape.records_before::<Level>()?;
+                    let from = before.iter().rposition(Level::is_snapshot_start).unwrap_or(0);
+                    for (k, r) in before.iter().enumerate().skip(from) {
+                        if let Some(what) = r.check() {
+                            return Err(tape.file_record_error(k, what).into());
+                        }
+                        books[inst].apply(r);
+                    }
+                }
+                RecordKind::Quote if !self.instruments[inst].has_l2 => {
+                    let before = tape.records_before::<Quote>()?;
+                    if let Some(r) = before.last() {
+                        if let Some(what) = r.check() {
+                            return Err(tape.file_record_error(before.len() - 1, what).into());
+                        }
+                        books[inst].apply_quote(r);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Replays every tape in merge order into `handler`.
     pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
         let mut books: Vec<Book> = self.instruments.iter().map(|i| Book::with_tick(i.book_tick)).collect();
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
         let quote_driven: Vec<bool> = self.instruments.iter().map(|i| !i.has_l2).collect();
         let last_ts: Vec<i64> = self.tapes.iter().map(|t| t.header().last_ts).collect();
+        self.warm_books(&mut books)?;
         let mut merge = Merge::new(self.tapes.iter().collect());
         let mut by_kind = [0u64; 8];
         let mut runs = 0u64;

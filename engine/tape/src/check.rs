@@ -130,7 +130,7 @@ pub fn scan_with<'a, const BOUNDS: bool, R: Record>(
 impl Tape {
     /// Byte offset of record `index` in the file.
     pub fn offset_of(&self, index: usize) -> u64 {
-        u64::from(self.header().header_size) + index as u64 * u64::from(self.header().record_size)
+        u64::from(self.header().header_size) + self.file_index(index) as u64 * u64::from(self.header().record_size)
     }
 
     /// Checks the first and last records: their values ([`Record::check`])
@@ -158,7 +158,7 @@ impl Tape {
         let prev = index.checked_sub(1).and_then(|i| self.ts_at(i));
         self.record_problem(index, prev, true).unwrap_or_else(|| Error::BadRecord {
             path: self.path().to_path_buf(),
-            index: index as u64,
+            index: self.file_index(index) as u64,
             offset: self.offset_of(index),
             what: "record reported as bad but no check fails (internal error; please report it)",
         })
@@ -169,7 +169,7 @@ impl Tape {
     fn record_problem(&self, index: usize, prev: Option<i64>, bounds: bool) -> Option<Error> {
         let path = || self.path().to_path_buf();
         let offset = self.offset_of(index);
-        let i = index as u64;
+        let i = self.file_index(index) as u64;
         let (stamp, what) = self.with_record(index, |r| (r.stamp(), r.check()))?;
         if let Some(prev_ts) = prev.filter(|&p| stamp.exchange < p) {
             return Some(Error::Unsorted { path: path(), index: i, offset, ts: stamp.exchange, prev_ts });

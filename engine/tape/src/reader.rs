@@ -16,6 +16,9 @@ pub struct Tape {
     map: Mmap,
     header: Header,
     kind: RecordKind,
+    /// Index in the file of the first record this tape hands out (0 unless
+    /// narrowed by [`Tape::window`]).
+    base: usize,
     _guard: crate::guard::Guard,
 }
 
@@ -79,7 +82,7 @@ impl Tape {
             let _ = map.advise(memmap2::Advice::Sequential);
         }
         let (header, kind) = validate(path, &map)?;
-        let tape = Tape { path: path.to_path_buf(), map, header, kind, _guard: guard };
+        let tape = Tape { path: path.to_path_buf(), map, header, kind, base: 0, _guard: guard };
         tape.check_header_against_records()?;
         Ok(tape)
     }
@@ -127,15 +130,101 @@ impl Tape {
 
     /// The raw bytes of all records.
     pub fn record_bytes(&self) -> &[u8] {
-        &self.map[self.header.header_size as usize..]
+        let size = self.header.record_size as usize;
+        let start = self.header.header_size as usize + self.base * size;
+        &self.map[start..start + self.len() * size]
+    }
+
+    /// The file's records before this tape's first one: empty unless the
+    /// tape was narrowed by [`window`](Self::window) (a replay rebuilds its
+    /// order book from them). Fails if the tape holds another kind.
+    pub fn records_before<R: Record>(&self) -> Result<&[R]> {
+        if R::KIND != self.kind {
+            return Err(Error::WrongKind { path: self.path.clone(), expected: R::KIND, found: self.kind });
+        }
+        let size = self.header.record_size as usize;
+        let start = self.header.header_size as usize;
+        bytemuck::try_cast_slice(&self.map[start..start + self.base * size])
+            .map_err(|_| Error::Misaligned { path: self.path.clone(), offset: u64::from(self.header.header_size) })
+    }
+
+    /// The error for record `file_index` of the file (counted from the
+    /// file's first record, not the window's), which fails `what`.
+    #[cold]
+    pub fn file_record_error(&self, file_index: usize, what: &'static str) -> Error {
+        Error::BadRecord {
+            path: self.path.clone(),
+            index: file_index as u64,
+            offset: u64::from(self.header.header_size) + file_index as u64 * u64::from(self.header.record_size),
+            what,
+        }
+    }
+
+    /// Index in the file of record `index` of this tape (they differ only
+    /// for a tape narrowed by [`window`](Self::window)).
+    #[inline]
+    pub fn file_index(&self, index: usize) -> usize {
+        self.base + index
+    }
+
+    /// The records whose exchange time is in `from..to` (half-open; `None`
+    /// is unbounded), as an index range, found by binary search on the
+    /// records' times: `O(log n)` records are read, never the whole tape.
+    /// The tape must be sorted ([`Header::is_sorted`]); on an unsorted tape
+    /// the range is meaningless (a replay refuses such tapes anyway).
+    pub fn index_range(&self, from: Option<i64>, to: Option<i64>) -> std::ops::Range<usize> {
+        let n = self.len();
+        // First index whose time is >= t (records are in time order).
+        let first_at = |t: i64| {
+            let (mut lo, mut hi) = (0usize, n);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if self.ts_at(mid).unwrap_or(i64::MAX) < t {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        let start = from.map_or(0, first_at);
+        let end = to.map_or(n, first_at).max(start);
+        start..end
+    }
+
+    /// This tape narrowed to the records whose exchange time is in
+    /// `from..to` (half-open; `None` is unbounded), found by binary search
+    /// ([`index_range`](Self::index_range)): records outside the window are
+    /// never read. The narrowed tape's [`header`](Self::header) describes the
+    /// window: `record_count`, `first_ts` and `last_ts` are its own (0 and 0
+    /// when it is empty); byte offsets in errors ([`offset_of`](Self::offset_of))
+    /// and record numbers ([`file_index`](Self::file_index)) are still the
+    /// file's, and [`file_len`](Self::file_len) is the whole file's.
+    pub fn window(mut self, from: Option<i64>, to: Option<i64>) -> Tape {
+        let range = self.index_range(from, to);
+        if range == (0..self.len()) {
+            return self;
+        }
+        let (first, last) = match range.len() {
+            0 => (0, 0),
+            _ => (self.ts_at(range.start).unwrap_or(0), self.ts_at(range.end - 1).unwrap_or(0)),
+        };
+        self.base += range.start;
+        self.header.record_count = range.len() as u64;
+        self.header.first_ts = first;
+        self.header.last_ts = last;
+        self
     }
 
     /// `ts.exchange` of record `index`, read from the raw bytes (every record
     /// starts with it). `None` past the end.
     #[inline]
     pub fn ts_at(&self, index: usize) -> Option<i64> {
+        if index >= self.len() {
+            return None;
+        }
         let size = self.header.record_size as usize;
-        let start = self.header.header_size as usize + index.checked_mul(size)?;
+        let start = self.header.header_size as usize + (self.base + index).checked_mul(size)?;
         let bytes = self.map.get(start..start + 8)?;
         Some(i64::from_le_bytes(bytes.try_into().ok()?))
     }
