@@ -2,6 +2,7 @@
 
 mod alloc;
 mod bench;
+mod export;
 mod fmt;
 mod inspect;
 mod replay;
@@ -38,6 +39,7 @@ static GLOBAL: alloc::Counting = alloc::Counting;
   ticktape gen --out data --events 2M --symbols BTCUSDT,ETHUSDT
   ticktape inspect data/synthetic.BTCUSDT.trades.tape --verify
   ticktape replay data/*.tape
+  ticktape export data/synthetic.BTCUSDT.trades.tape -o trades.parquet
   ticktape bench run")]
 struct Cli {
     #[command(subcommand)]
@@ -51,6 +53,7 @@ enum Command {
     /// hftbacktest, CSV series) into tapes.
     Convert(ticktape_data::cli::ConvertArgs),
     Inspect(inspect::InspectArgs),
+    Export(export::ExportArgs),
     Replay(replay::ReplayArgs),
     Run(Box<run::RunArgs>),
     Report(report::ReportArgs),
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Gen(a) => gen_cmd(a),
         Command::Convert(a) => ticktape_data::cli::run(&a).map(|_| ()).map_err(anyhow::Error::from),
         Command::Inspect(a) => inspect::run(a),
+        Command::Export(a) => export::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Run(a) => run::run(*a),
         Command::Report(a) => report::run(a),

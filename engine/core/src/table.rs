@@ -23,7 +23,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
+    ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
@@ -94,9 +95,42 @@ impl Table {
         self.push(name, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false, column)
     }
 
+    /// A nullable `timestamp[ns, tz=UTC]` column.
+    pub fn ts_opt(self, name: &str, values: Vec<Option<i64>>) -> Table {
+        let column = Arc::new(TimestampNanosecondArray::from(values).with_timezone("UTC"));
+        self.push(name, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), true, column)
+    }
+
+    /// A nullable `decimal128(38, scale)` column of fixed-point values: the
+    /// number is `value × 10^-scale`, exactly (e.g. `6180030` at scale 2 is
+    /// 61800.30). `None` is null. `scale` must be in `0..=38`.
+    pub fn decimal(self, name: &str, values: Vec<Option<i128>>, scale: i8) -> Table {
+        let array = Decimal128Array::from(values).with_precision_and_scale(38, scale);
+        match array {
+            Ok(a) => self.push(name, DataType::Decimal128(38, scale), true, Arc::new(a)),
+            // Only a scale outside 0..=38; surfaces at `write` as a column
+            // whose length differs (an empty column).
+            Err(_) => {
+                self.push(name, DataType::Decimal128(38, 0), true, Arc::new(Decimal128Array::from(Vec::<i128>::new())))
+            }
+        }
+    }
+
     /// Rows (the length of the first column; 0 for no columns).
     pub fn rows(&self) -> usize {
         self.columns.first().map_or(0, |c| c.len())
+    }
+
+    fn batch(self, path: &Path) -> Result<RecordBatch> {
+        let rows = self.rows();
+        if let Some((f, c)) = self.fields.iter().zip(&self.columns).find(|(_, c)| c.len() != rows) {
+            return Err(parquet_error(
+                path,
+                &format!("column `{}` has {} rows, the first column {rows}", f.name(), c.len()),
+            ));
+        }
+        let schema = Arc::new(Schema::new(self.fields));
+        RecordBatch::try_new(schema, self.columns).map_err(|e| parquet_error(path, &e))
     }
 
     /// Writes the table as one Parquet file (Snappy), under a temporary name
@@ -122,6 +156,59 @@ impl Table {
         }
         file.commit()?;
         Ok(())
+    }
+}
+
+fn parquet_error(path: &Path, e: &dyn std::fmt::Display) -> Error {
+    Error::Io { path: path.to_path_buf(), action: "write Parquet", source: std::io::Error::other(e.to_string()) }
+}
+
+/// One Parquet file written in pieces: each [`TableWriter::push`] appends a
+/// [`Table`] (with the same columns every time) as a row group, so a table
+/// too large for memory is written in bounded memory. The file appears
+/// under its name only after [`TableWriter::finish`]; dropped before, it
+/// leaves nothing.
+pub struct TableWriter {
+    path: std::path::PathBuf,
+    file: Option<AtomicFile>,
+    writer: Option<ArrowWriter<AtomicFile>>,
+}
+
+impl std::fmt::Debug for TableWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableWriter").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl TableWriter {
+    /// Starts a Parquet file at `path` (under a temporary name until
+    /// [`finish`](Self::finish)).
+    pub fn create(path: &Path) -> Result<TableWriter> {
+        Ok(TableWriter { path: path.to_path_buf(), file: Some(AtomicFile::create(path)?), writer: None })
+    }
+
+    /// Appends `table`'s rows as a row group; every table pushed must have
+    /// the columns of the first.
+    pub fn push(&mut self, table: Table) -> Result<()> {
+        let batch = table.batch(&self.path)?;
+        let err = |e: &dyn std::fmt::Display| parquet_error(&self.path, e);
+        if let Some(file) = self.file.take() {
+            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            self.writer = Some(ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| err(&e))?);
+        }
+        let Some(w) = self.writer.as_mut() else { return Err(err(&"written after an error")) };
+        w.write(&batch).map_err(|e| err(&e))?;
+        w.flush().map_err(|e| err(&e))
+    }
+
+    /// Completes the file and renames it into place. A writer that was
+    /// never pushed to writes nothing and fails.
+    pub fn finish(mut self) -> Result<()> {
+        let Some(w) = self.writer.take() else {
+            return Err(parquet_error(&self.path, &"no rows or columns were pushed"));
+        };
+        let file = w.into_inner().map_err(|e| parquet_error(&self.path, &e))?;
+        Ok(file.commit()?)
     }
 }
 

@@ -86,6 +86,18 @@ impl AtomicFile {
     }
 }
 
+/// Writes through the buffer (for writers that take a `Write`, such as a
+/// Parquet writer); [`commit`](AtomicFile::commit) still decides whether the
+/// file appears.
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer().flush()
+    }
+}
+
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.out.take().is_some() {
