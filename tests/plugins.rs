@@ -197,3 +197,29 @@ fn new_strategy_scaffolds_a_crate_that_builds_and_loads() {
     let bad = run(&["new-strategy", "My Strat", "--path", dir.path().to_str().unwrap()]);
     assert_one_error_line(&bad, &["not a valid crate name"]);
 }
+
+#[test]
+fn new_strategy_prints_absolute_commands_that_work_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    // A relative --path, from another working folder.
+    let o = common::ticktape()
+        .current_dir(dir.path())
+        .args(["new-strategy", "abs-strat", "--path", "nested"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let krate = dir.path().canonicalize().unwrap().join("nested/abs-strat");
+    let exe = Path::new(env!("CARGO_BIN_EXE_ticktape")).canonicalize().unwrap();
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    let build = format!("cargo build --release --manifest-path {}", krate.join("Cargo.toml").display());
+    assert!(lines.contains(&build.as_str()), "no absolute build command {build:?} in:\n{out}");
+    let lib = format!("{}abs_strat{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    let run_line = lines.iter().find(|l| l.contains(" run --strategy ")).unwrap_or_else(|| panic!("{out}"));
+    let words: Vec<&str> = run_line.split_whitespace().collect();
+    assert_eq!(Path::new(words[0]), exe, "the run command names the running binary: {run_line}");
+    assert_eq!(Path::new(words[3]), krate.join("target/release").join(&lib), "{run_line}");
+    assert_eq!(Path::new(words[5]), krate.join("strategy.toml"), "{run_line}");
+    let readme = fs::read_to_string(krate.join("README.md")).unwrap();
+    assert!(readme.contains(run_line), "README.md holds the same command:\n{readme}");
+}
