@@ -247,6 +247,17 @@ fn plugin_abort_is_reported_with_its_signal() {
     let dir = tempfile::tempdir().unwrap();
     let (o, out) = hostile_run(dir.path(), "abort", 1000, &[]);
     assert_contained(&o, &out, "SIGABRT");
+    // Regression: a crash before the first progress report (about a second
+    // in) used to name no event time at all. The error names the market
+    // event the child was at: the plugin aborts on its 1000th event, which
+    // it receives after a feed latency, so the market is a little further.
+    let s = summary(&out);
+    let n = s["events_at_least"].as_u64().unwrap_or_else(|| panic!("{s}"));
+    assert!((1000..3000).contains(&n), "{s}");
+    let at = s["last_event_at"].as_str().unwrap_or_else(|| panic!("{s}"));
+    assert!(at.starts_with("2024-05-01T"), "{s}");
+    let err = stderr(&o);
+    assert!(err.contains("at market event") && err.contains(&format!("exchange time {at}")), "{err}");
 }
 
 /// The non-null values of the timestamp column `col` of a Parquet file, ns.
@@ -272,7 +283,7 @@ fn parquet_times(path: &Path, col: &str) -> Vec<i64> {
 fn crash_after_a_checkpoint_keeps_the_results_up_to_it() {
     let dir = tempfile::tempdir().unwrap();
     let (o, out) = hostile_run_with(dir.path(), "mode = \"slow-abort\"\nat_event = 1\nafter_secs = 4.0\n", &[]);
-    assert_one_error_line(&o, &["SIGABRT", "results up to", "last checkpoint", "last reported event time"]);
+    assert_one_error_line(&o, &["SIGABRT", "results up to", "last checkpoint", "at market event", "exchange time"]);
     let s = summary(&out);
     assert!(s["error"].as_str().unwrap().contains("SIGABRT"), "{s}");
     assert_eq!(s["complete"], false);
@@ -280,6 +291,9 @@ fn crash_after_a_checkpoint_keeps_the_results_up_to_it() {
     assert!(s["checkpoint_at"].as_str().is_some_and(|t| stderr(&o).contains(t)), "{s}");
     assert!(s["events"].as_u64().unwrap() >= 65_535, "{s}");
     assert!(s["events_at_least"].as_u64().unwrap() >= s["events"].as_u64().unwrap(), "{s}");
+    // The crash's event time is the one the child reached, later than the checkpoint's.
+    assert!(s["last_event_at_ns"].as_i64().unwrap() >= s["checkpoint_at_ns"].as_i64().unwrap(), "{s}");
+    assert!(s["last_event_at"].as_str().is_some_and(|t| stderr(&o).contains(t)), "{s}");
     assert!(s["provenance"]["tapes"][0]["xxh3_128"].as_str().is_some_and(|h| h.len() == 32), "{s}");
     assert_eq!(s["provenance"]["plugin"]["name"], "ticktape-fixture-hostile", "{s}");
     let equity = parquet_times(&out.join("equity.parquet"), "ts");

@@ -566,7 +566,8 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
     let outcome = crate::supervise::supervise(args, staging.dir(), time_limit, memory_limit)?;
     let dir = staging.dir().to_path_buf();
     let progress = crate::supervise::progress(&dir);
-    for f in [crate::supervise::STATUS, crate::supervise::PROGRESS, PROVENANCE] {
+    let clock = crate::supervise::clock(&dir);
+    for f in [crate::supervise::STATUS, crate::supervise::PROGRESS, crate::supervise::CLOCK, PROVENANCE] {
         let _ = std::fs::remove_file(dir.join(f));
     }
     match outcome {
@@ -588,16 +589,24 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
             }
         }
         crate::supervise::Outcome::Crashed { what, stderr } => {
-            let events = progress.map(|p| p.0);
-            let last_ts = progress.and_then(|p| p.1);
-            let after = match progress {
-                Some((n, Some(t))) => format!(
+            // The shared clock is exact (updated on every market event); the
+            // progress report, up to a second old, is the fallback.
+            let reached = clock.map(|(n, t)| (n, Some(t))).or(progress);
+            let events = reached.map(|p| p.0);
+            let last_ts = reached.and_then(|p| p.1);
+            let after = match (reached, clock.is_some()) {
+                (Some((n, Some(t))), true) => format!(
+                    "at market event {}, exchange time {}",
+                    fmt::thousands(n),
+                    ticktape_engine::sim::metrics::rfc3339(t)
+                ),
+                (Some((n, Some(t))), false) => format!(
                     "after at least {} events, last reported event time {}",
                     fmt::thousands(n),
                     ticktape_engine::sim::metrics::rfc3339(t)
                 ),
-                Some((n, None)) => format!("after at least {} events", fmt::thousands(n)),
-                None => "before its first progress report (it reports about once a second)".into(),
+                (Some((n, None)), _) => format!("after at least {} events", fmt::thousands(n)),
+                (None, _) => "before its first market event".into(),
             };
             let error = format!("the backtest process {what} ({after})");
             let checkpoint = crate::supervise::take_checkpoint(&dir);
@@ -609,6 +618,7 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
             summary["error"] = error.clone().into();
             summary["complete"] = false.into();
             summary["events_at_least"] = events.into();
+            summary["last_event_at_ns"] = last_ts.into();
             summary["last_event_at"] = last_ts.map(ticktape_engine::sim::metrics::rfc3339).into();
             if summary.get("provenance").is_none_or(|p| p.is_null()) {
                 summary["provenance"] = prov;

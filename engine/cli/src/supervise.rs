@@ -3,8 +3,12 @@
 //! per-event path never crosses a process boundary. The parent only waits:
 //! it enforces `--time-limit`, forwards Ctrl-C, and when the child dies
 //! without reporting completion (abort, segfault, out of memory, a plugin's
-//! `exit()`) it writes `summary.json` with the error and the progress the
-//! child last reported.
+//! `exit()`) it writes `summary.json` with the error and how far the child
+//! got: the child stores its event count and the exchange time of the
+//! market event it is processing into a small shared file mapping
+//! ([`CLOCK`]) on every event (two stores to memory, no system call), which
+//! survives the child's death, so the error names the last event time the
+//! child reached, not a report up to a second old.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -18,6 +22,19 @@ use anyhow::{Context, Result};
 pub(crate) const STATUS: &str = ".status";
 /// File the child rewrites about once a second with its event count.
 pub(crate) const PROGRESS: &str = ".progress";
+/// 16 bytes the child maps shared and updates on every market event: the
+/// event count (u64 LE) and the exchange time of that event (i64 LE, ns).
+pub(crate) const CLOCK: &str = ".clock";
+
+/// The event count and the exchange time of the market event the child was
+/// processing when it stopped (written by [`Progress`] on every event), if
+/// it reached one.
+pub(crate) fn clock(dir: &Path) -> Option<(u64, i64)> {
+    let b = std::fs::read(dir.join(CLOCK)).ok()?;
+    let events = u64::from_le_bytes(b.get(0..8)?.try_into().ok()?);
+    let ts = i64::from_le_bytes(b.get(8..16)?.try_into().ok()?);
+    (events > 0).then_some((events, ts))
+}
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -184,6 +201,11 @@ pub(crate) type Writer = Box<dyn FnMut(&Path, &ticktape_engine::sim::RunOutput) 
 /// for large outputs: at most one every max(1 s, 10 × the last write time).
 pub(crate) struct Progress {
     events: u64,
+    /// Where each event's count and time go: 2 × 8 bytes of `_clock` (the
+    /// shared map of [`CLOCK`]), or of `_spare` if it cannot be mapped.
+    slot: *mut i64,
+    _clock: Option<memmap2::MmapMut>,
+    _spare: Box<[i64; 2]>,
     dir: PathBuf,
     last: Instant,
     last_checkpoint: Instant,
@@ -196,8 +218,33 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new(dir: &Path) -> Self {
         let now = Instant::now();
+        let map = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join(CLOCK))
+            .and_then(|f| {
+                f.set_len(16)?;
+                // SAFETY: the file is this run's own (in its private staging
+                // folder, created just above); nothing else truncates or
+                // writes it while the map is alive. The parent reads it only
+                // after this process has ended.
+                unsafe { memmap2::MmapMut::map_mut(&f) }
+            })
+            .ok()
+            .filter(|m| m.len() >= 16 && (m.as_ptr() as usize).is_multiple_of(8));
+        let mut spare = Box::new([0i64; 2]);
+        let mut clock = map;
+        let slot = match clock.as_mut() {
+            Some(m) => m.as_mut_ptr().cast::<i64>(),
+            None => spare.as_mut_ptr(),
+        };
         Progress {
             events: 0,
+            slot,
+            _clock: clock,
+            _spare: spare,
             dir: dir.to_path_buf(),
             last: now,
             last_checkpoint: now,
@@ -250,6 +297,15 @@ impl ticktape_engine::sim::Probe for Progress {
     #[inline(always)]
     fn event(&mut self, ts: i64) -> bool {
         self.events += 1;
+        // SAFETY: `slot` points at two aligned i64s that live as long as
+        // `self`: the start of the 16-byte shared map held in `_clock`, or
+        // `_spare`'s heap block (never moved or freed before `self`).
+        // Volatile: the stores must reach the map before any plugin code
+        // that may crash runs.
+        unsafe {
+            self.slot.write_volatile(self.events as i64);
+            self.slot.add(1).write_volatile(ts);
+        }
         self.events & 0xFFFF == 0 && self.report(ts)
     }
 
