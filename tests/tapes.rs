@@ -157,3 +157,44 @@ fn replay_slice_rebuilds_the_book_from_before_the_slice() {
     // slice rebuild it (from the last snapshot), they are not skipped.
     assert_eq!(book(&["--from", "2024-05-01T00:00:03Z", "--to", to]), book(&["--to", to]));
 }
+
+/// Bars of `len_ns` from T0, one every `len_ns`, into `name`.
+fn bars(dir: &Path, name: &str, len_ns: i64, n: i64) -> PathBuf {
+    let path = dir.join(name);
+    let meta =
+        TapeMeta { symbol: "BTCUSDT".into(), venue: "binance".into(), price_exponent: -2, ..TapeMeta::default() };
+    let mut w = TapeWriter::<ticktape_tape::Bar>::create(&path, &meta).unwrap();
+    for i in 0..n {
+        let open_ts = T0 + i * len_ns;
+        let close = open_ts + len_ns - 1_000_000; // Binance: close_time = open + interval - 1 ms
+        w.push(&ticktape_tape::Bar {
+            ts: Stamp { exchange: close, local: close },
+            open_ts,
+            open: 100,
+            high: 110,
+            low: 90,
+            close: 105,
+            volume: 5,
+            taker_buy_volume: 2,
+            trade_count: 3,
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+    path
+}
+
+#[test]
+fn regression_bar_tapes_of_two_intervals_of_one_symbol_are_not_the_same_stream_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    const MIN: i64 = 60_000_000_000;
+    let m1 = bars(dir.path(), "binance.BTCUSDT.bars-1m.tape", MIN, 120);
+    let h1 = bars(dir.path(), "binance.BTCUSDT.bars-1h.tape", 60 * MIN, 2);
+    let (m1, h1) = (m1.to_str().unwrap(), h1.to_str().unwrap());
+    let o = run(&["replay", m1, h1]);
+    assert!(o.status.success(), "1m and 1h bars of one symbol replay together: {}", stderr(&o));
+    assert_eq!(replayed(&o, "bars"), 122);
+    // The same interval twice with overlapping times is still refused.
+    let again = bars(dir.path(), "copy.bars-1m.tape", MIN, 60);
+    assert_one_error_line(&run(&["replay", m1, again.to_str().unwrap()]), &["same stream", "overlapping"]);
+}

@@ -119,6 +119,7 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
         }
         None => venue_from(&full_path, &symbol, ds, ncols).to_owned(),
     };
+    check_columns(ctx, ds, &venue, header.as_deref(), ncols)?;
     let lay = Layout { header: header.as_deref() };
     let mut rows = Rows { first: first_row.map(|r| (first_line, r)), lines: &mut lines };
     match ds {
@@ -205,6 +206,112 @@ impl Rows<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// The columns of each dataset (header names, spot and futures spellings)
+/// and how many a file has at most: spot files (venue `binance`) and futures
+/// files differ in count.
+fn dataset_columns(ds: &str, spot: bool) -> (&'static [&'static str], usize) {
+    const KLINES: &[&str] = &[
+        "open_time",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "close_time",
+        "quote_volume",
+        "count",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+        "ignore",
+    ];
+    match ds {
+        "trades" => (
+            &["id", "price", "qty", "quantity", "quote_qty", "base_qty", "time", "is_buyer_maker", "is_best_match"],
+            if spot { 7 } else { 6 },
+        ),
+        "aggTrades" => (
+            &[
+                "agg_trade_id",
+                "price",
+                "quantity",
+                "qty",
+                "first_trade_id",
+                "last_trade_id",
+                "transact_time",
+                "time",
+                "is_buyer_maker",
+                "is_best_match",
+            ],
+            if spot { 8 } else { 7 },
+        ),
+        "bookTicker" => (
+            &[
+                "update_id",
+                "best_bid_price",
+                "best_bid_qty",
+                "best_ask_price",
+                "best_ask_qty",
+                "transaction_time",
+                "event_time",
+            ],
+            7,
+        ),
+        "fundingRate" => (&["calc_time", "funding_interval_hours", "last_funding_rate"], 3),
+        "metrics" => (
+            &[
+                "create_time",
+                "symbol",
+                "sum_open_interest",
+                "sum_open_interest_value",
+                "count_toptrader_long_short_ratio",
+                "sum_toptrader_long_short_ratio",
+                "count_long_short_ratio",
+                "sum_taker_long_short_vol_ratio",
+            ],
+            8,
+        ),
+        "depth" => (
+            &["symbol", "timestamp", "first_update_id", "last_update_id", "side", "update_type", "price", "qty", "pu"],
+            9,
+        ),
+        _ => (KLINES, 12),
+    }
+}
+
+/// Refuses columns the dataset does not have: a header name it does not
+/// know, or (without a header) more fields in the first row than it has.
+/// Extra columns mean an altered file or another dataset, whose values
+/// would otherwise be read by position as this one's.
+fn check_columns(ctx: &Ctx<'_>, ds: &str, venue: &str, header: Option<&[Vec<u8>]>, ncols: usize) -> Result<()> {
+    let (names, max) = dataset_columns(ds, venue == "binance");
+    if let Some(h) = header {
+        let unknown = h.iter().find(|c| {
+            let c = trim(c);
+            !c.is_empty() && !names.iter().any(|n| c.eq_ignore_ascii_case(n.as_bytes()))
+        });
+        if let Some(c) = unknown {
+            return Err(Error::Format {
+                path: ctx.path.clone(),
+                why: format!(
+                    "line 1: unknown column {:?} for the Binance Vision {ds} dataset (its columns are {}): the file was altered or is another dataset; remove the column, or pass the right --dataset",
+                    String::from_utf8_lossy(c),
+                    names.join(", ")
+                ),
+            });
+        }
+    }
+    if ncols > max {
+        return Err(Error::Format {
+            path: ctx.path.clone(),
+            why: format!(
+                "line 1: {ncols} columns, but the Binance Vision {ds} dataset ({}) has at most {max}: the file was altered or is another dataset; remove the extra columns, or pass the right --dataset",
+                if venue == "binance" { "spot" } else { "futures" }
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn is_interval(s: &str) -> bool {

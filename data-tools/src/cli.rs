@@ -26,7 +26,7 @@ Each (record kind, venue, symbol) becomes one tape named VENUE.SYMBOL.KIND.tape 
 (with --per-input: DIR/INPUT_STEM/VENUE.SYMBOL.KIND.tape). Exponents come from the data
 unless --price-decimals/--qty-decimals/--value-decimals fix them; values are never rounded
 (series-csv excepted: --decimals N, default 12, counted in the summary). Impossible rows (non-positive
-prices, zero-size trades, repeated trade ids, crossed quotes, dates outside 2000..2100) are errors, or
+prices, zero-size trades, repeated trade ids, crossed quotes, dates outside 2009..2100, the range a replay accepts) are errors, or
 dropped and counted with --skip-bad.";
 
 /// Arguments of `ticktape convert`.

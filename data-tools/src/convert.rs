@@ -241,11 +241,12 @@ impl Ctx<'_> {
     #[inline]
     pub(crate) fn check<R: Rec>(&mut self, id: StreamId, r: &R, line: u64) -> Result<bool> {
         let ts = r.stamp().exchange;
-        if !(crate::valid::MIN_TS..crate::valid::MAX_TS).contains(&ts) {
-            self.reject(line, "exchange time outside 2000..2100 (wrong unit?)", || {
+        if !(crate::valid::MIN_TS..=crate::valid::MAX_TS).contains(&ts) {
+            self.reject(line, "exchange time outside 2009..2100 (wrong unit?)", || {
                 format!(
-                    "exchange time {ts} ns is {} UTC, outside 2000..2100: the timestamp unit is probably wrong (a µs column holding ms lands in January 1970)",
-                    crate::time::date_text(ts)
+                    "exchange time {ts} ns is {} UTC, outside {}: the timestamp unit is probably wrong (a µs column holding ms lands in January 1970)",
+                    crate::time::date_text(ts),
+                    crate::valid::RANGE_TEXT
                 )
             })?;
             return Ok(false);
@@ -427,8 +428,13 @@ pub fn convert(source: SourceKind, inputs: &[PathBuf], opts: &ConvertOptions) ->
         drop(parts);
         return Err(e);
     }
-    let tapes = finalize(&inputs, outputs, opts)?;
+    let (tapes, dropped) = finalize(&inputs, outputs, opts)?;
     drop(parts);
+    for (i, n) in dropped {
+        if let Some(rep) = reports.iter_mut().find(|r| r.path == inputs[i]) {
+            *rep.skipped.entry(CROSS_FILE_DUPLICATE.to_owned()).or_default() += n;
+        }
+    }
     let mut side_files = Vec::new();
     if !accounts.is_empty() {
         let path = opts.out_dir.join("hyperliquid.accounts.csv");
@@ -522,8 +528,17 @@ fn convert_input(
     Ok((ctx.stats, outs, ctx.accounts))
 }
 
-/// Merges the segments of every output tape and moves them into place.
-fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &ConvertOptions) -> Result<Vec<TapeReport>> {
+/// Why `--skip-bad` dropped a trade found in two input files of one stream.
+const CROSS_FILE_DUPLICATE: &str = "duplicate trade id across input files";
+
+/// Merges the segments of every output tape and moves them into place;
+/// also returns, per input index, how many trades it repeated from an earlier
+/// input of the same stream (dropped with `--skip-bad`, else an error).
+fn finalize(
+    inputs: &[PathBuf],
+    outputs: Vec<(usize, StreamOutput)>,
+    opts: &ConvertOptions,
+) -> Result<(Vec<TapeReport>, BTreeMap<usize, u64>)> {
     // Group by destination; BTreeMap keeps the order deterministic.
     let mut groups: BTreeMap<PathBuf, Vec<(usize, StreamOutput)>> = BTreeMap::new();
     for (i, o) in outputs {
@@ -561,6 +576,7 @@ fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &Conv
         }
     }
     let mut reports = Vec::new();
+    let mut dropped: BTreeMap<usize, u64> = BTreeMap::new();
     for (dest, mut group) in groups {
         group.sort_by_key(|(i, _)| *i);
         if let Some(parent) = dest.parent() {
@@ -570,6 +586,9 @@ fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &Conv
         let has_local_ts = group.iter().all(|(_, o)| o.has_local_ts);
         let grid_ticks = group.iter().all(|(_, o)| o.grid_ticks);
         let segments: Vec<Segment> = group.iter().flat_map(|(_, o)| o.segments.iter().cloned()).collect();
+        // The input each segment came from (to name it in a duplicate error).
+        let seg_input: Vec<usize> = group.iter().flat_map(|(i, o)| o.segments.iter().map(move |_| *i)).collect();
+        let dup = Dups { inputs, seg_input: &seg_input, skip_bad: opts.skip_bad, what: &key };
         let mut exps = segments.iter().fold(Exps::default(), |a, s| Exps {
             price: a.price.max(s.exps.price),
             qty: a.qty.max(s.exps.qty),
@@ -590,14 +609,17 @@ fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &Conv
             std::fs::rename(&segments[0].path, &dest).map_err(|e| Error::io(&dest, "rename into place", e))?;
         } else {
             let meta = meta_for(&key, exps, has_local_ts, grid_ticks);
-            match key.kind {
-                RecordKind::Trade => merge::<Trade>(&segments, exps, &dest, &meta)?,
-                RecordKind::Level => merge::<Level>(&segments, exps, &dest, &meta)?,
-                RecordKind::Quote => merge::<Quote>(&segments, exps, &dest, &meta)?,
-                RecordKind::Funding => merge::<Funding>(&segments, exps, &dest, &meta)?,
-                RecordKind::Bar => merge::<Bar>(&segments, exps, &dest, &meta)?,
-                RecordKind::Series => merge::<Series>(&segments, exps, &dest, &meta)?,
-                RecordKind::Fill => merge::<Fill>(&segments, exps, &dest, &meta)?,
+            let d = match key.kind {
+                RecordKind::Trade => merge::<Trade>(&segments, exps, &dest, &meta, &dup)?,
+                RecordKind::Level => merge::<Level>(&segments, exps, &dest, &meta, &dup)?,
+                RecordKind::Quote => merge::<Quote>(&segments, exps, &dest, &meta, &dup)?,
+                RecordKind::Funding => merge::<Funding>(&segments, exps, &dest, &meta, &dup)?,
+                RecordKind::Bar => merge::<Bar>(&segments, exps, &dest, &meta, &dup)?,
+                RecordKind::Series => merge::<Series>(&segments, exps, &dest, &meta, &dup)?,
+                RecordKind::Fill => merge::<Fill>(&segments, exps, &dest, &meta, &dup)?,
+            };
+            for (i, n) in d {
+                *dropped.entry(i).or_default() += n;
             }
         }
         let tape = Tape::open(&dest)?;
@@ -617,12 +639,33 @@ fn finalize(inputs: &[PathBuf], outputs: Vec<(usize, StreamOutput)>, opts: &Conv
             inputs: group.len(),
         });
     }
-    Ok(reports)
+    Ok((reports, dropped))
+}
+
+/// How a merge treats a trade id seen in two input files of one stream.
+struct Dups<'a> {
+    inputs: &'a [PathBuf],
+    /// Input index of each segment.
+    seg_input: &'a [usize],
+    skip_bad: bool,
+    what: &'a crate::sink::StreamKey,
 }
 
 /// k-way merge of sorted segments by exchange time; ties go to the earlier
 /// segment (input order, then segment order), so the result is a stable sort.
-fn merge<R: Rec>(segments: &[Segment], exps: Exps, dest: &Path, meta: &ticktape_tape::TapeMeta) -> Result<()> {
+/// A trade whose id an earlier segment of another input already holds (the
+/// same row in two daily files) is an error, or dropped and counted per input
+/// with `--skip-bad` (the returned counts).
+fn merge<R: Rec>(
+    segments: &[Segment],
+    exps: Exps,
+    dest: &Path,
+    meta: &ticktape_tape::TapeMeta,
+    dup: &Dups<'_>,
+) -> Result<BTreeMap<usize, u64>> {
+    let mut recent = crate::valid::RecentIds::default();
+    let mut dropped: BTreeMap<usize, u64> = BTreeMap::new();
+    let several_inputs = dup.seg_input.windows(2).any(|w| w[0] != w[1]);
     let tapes: Vec<Tape> = segments.iter().map(|s| Tape::open(&s.path)).collect::<ticktape_tape::Result<_>>()?;
     let recs: Vec<&[R]> = tapes.iter().map(|t| t.records::<R>()).collect::<ticktape_tape::Result<_>>()?;
     let deltas: Vec<Exps> = segments
@@ -648,6 +691,24 @@ fn merge<R: Rec>(segments: &[Segment], exps: Exps, dest: &Path, meta: &ticktape_
         let Some((_, k)) = best else { break };
         let mut x = recs[k][pos[k]];
         pos[k] += 1;
+        let tid = x.trade_id();
+        if several_inputs && tid != 0 && recent.repeated(tid) {
+            let input = dup.seg_input.get(k).copied().unwrap_or(0);
+            if dup.skip_bad {
+                *dropped.entry(input).or_default() += 1;
+                continue;
+            }
+            return Err(Error::Format {
+                path: dup.inputs.get(input).cloned().unwrap_or_default(),
+                why: format!(
+                    "trade id {tid} ({} UTC) repeats a trade of an earlier input file of the same stream ({} {} @ {}): the input files overlap (a duplicated row); leave out the overlapping file, or pass --skip-bad to drop the repeats (counted in the summary)",
+                    crate::time::date_text(x.stamp().exchange),
+                    dup.what.symbol,
+                    dup.what.kind,
+                    dup.what.venue
+                ),
+            });
+        }
         if !x.rescale(deltas[k]) {
             return Err(Error::Format {
                 path: dest.to_path_buf(),
@@ -660,5 +721,5 @@ fn merge<R: Rec>(segments: &[Segment], exps: Exps, dest: &Path, meta: &ticktape_
         w.push(&x)?;
     }
     w.finish()?;
-    Ok(())
+    Ok(dropped)
 }

@@ -5,7 +5,9 @@
 //! seconds, ms, µs or ns (by digit count; a fraction means seconds) or ISO 8601
 //! text (`2024-01-01`, `2024-01-01T00:00:00Z`, with offsets). Values come from
 //! `--value-column` (repeatable; the n-th becomes series id n), else `value`
-//! (id 0, or the integer in an `id`/`series` column). A `symbol` column splits
+//! (id 0, or the integer in an `id`/`series` column); without
+//! `--value-column` any other column is an error (unknown column), with it
+//! the columns not named are ignored. A `symbol` column splits
 //! the file into one tape per symbol; otherwise the symbol is `--symbol` or the
 //! file stem. Venue: `--venue`, default `series`. Empty and `NaN` values are
 //! left out and counted. Values with more than `--decimals N` (default 12)
@@ -50,6 +52,23 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
     }
     let idc = if ctx.opts.value_columns.is_empty() { find_col(&header, &["id", "series"]) } else { None };
     let sc = if ctx.opts.symbol.is_some() { None } else { find_col(&header, &["symbol"]) };
+    if ctx.opts.value_columns.is_empty() {
+        // Without --value-column the file must hold only the columns read:
+        // any other is unknown (altered file, or a wide file whose value
+        // columns must be named).
+        let used = [Some(tc), vcs.first().copied(), idc, find_col(&header, &["symbol"])];
+        if let Some((i, c)) = header.iter().enumerate().find(|(i, c)| !trim(c).is_empty() && !used.contains(&Some(*i)))
+        {
+            return Err(Error::Format {
+                path: ctx.path.clone(),
+                why: format!(
+                    "line 1: unknown column {:?} (column {}): a series CSV without --value-column holds a time column, `value` and optionally `id`/`series` and `symbol`; name the value columns to convert with --value-column (the others are then ignored), or remove it",
+                    String::from_utf8_lossy(c),
+                    i + 1
+                ),
+            });
+        }
+    }
     let fixed_symbol = ctx.opts.symbol.clone().unwrap_or(stem);
     let venue = ctx.opts.venue.clone().unwrap_or_else(|| "series".into());
     let mut cache = StreamCache::default();

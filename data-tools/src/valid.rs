@@ -3,11 +3,16 @@
 
 use ticktape_tape::{Bar, Fill, Funding, Level, Quote, Series, Trade, UNDEF};
 
-/// Earliest plausible exchange time: 2000-01-01 UTC, in ns. A µs column that
-/// holds ms lands in January 1970, far before it.
-pub(crate) const MIN_TS: i64 = 946_684_800_000_000_000;
-/// Latest plausible exchange time: 2100-01-01 UTC, in ns.
-pub(crate) const MAX_TS: i64 = 4_102_444_800_000_000_000;
+/// Earliest plausible exchange time: the tape crate's
+/// [`TS_MIN`](ticktape_tape::check::TS_MIN) (2009-01-01 UTC), the same bound a
+/// replay checks, so a converter never writes a tape that a replay refuses.
+/// A µs column that holds ms lands in January 1970, far before it.
+pub(crate) const MIN_TS: i64 = ticktape_tape::check::TS_MIN;
+/// Latest plausible exchange time, inclusive: the tape crate's
+/// [`TS_MAX`](ticktape_tape::check::TS_MAX) (2100-01-01 UTC).
+pub(crate) const MAX_TS: i64 = ticktape_tape::check::TS_MAX;
+/// [`MIN_TS`]..=[`MAX_TS`] as text, for messages.
+pub(crate) const RANGE_TEXT: &str = "2009..2100";
 
 /// What a record of one kind can never hold.
 pub(crate) trait Sane {

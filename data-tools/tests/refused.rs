@@ -56,6 +56,21 @@ fn tardis_us_column_holding_ms_is_a_unit_error() {
 }
 
 #[test]
+fn exchange_time_before_2009_is_refused_as_a_replay_refuses_it() {
+    // The converters and the replay share one bound (the tape crate's TS_MIN,
+    // 2009-01-01): a 2005 time used to convert (the converters' bound was
+    // 2000) into a tape every replay then refused.
+    assert_eq!(ticktape_tape::check::TS_MIN, 1_230_768_000_000_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv(dir.path(), "f.csv", "t,value\n", &["2005-06-01,0.5".to_owned()]);
+    let e = fails(SourceKind::SeriesCsv, &input, &dir.path().join("out"));
+    assert!(matches!(e, Error::BadRecord { line: 2, .. }), "{e:?}");
+    assert!(e.to_string().contains("2005-06-01") && e.to_string().contains("2009..2100"), "{e}");
+    let ok = csv(dir.path(), "g.csv", "t,value\n", &["2009-01-01,0.5".to_owned()]);
+    convert(SourceKind::SeriesCsv, &[ok], &opts(&dir.path().join("out2"))).unwrap();
+}
+
+#[test]
 fn exchange_time_before_2000_is_refused_whatever_the_source() {
     let dir = tempfile::tempdir().unwrap();
     // A series in seconds whose values are tiny (not epoch times at all).
@@ -122,6 +137,74 @@ fn unknown_extra_column_is_refused() {
     );
     let e = fails(SourceKind::Tardis, &input, &dir.path().join("out"));
     assert!(e.to_string().contains("unknown column \"fee\""), "{e}");
+}
+
+#[test]
+fn unknown_extra_column_is_refused_by_binance_vision_with_and_without_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("BTCUSDT-trades-2024-02-28.csv");
+    std::fs::write(
+        &p,
+        "id,price,qty,quote_qty,time,is_buyer_maker,fee\n1,42000.1,0.5,21000.05,1709078400000,true,0.1\n",
+    )
+    .unwrap();
+    let e = fails(SourceKind::BinanceVision, &p, &dir.path().join("out"));
+    assert!(e.to_string().contains("unknown column \"fee\"") && e.to_string().contains("trades"), "{e}");
+    // No header: one field more than USD-M trades have.
+    let p = dir.path().join("futures/um/BTCUSDT-trades-2024-02-28.csv");
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, "1,42000.1,0.5,21000.05,1709078400000,true,9\n").unwrap();
+    let e = fails(SourceKind::BinanceVision, &p, &dir.path().join("out2"));
+    assert!(e.to_string().contains("7 columns") && e.to_string().contains("at most 6"), "{e}");
+    // Klines: 13 columns instead of 12.
+    let p = dir.path().join("spot/BTCUSDT-1m-2020-01-02.csv");
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, format!("{},7\n", SPOT_KLINE_MS.trim_end())).unwrap();
+    let e = fails(SourceKind::BinanceVision, &p, &dir.path().join("out3"));
+    assert!(e.to_string().contains("13 columns") && e.to_string().contains("at most 12"), "{e}");
+}
+
+#[test]
+fn unknown_extra_column_is_refused_by_the_series_csv_unless_value_columns_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv(dir.path(), "f.csv", "t,value,comment\n", &["1753660800,0.5,x".to_owned()]);
+    let e = fails(SourceKind::SeriesCsv, &input, &dir.path().join("out"));
+    assert!(e.to_string().contains("unknown column \"comment\"") && e.to_string().contains("--value-column"), "{e}");
+    let mut o = opts(&dir.path().join("out2"));
+    o.value_columns = vec!["value".into()];
+    let r = convert(SourceKind::SeriesCsv, &[input], &o).unwrap();
+    assert_eq!(r.tapes[0].records, 1, "named value columns: the others are ignored");
+}
+
+#[test]
+fn duplicate_trade_rows_across_input_files_are_refused_or_dropped_with_skip_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two daily files of one stream; the second repeats the first's last trade (id 3).
+    let day1 = csv(
+        dir.path(),
+        "binance-futures_trades_2024-01-01_BTCUSDT.csv",
+        HEADER,
+        &[trade(T, 1, "42000", "1"), trade(T + 1000, 2, "42000", "1"), trade(T + 2000, 3, "42000", "1")],
+    );
+    let day2 = csv(
+        dir.path(),
+        "binance-futures_trades_2024-01-02_BTCUSDT.csv",
+        HEADER,
+        &[trade(T + 2000, 3, "42000", "1"), trade(T + 3000, 4, "42000", "1")],
+    );
+    let inputs = [day1, day2.clone()];
+    let out = dir.path().join("out");
+    let e = convert(SourceKind::Tardis, &inputs, &opts(&out)).expect_err("the overlap must be refused");
+    no_tape_left(&out);
+    let msg = e.to_string();
+    assert!(msg.contains("trade id 3") && msg.contains("earlier input file") && msg.contains("--skip-bad"), "{msg}");
+    assert!(msg.contains(&day2.display().to_string()), "names the file that repeats: {msg}");
+    let mut o = opts(&dir.path().join("out2"));
+    o.skip_bad = true;
+    let r = convert(SourceKind::Tardis, &inputs, &o).unwrap();
+    assert_eq!(r.tapes[0].records, 4, "the repeat is dropped");
+    let counted: u64 = r.inputs.iter().filter_map(|i| i.skipped.get("duplicate trade id across input files")).sum();
+    assert_eq!(counted, 1, "{:?}", r.inputs);
 }
 
 fn capture_without_snapshot(dir: &Path) -> PathBuf {

@@ -265,9 +265,25 @@ fn carries_prices(kind: RecordKind) -> bool {
     matches!(kind, RecordKind::Trade | RecordKind::Level | RecordKind::Quote | RecordKind::Funding | RecordKind::Bar)
 }
 
-/// The stream a tape belongs to: (record kind, venue, symbol).
-fn stream_of(t: &Tape) -> (RecordKind, &str, &str) {
-    (t.kind(), t.header().venue(), t.header().symbol())
+/// The stream a tape belongs to: (record kind, venue, symbol, bar length).
+///
+/// Bars of one instrument at different intervals (1m and 1h) are different
+/// streams. The header has no interval field (the file name carries it, e.g.
+/// `binance.BTCUSDT.bars-1h.tape`, but names can change), and using a reserved
+/// header field would break the format's promise that reserved bytes are
+/// zero (every reader refuses a tape otherwise), so the length comes from the
+/// records: the first bar's `ts.exchange - open_ts` (close minus open time).
+/// It is 0 for other kinds.
+fn stream_of(t: &Tape) -> (RecordKind, &str, &str, i64) {
+    (t.kind(), t.header().venue(), t.header().symbol(), bar_length(t))
+}
+
+/// The first bar's close minus open time, ns (0 for other kinds or no bars).
+fn bar_length(t: &Tape) -> i64 {
+    match t.records::<Bar>() {
+        Ok(bars) => bars.first().map_or(0, |b| b.ts.exchange.saturating_sub(b.open_ts)),
+        Err(_) => 0,
+    }
 }
 
 /// `a..b` as ISO 8601 times.
@@ -330,7 +346,7 @@ fn check_streams(tapes: &[Tape], options: ReplayOptions) -> Result<()> {
     // instant with every other: the latest start is no later than the
     // earliest end.
     // (stream, first ts, last ts, tape with the first, tape with the last)
-    type Span<'t> = ((RecordKind, &'t str, &'t str), i64, i64, usize, usize);
+    type Span<'t> = ((RecordKind, &'t str, &'t str, i64), i64, i64, usize, usize);
     let mut streams: Vec<Span<'_>> = Vec::new();
     for (i, t) in tapes.iter().enumerate().filter(|(_, t)| !t.is_empty()) {
         let (f, l) = (t.header().first_ts, t.header().last_ts);
