@@ -510,3 +510,44 @@ fn run_from_to_backtests_only_the_slice_and_records_it() {
     fs::write(&rf, format!("from = 20240808\n{text}")).unwrap();
     assert_one_error_line(&run(&["run", rf.to_str().unwrap(), "--force"]), &["from", "give a time as a string"]);
 }
+
+/// Regression (issue 15): 300 k resting orders took 18.9 s and 3 M never
+/// finished (each event's cost grew with the number of open orders). The
+/// fixture rests one far limit buy on every event from the first: about
+/// 300 k open orders by the end of the 300 k-event tapes. The limit is a
+/// liveness guard for a debug build on a loaded machine, not a speed target
+/// (that is `ticktape bench run` and the criterion `orders` bench).
+#[test]
+fn regression_300k_resting_orders_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = hostile_run(dir.path(), "many-orders", 1, &["--time-limit", "900s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = summary(&out);
+    assert!(s["error"].is_null(), "{s}");
+    assert!(s["orders"].as_u64().unwrap() > 250_000, "{s}");
+}
+
+/// Regression (issue 15): a tape whose header says sorted but whose times go
+/// backwards used to backtest with exit 0 (only `inspect --verify` caught it).
+#[test]
+fn regression_backtest_of_a_sorted_tape_with_backwards_time_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes = gen_tapes(&dir.path().join("tapes"), "5k", "BTCUSDT");
+    let trades = tapes.iter().find(|t| t.to_string_lossy().contains("trades")).unwrap();
+    let mut bytes = fs::read(trades).unwrap();
+    let at = 128 + 48 * 100;
+    // Record 100 gets record 10's time: earlier than record 99's.
+    let earlier: [u8; 8] = bytes[128 + 48 * 10..128 + 48 * 10 + 8].try_into().unwrap();
+    bytes[at..at + 8].copy_from_slice(&earlier);
+    fs::write(trades, &bytes).unwrap();
+    let out = dir.path().join("out");
+    let mut args = vec!["run", "--strategy"];
+    let plugin = plugin("ticktape_template");
+    args.push(plugin.to_str().unwrap());
+    args.push("--tape");
+    args.extend(tapes.iter().map(|t| t.to_str().unwrap()));
+    args.extend(["--out", out.to_str().unwrap()]);
+    let o = run(&args);
+    assert_one_error_line(&o, &["trades.tape", &format!("byte offset {at}"), "earlier than the previous record"]);
+    assert!(!out.exists(), "a run that fails on its input leaves no results folder");
+}
