@@ -18,7 +18,8 @@ use crate::fmt;
 ///
 /// Every record is checked as it is replayed (time order, codes and values,
 /// times within 2009..2100); the first bad one stops the replay with its tape
-/// and byte offset. The same stream (kind, venue, symbol) given twice with
+/// and byte offset. The same stream (kind, venue, symbol; for bars also the
+/// bar length, so 1m and 1h bars of one symbol are two streams) given twice with
 /// overlapping times is refused, and so are streams that do not overlap in
 /// time unless --allow-gaps.
 ///
