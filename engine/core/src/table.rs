@@ -217,11 +217,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn table_writer_appends_row_groups_and_leaves_nothing_unless_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let mut w = TableWriter::create(&path).unwrap();
+        for k in 0..3 {
+            w.push(Table::new().i64("x", vec![k, k + 10]).decimal("p", vec![Some(12_345), None], 2)).unwrap();
+        }
+        assert!(!path.exists(), "not under its name before finish");
+        w.finish().unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+        assert_eq!((b.metadata().num_row_groups(), b.metadata().file_metadata().num_rows()), (3, 6));
+        let dropped = dir.path().join("d.parquet");
+        let mut w = TableWriter::create(&dropped).unwrap();
+        w.push(Table::new().i64("x", vec![1])).unwrap();
+        drop(w);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "a dropped writer leaves no file: {names:?}");
+    }
+
+    #[test]
     fn columns_of_different_lengths_are_an_error_naming_the_column() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
         let e = Table::new().f64("a", vec![1.0, 2.0]).i64("b", vec![1]).write(&path).unwrap_err();
-        assert!(e.to_string().contains("column `b` has 1 rows"), "{e}");
+        // The reason is the error's source (the CLI prints the whole chain).
+        let why = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+        assert!(why.contains("column `b` has 1 rows"), "{e}: {why}");
         assert!(!path.exists());
     }
 }

@@ -394,3 +394,29 @@ fn stamp_accessor_matches_field() {
     let t = trade(3, 4);
     assert_eq!(t.stamp(), t.ts);
 }
+
+#[test]
+fn window_is_the_half_open_time_slice_found_by_binary_search() {
+    let dir = tempfile::tempdir().unwrap();
+    // Equal times on the boundaries: 10, 20, 20, 20, 30, 40.
+    let p = write_trades(dir.path(), "w.tape", &[10, 20, 20, 20, 30, 40]);
+    let t = Tape::open(&p).unwrap();
+    assert_eq!(t.index_range(Some(T0 + 20), Some(T0 + 40)), 1..5, "from inclusive, to exclusive");
+    assert_eq!(t.index_range(None, Some(T0 + 20)), 0..1);
+    assert_eq!(t.index_range(Some(T0 + 41), None), 6..6);
+    assert_eq!(t.index_range(Some(T0 + 35), Some(T0 + 15)), 5..5, "an inverted slice is empty");
+    let w = Tape::open(&p).unwrap().window(Some(T0 + 20), Some(T0 + 40));
+    let recs: &[Trade] = w.records().unwrap();
+    assert_eq!(recs.iter().map(|r| r.ts.exchange - T0).collect::<Vec<_>>(), [20, 20, 20, 30]);
+    assert_eq!((w.len(), w.header().first_ts - T0, w.header().last_ts - T0), (4, 20, 30));
+    assert_eq!((w.file_index(0), w.offset_of(0)), (1, u64::from(HEADER_SIZE) + 48));
+    assert_eq!(w.ts_at(4), None, "nothing past the window");
+    assert_eq!(w.records_before::<Trade>().unwrap().len(), 1);
+    w.check_ends().unwrap();
+    // The file's record numbers and offsets in errors.
+    let e = w.file_record_error(3, "x");
+    assert!(e.to_string().contains(&format!("byte offset {}", u64::from(HEADER_SIZE) + 3 * 48)), "{e}");
+    let empty = Tape::open(&p).unwrap().window(Some(T0 + 50), None);
+    assert!(empty.is_empty() && empty.records::<Trade>().unwrap().is_empty());
+    assert_eq!((empty.header().first_ts, empty.header().last_ts), (0, 0));
+}
