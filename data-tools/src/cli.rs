@@ -26,8 +26,10 @@ Each (record kind, venue, symbol) becomes one tape named VENUE.SYMBOL.KIND.tape 
 (with --per-input: DIR/INPUT_STEM/VENUE.SYMBOL.KIND.tape). Exponents come from the data
 unless --price-decimals/--qty-decimals/--value-decimals fix them; values are never rounded
 (series-csv excepted: --decimals N, default 12, counted in the summary). Impossible rows (non-positive
-prices, zero-size trades, repeated trade ids, crossed quotes, dates outside 2009..2100, the range a replay accepts) are errors, or
-dropped and counted with --skip-bad.";
+prices, zero-size trades, repeated trade ids, also across the input files of one stream, crossed
+quotes, dates outside 2009..2100, the range a replay accepts) are errors, or dropped and counted
+with --skip-bad. Columns a dataset does not have are errors (series-csv: unless --value-column
+names the columns to read).";
 
 /// Arguments of `ticktape convert`.
 #[derive(clap::Args, Clone, Debug, Default)]
