@@ -561,30 +561,46 @@ impl Replay {
     /// books as they stood at the slice's start, rebuilt from the records
     /// before it, which are not delivered. An L2 tape replays its records
     /// from the last snapshot start before the slice (or its first record);
-    /// a quote-driven book takes the last quote before it.
+    /// a quote-driven book takes the last quote before it. Pieces of one
+    /// stream (one tape per day) are applied in time order, whatever the
+    /// order the tapes were given in.
     fn warm_books(&self, books: &mut [Book]) -> Result<()> {
-        for (tape, &inst) in self.tapes.iter().zip(&self.tape_instrument) {
+        // (time of the first record applied, tape, first record applied)
+        let mut jobs: Vec<(i64, usize, usize)> = Vec::new();
+        for (ti, tape) in self.tapes.iter().enumerate() {
+            let inst = self.tape_instrument[ti];
             match tape.kind() {
                 RecordKind::Level => {
                     let before = tape.records_before::<Level>()?;
                     let from = before.iter().rposition(Level::is_snapshot_start).unwrap_or(0);
-                    for (k, r) in before.iter().enumerate().skip(from) {
-                        if let Some(what) = r.check() {
-                            return Err(tape.file_record_error(k, what).into());
-                        }
-                        books[inst].apply(r);
+                    if let Some(r) = before.get(from) {
+                        jobs.push((r.ts.exchange, ti, from));
                     }
                 }
                 RecordKind::Quote if !self.instruments[inst].has_l2 => {
                     let before = tape.records_before::<Quote>()?;
                     if let Some(r) = before.last() {
-                        if let Some(what) = r.check() {
-                            return Err(tape.file_record_error(before.len() - 1, what).into());
-                        }
-                        books[inst].apply_quote(r);
+                        jobs.push((r.ts.exchange, ti, before.len() - 1));
                     }
                 }
                 _ => {}
+            }
+        }
+        jobs.sort_unstable();
+        for (_, ti, from) in jobs {
+            let (tape, inst) = (&self.tapes[ti], self.tape_instrument[ti]);
+            if tape.kind() == RecordKind::Level {
+                for (k, r) in tape.records_before::<Level>()?.iter().enumerate().skip(from) {
+                    if let Some(what) = r.check() {
+                        return Err(tape.file_record_error(k, what).into());
+                    }
+                    books[inst].apply(r);
+                }
+            } else if let Some(r) = tape.records_before::<Quote>()?.get(from) {
+                if let Some(what) = r.check() {
+                    return Err(tape.file_record_error(from, what).into());
+                }
+                books[inst].apply_quote(r);
             }
         }
         Ok(())
