@@ -272,10 +272,12 @@ fn many_inputs_in_parallel_merge_into_one_tape_per_kind_and_symbol() {
     let dir = tempfile::tempdir().unwrap();
     let csv =
         std::fs::read_to_string(fixture("synthetic_tardis_binance-futures_trades_2024-01-01_BTCUSDT.csv")).unwrap();
-    // Two days; the second with finer prices, so segments are rescaled on merge.
+    // Two days; the second with finer prices, so segments are rescaled on merge,
+    // and trade ids of its own (the same id in two files is a duplicated row).
     let a = dir.path().join("binance-futures_trades_2024-01-02_BTCUSDT.csv");
     let b = dir.path().join("binance-futures_trades_2024-01-01_BTCUSDT.csv");
-    std::fs::write(&a, csv.replace("17040672", "17041536").replace("42000.12", "42000.125")).unwrap();
+    let day2 = csv.replace("17040672", "17041536").replace("42000.12", "42000.125").replace(",100", ",200");
+    std::fs::write(&a, day2).unwrap();
     std::fs::write(&b, &csv).unwrap();
     let mut o = opts(&dir.path().join("out"));
     o.jobs = 2;

@@ -22,17 +22,18 @@ use crate::fmt;
 /// absent value (i64::MAX in the tape) is null (an empty CSV field). Every
 /// record is checked as a replay checks its values; a bad one is an error
 /// naming its byte offset.
-///
-/// Columns, after `ts` (exchange time) and `local_ts` (receive time):
-///   trades   price qty trade_id side aggregated
-///   l2       side price qty action snapshot_start batch_end   (action: snapshot | update | delete)
-///   quotes   bid_price bid_qty ask_price ask_qty
-///   funding  funding_rate mark_price index_price next_funding_ts settlement
-///   bars     open_ts open high low close volume taker_buy_volume trade_count
-///   series   id value
-///   fills    account symbol side dir price qty start_position closed_pnl fee order_id trade_id crossed liquidation
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:
+#[command(after_help = "Columns, after `ts` (exchange time) and `local_ts` (receive time):
+  trades   price qty trade_id side aggregated
+  l2       side price qty action snapshot_start batch_end   (action: snapshot | update | delete)
+  quotes   bid_price bid_qty ask_price ask_qty
+  funding  funding_rate mark_price index_price next_funding_ts settlement
+  bars     open_ts open high low close volume taker_buy_volume trade_count
+  series   id value
+  fills    account symbol side dir price qty start_position closed_pnl fee order_id trade_id
+           crossed liquidation
+
+Examples:
   ticktape export data/synthetic.BTCUSDT.trades.tape -o trades.parquet
   ticktape export data/synthetic.BTCUSDT.l2.tape -o l2.csv --from 2024-05-01T00:10:00Z --to 2024-05-01T00:11:00Z
   ticktape export x.tape -o x.out --format csv

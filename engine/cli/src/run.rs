@@ -33,7 +33,7 @@ use crate::fmt;
   ticktape run examples/demo/run.toml --entry-latency 'lognormal(2ms, 0.5)' --fill touch --out results/touch
   ticktape run --strategy target/release/libticktape_template.so --config mm.toml --tape data/*.tape --funding data/x.funding.tape
   ticktape run examples/demo/run.toml --out results/mm --force --time-limit 10m --memory-limit 8GB
-  ticktape run examples/demo/run.toml --from 2024-08-08T00:00:30Z --to 2024-08-08T00:01:30Z --out results/slice
+  ticktape run examples/demo/run.toml --from 2024-08-08T23:55:00Z --to 2024-08-08T23:56:00Z
 
 Defaults: feed latency `local` (tapes' receive times, else 1ms); entry and response latency 1ms;
 maker fee 2 bps, taker fee 5 bps; cross-only fills; capital 100000; mark mid; sample 1s; seed 1;
@@ -41,7 +41,7 @@ maker fee 2 bps, taker fee 5 bps; cross-only fills; capital 100000; mark mid; sa
 
 Run-file keys (paths relative to the run file):
   tapes = [\"data/*.tape\"]      funding = [..]      strategy = \"PLUGIN\"    out = \"DIR\"
-  from = \"2024-05-01T00:10:00Z\"  to = \"2024-05-02\"   (time slice [from, to) of exchange time; flags win)
+  from = \"2024-05-01T00:10:00Z\"  to = \"2024-05-02\"   (slice [from, to) of exchange time)
   config = \"FILE\"  or a [strategy_config] table
   [latency]  feed, entry, response    (\"1ms\", \"lognormal(2ms, 0.5)\", \"series(FILE)\"; feed: \"local\")
   [fees]     maker_bps, taker_bps
