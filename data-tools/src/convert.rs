@@ -251,6 +251,17 @@ impl Ctx<'_> {
             })?;
             return Ok(false);
         }
+        let local = r.stamp().local;
+        if local != ts && !(crate::valid::MIN_TS..=crate::valid::MAX_TS).contains(&local) {
+            self.reject(line, "local time outside 2009..2100 (wrong unit?)", || {
+                format!(
+                    "local (receive) time {local} ns is {} UTC, outside {}: a replay refuses it; the receive-time unit is probably wrong",
+                    crate::time::date_text(local),
+                    crate::valid::RANGE_TEXT
+                )
+            })?;
+            return Ok(false);
+        }
         if let Some(why) = r.impossible() {
             self.reject(line, why, || why.to_owned())?;
             return Ok(false);

@@ -356,3 +356,13 @@ fn bar_tapes_keep_the_instrument_symbol_and_put_the_interval_in_the_file_name() 
     let (h, _) = read::<ticktape_tape::Bar>(&r.tapes[0].path);
     assert_eq!((h.venue(), h.symbol()), ("binance", "BTCUSDT"));
 }
+
+#[test]
+fn local_time_a_replay_would_refuse_is_refused_at_conversion() {
+    let dir = tempfile::tempdir().unwrap();
+    // A µs receive time in 2128: the right unit by magnitude, but outside 2009..2100.
+    let input = trades(dir.path(), &[format!("binance-futures,BTCUSDT,{T},5000000000000000,1,buy,42000,1")]);
+    let e = fails(SourceKind::Tardis, &input, &dir.path().join("out"));
+    assert!(matches!(e, Error::BadRecord { line: 2, .. }), "{e:?}");
+    assert!(e.to_string().contains("local (receive) time") && e.to_string().contains("2009..2100"), "{e}");
+}
