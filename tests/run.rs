@@ -282,7 +282,11 @@ fn parquet_times(path: &Path, col: &str) -> Vec<i64> {
 #[test]
 fn crash_after_a_checkpoint_keeps_the_results_up_to_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (o, out) = hostile_run_with(dir.path(), "mode = \"slow-abort\"\nat_event = 1\nafter_secs = 4.0\n", &[]);
+    let (o, out) = hostile_run_with(
+        dir.path(),
+        "mode = \"slow-abort\"\nat_event = 1\nafter_secs = 4.0\nmin_events = 140000\n",
+        &[],
+    );
     assert_one_error_line(&o, &["SIGABRT", "results up to", "last checkpoint", "at market event", "exchange time"]);
     let s = summary(&out);
     assert!(s["error"].as_str().unwrap().contains("SIGABRT"), "{s}");

@@ -7,8 +7,9 @@
 //! order far from the touch on every event from then on) or `timer-loop` (a
 //! timer re-armed at `now()` forever) or `slow-abort` (from then on spends
 //! 30 µs of wall time per event and rests a far buy order every 1000 events,
-//! then aborts `after_secs` seconds of wall time later: a crash after
-//! checkpoints). Empty: counts events quietly.
+//! then aborts once `after_secs` seconds of wall time have passed and at
+//! least `min_events` events have been seen since `at_event`: a crash after
+//! checkpoints, on a loaded machine too). Empty: counts events quietly.
 
 use ticktape_sdk::{Context, Level, Side, Strategy, Trade};
 
@@ -22,6 +23,8 @@ pub struct Config {
     pub at_event: u64,
     /// `slow-abort`: wall-clock seconds from `at_event` to the abort.
     pub after_secs: f64,
+    /// `slow-abort`: events from `at_event` before the abort, at least.
+    pub min_events: u64,
 }
 
 /// The fixture strategy.
@@ -67,7 +70,9 @@ impl Hostile {
             "timer-loop" if first => ctx.set_timer(ctx.now(), 1),
             "slow-abort" => {
                 let t0 = *self.since.get_or_insert_with(std::time::Instant::now);
-                if t0.elapsed().as_secs_f64() >= self.cfg.after_secs {
+                if t0.elapsed().as_secs_f64() >= self.cfg.after_secs
+                    && self.seen - self.cfg.at_event >= self.cfg.min_events
+                {
                     std::process::abort();
                 }
                 let spin = std::time::Instant::now();
