@@ -669,6 +669,26 @@ fn print_summary(s: &Summary, info: &PluginInfo, secs: f64, dir: &Path, files: &
     }
     let inv: Vec<String> = s.ending_inventory.iter().map(|i| format!("{} {}", i.symbol, i.position)).collect();
     println!("inventory     {}", inv.join(", "));
+    if !s.by_tag.is_empty() {
+        println!("by tag        (PnL: fills marked to the last mark, after fees; adds up to gross PnL - fees)");
+        println!(
+            "  {:>4}  {:<16} {:>8} {:>8} {:>11} {:>12} {:>12} {:>12}",
+            "tag", "name", "orders", "fills", "maker share", "fees", "realised", "PnL"
+        );
+        for t in &s.by_tag {
+            println!(
+                "  {:>4}  {:<16} {:>8} {:>8} {:>11} {:>12} {:>12} {:>12}",
+                t.tag,
+                t.name.as_deref().unwrap_or("-"),
+                t.orders,
+                t.fills,
+                opt(t.maker_share, pct),
+                money(t.fees),
+                money(t.realized_pnl),
+                money(t.pnl)
+            );
+        }
+    }
     if s.ratios_meaningful {
         println!(
             "              (Sharpe, Sortino, Calmar annualised from {} s equity samples over {:.1} s; definitions in README)",

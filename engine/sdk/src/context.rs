@@ -315,6 +315,16 @@ impl<'a> Context<'a> {
         unsafe { (self.host.log)(self.ctx, level, StrRef::new(msg)) };
     }
 
+    /// Names an order tag for the run's attribution: the summary reports
+    /// PnL, fills and maker share per tag, under this name (e.g. the signal
+    /// that places orders with the tag). Call it once, in `on_start`; false
+    /// if the name is empty or longer than
+    /// [`MAX_TAG_NAME`](crate::abi::MAX_TAG_NAME) bytes.
+    pub fn name_tag(&mut self, tag: u64, name: &str) -> bool {
+        // SAFETY: as in `now`; `name` outlives the call.
+        unsafe { (self.host.name_tag)(self.ctx, tag, StrRef::new(name)) == status::OK }
+    }
+
     /// Logs at info level.
     pub fn info(&self, msg: &str) {
         self.log(log_level::INFO, msg);

@@ -246,4 +246,14 @@ impl Host for Sim<'_> {
         let level = level.clamp(log_level::ERROR, log_level::DEBUG);
         self.journal.log.push(LogLine { ts: self.now, level, text: msg.to_owned() });
     }
+
+    fn name_tag(&mut self, tag: u64, name: &str) -> bool {
+        if name.is_empty() || name.len() > ticktape_sdk::abi::MAX_TAG_NAME {
+            return false;
+        }
+        if self.journal.tag_names.get(&tag).is_none_or(|n| n != name) {
+            self.journal.tag_names.insert(tag, name.to_owned());
+        }
+        true
+    }
 }

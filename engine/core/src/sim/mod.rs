@@ -290,6 +290,9 @@ pub struct RunOutput {
     pub account: Account,
     /// Strategy log.
     pub log: Vec<LogLine>,
+    /// Names the strategy gave its order tags
+    /// ([`Context::name_tag`](ticktape_sdk::Context::name_tag)).
+    pub tag_names: std::collections::BTreeMap<u64, String>,
     /// Market events processed.
     pub events: u64,
     /// Exchange time of the first and last event.
@@ -341,6 +344,7 @@ struct Journal {
     fills: Vec<FillRow>,
     samples: Vec<Sample>,
     log: Vec<LogLine>,
+    tag_names: std::collections::BTreeMap<u64, String>,
     /// Exchange time at or after which the next sample is taken.
     next_sample: i64,
     events: u64,
@@ -461,6 +465,7 @@ impl<'a> Sim<'a> {
             samples: j.samples,
             account: self.account,
             log: j.log,
+            tag_names: j.tag_names,
             events: j.events,
             span: (j.first_ts, j.last_ts),
             error,
@@ -502,6 +507,7 @@ impl<'a> Sim<'a> {
             samples,
             account: self.account.clone(),
             log: j.log.clone(),
+            tag_names: j.tag_names.clone(),
             events: j.events,
             span: (j.first_ts, j.last_ts),
             error: None,
