@@ -1,5 +1,6 @@
 //! The trade-triggered feature computer.
 
+use ticktape_sdk::Trade;
 use ticktape_sdk::signal::RollingStats;
 
 use super::{N_FEATURES, OBS, SBS, SPREAD, T_AGE, T_M, V_REL};
@@ -26,6 +27,61 @@ pub struct BookTop {
     pub bid_depth: f64,
     /// Size resting on the best `levels` ask levels.
     pub ask_depth: f64,
+}
+
+/// Fixed-point to human units: the multipliers `10^price_exponent` and `10^qty_exponent`.
+///
+/// The conversion is `value as f64 * 10f64.powi(exponent)`, exactly as the SDK's
+/// `Instrument::price_to_f64`/`qty_to_f64`, so the research commands (tape exponents) and the plugin
+/// (its instrument) produce bit-identical inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Units {
+    /// `10^price_exponent`.
+    pub price: f64,
+    /// `10^qty_exponent`.
+    pub qty: f64,
+}
+
+impl Units {
+    /// The multipliers of the given decimal exponents.
+    pub fn from_exponents(price_exponent: i8, qty_exponent: i8) -> Self {
+        Units { price: 10f64.powi(i32::from(price_exponent)), qty: 10f64.powi(i32::from(qty_exponent)) }
+    }
+}
+
+impl BookTop {
+    /// The top of a book given in fixed point: best bid and ask `(price, qty)` (`None` for an empty
+    /// side) and the summed quantity of the best `levels` levels of each side.
+    #[inline]
+    pub fn from_fixed(
+        bid: Option<(i64, i64)>,
+        ask: Option<(i64, i64)>,
+        bid_depth: i64,
+        ask_depth: i64,
+        u: &Units,
+    ) -> Self {
+        BookTop {
+            bid: bid.map_or(f64::NAN, |(p, _)| p as f64 * u.price),
+            ask: ask.map_or(f64::NAN, |(p, _)| p as f64 * u.price),
+            bid_depth: bid_depth as f64 * u.qty,
+            ask_depth: ask_depth as f64 * u.qty,
+        }
+    }
+}
+
+impl TradeInput {
+    /// A tape trade record, timed by its **exchange** timestamp.
+    #[inline]
+    pub fn from_record(t: &Trade, u: &Units) -> Self {
+        TradeInput { ts: t.ts.exchange, side: t.side, price: t.price as f64 * u.price, qty: t.qty as f64 * u.qty }
+    }
+}
+
+/// Best bid and ask prices in human units from fixed-point `(price, qty)` sides (NaN for an empty one),
+/// for [`Features::on_book`].
+#[inline]
+pub fn best_prices(bid: Option<(i64, i64)>, ask: Option<(i64, i64)>, u: &Units) -> (f64, f64) {
+    (bid.map_or(f64::NAN, |(p, _)| p as f64 * u.price), ask.map_or(f64::NAN, |(p, _)| p as f64 * u.price))
 }
 
 /// One trade print, in human units.

@@ -9,6 +9,14 @@
 //! - every trade, with the book **just before** it (the replay orders a trade before the book
 //!   updates it caused): [`Features::on_trade`]`(&TradeInput, &BookTop)`.
 //!
+//! The recipe both follow, with [`Units`] from the instrument's exponents and exchange timestamps:
+//!
+//! - on a trade record `t`: `on_trade(&TradeInput::from_record(t, &u), &BookTop::from_fixed(best_bid,
+//!   best_ask, bid_depth(levels), ask_depth(levels), &u))`;
+//! - on an L2 level record `l` that ends its batch (`l.is_batch_end()`, where the plugin gets
+//!   `on_book`), and on every quote of an instrument driven by quotes: `let (b, a) =
+//!   best_prices(best_bid, best_ask, &u); on_book(l.ts.exchange, b, a)`.
+//!
 //! # Features
 //!
 //! For a trade at time `t` (ns), aggressor side `s`, price `p`, size `q`, and the book before it with
@@ -42,7 +50,7 @@
 mod features;
 mod model;
 
-pub use features::{BookTop, FeatureRow, Features, TradeInput};
+pub use features::{BookTop, FeatureRow, Features, TradeInput, Units, best_prices};
 pub use model::{FitOptions, Label, MODEL_VERSION, Model, ModelError, Scaling, Signals, Tally};
 
 /// Number of features (raw and z-scored).
