@@ -506,6 +506,15 @@ pub struct HostApi {
     /// a tag wins. [`status::INVALID`] for an empty name or one longer than
     /// [`MAX_TAG_NAME`] bytes.
     pub name_tag: unsafe extern "C" fn(ctx: HostCtx, tag: u64, name: StrRef) -> i32,
+    /// Names a recorded series (for [`record`](Self::record)); the name
+    /// appears in the results' `series.parquet`. [`status::INVALID`] as
+    /// for [`name_tag`](Self::name_tag).
+    pub name_series: unsafe extern "C" fn(ctx: HostCtx, series: u32, name: StrRef) -> i32,
+    /// Records a value of a series at time `ts` (ns; e.g. a signal at the
+    /// exchange time of the trade that moved it). The points land in the
+    /// results' `series.parquet` in the order recorded. The host keeps every
+    /// point in memory until the run ends: record what you will read.
+    pub record: unsafe extern "C" fn(ctx: HostCtx, series: u32, ts: i64, value: f64) -> i32,
 }
 
 /// The longest tag name [`HostApi::name_tag`] accepts, bytes.
@@ -605,7 +614,9 @@ pub const fn layout_hash() -> u64 {
             open_orders,
             equity,
             log,
-            name_tag
+            name_tag,
+            name_series,
+            record
         }
     );
     h = fingerprint!(h, Trade { ts, price, qty, trade_id, side, flags, reserved });

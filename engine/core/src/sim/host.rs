@@ -256,4 +256,18 @@ impl Host for Sim<'_> {
         }
         true
     }
+
+    fn name_series(&mut self, series: u32, name: &str) -> bool {
+        if name.is_empty() || name.len() > ticktape_sdk::abi::MAX_TAG_NAME {
+            return false;
+        }
+        if self.journal.series_names.get(&series).is_none_or(|n| n != name) {
+            self.journal.series_names.insert(series, name.to_owned());
+        }
+        true
+    }
+
+    fn record(&mut self, series: u32, ts: i64, value: f64) {
+        self.journal.series.push(super::SeriesPoint { ts, series, value });
+    }
 }
