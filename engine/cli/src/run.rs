@@ -350,6 +350,35 @@ impl RunArgs {
     }
 }
 
+/// The plan of a run file alone, as `ticktape run RUN_FILE` would resolve
+/// it without flags: for commands that run a strategy themselves.
+pub(crate) fn plan_of_file(run_file: &Path) -> Result<RunPlan> {
+    RunArgs {
+        run_file: Some(run_file.to_path_buf()),
+        strategy: None,
+        config: None,
+        tapes: Vec::new(),
+        funding: Vec::new(),
+        out: None,
+        feed_latency: None,
+        entry_latency: None,
+        response_latency: None,
+        maker_fee_bps: None,
+        taker_fee_bps: None,
+        fill: Vec::new(),
+        capital: None,
+        sample: None,
+        seed: None,
+        allow_gaps: false,
+        force: false,
+        time_limit: None,
+        memory_limit: None,
+        in_process: false,
+        child_dir: None,
+    }
+    .plan()
+}
+
 /// Loads the strategy plugin at `spec`.
 pub(crate) fn load_strategy(spec: &str) -> Result<Plugin> {
     let path = Path::new(spec);

@@ -150,6 +150,14 @@ pub struct Config {
     /// Record the alpha and hazard signals, tanh-squashed, at each requote
     /// (series 10 `alpha`, 11 `hazard`) (default false).
     pub record_signals: bool,
+    /// Quote only from this local time on, ns since the epoch (default: from
+    /// the start). Features and flow sums still follow every trade before it,
+    /// so they are warm when quoting starts (`walk-forward` quotes one test
+    /// window this way).
+    pub quote_from_ns: Option<i64>,
+    /// Stop quoting at this local time, ns (default: never); the quotes are
+    /// cancelled then and the inventory is kept.
+    pub quote_to_ns: Option<i64>,
 }
 
 impl Default for Config {
@@ -174,6 +182,8 @@ impl Default for Config {
             max_position_lots: 10,
             record_features: false,
             record_signals: false,
+            quote_from_ns: None,
+            quote_to_ns: None,
         }
     }
 }
@@ -241,6 +251,9 @@ impl ClusterLob {
         let Some(inst) = &self.instrument else { return };
         let i = inst.index;
         ctx.cancel_all(Some(i));
+        if self.cfg.quote_from_ns.is_some_and(|t| ctx.now() < t) {
+            return;
+        }
         let Some(micro) = ctx.micro_price(i) else { return };
         let (Some((best_bid, _)), Some((best_ask, _))) = (ctx.best_bid(i), ctx.best_ask(i)) else { return };
         let c = &self.cfg;
@@ -318,6 +331,11 @@ impl Strategy for ClusterLob {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("{name} = {v}: must be a number ≥ 0"));
             }
+        }
+        if let (Some(a), Some(b)) = (cfg.quote_from_ns, cfg.quote_to_ns)
+            && a >= b
+        {
+            return Err(format!("quote_from_ns = {a} is not before quote_to_ns = {b}"));
         }
         if cfg.requote_ms < 1 || cfg.size_lots < 1 || cfg.max_position_lots < 0 {
             return Err("requote_ms and size_lots must be at least 1, max_position_lots at least 0".into());
@@ -433,7 +451,15 @@ impl Strategy for ClusterLob {
         if token != REQUOTE {
             return;
         }
-        ctx.set_timer(ctx.now() + self.cfg.requote_ms * MS, REQUOTE);
+        let next = ctx.now() + self.cfg.requote_ms * MS;
+        if let Some(end) = self.cfg.quote_to_ns
+            && ctx.now() >= end
+        {
+            ctx.cancel_all(None);
+            return;
+        }
+        // The last requote before `quote_to_ns` re-arms at it, to cancel.
+        ctx.set_timer(self.cfg.quote_to_ns.map_or(next, |end| next.min(end)), REQUOTE);
         self.requote(ctx);
     }
 
