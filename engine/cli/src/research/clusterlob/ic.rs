@@ -135,7 +135,7 @@ pub(crate) struct IcRow {
 }
 
 /// Reads the flows and mids of the feature folder into buckets.
-fn bucketize(dir: &Path, m: &Manifest, model: &Model, bucket: i64) -> Result<Buckets> {
+pub(crate) fn bucketize(dir: &Path, m: &Manifest, model: &Model, bucket: i64) -> Result<Buckets> {
     let first = m.days.iter().filter_map(|d| d.first_ts).min();
     let last = m.days.iter().filter_map(|d| d.last_ts).max();
     let (Some(first), Some(last)) = (first, last) else {

@@ -9,15 +9,17 @@ mod features;
 mod ic;
 mod table;
 mod train;
+mod walk_forward;
 
 use clap::Subcommand;
 
-/// ClusterLOB: trade-flow clustering (seed 002): features, train, ic.
+/// ClusterLOB: trade-flow clustering (seed 002): features, train, ic, walk-forward.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ticktape research clusterlob features sample/*.tape -o feat
   ticktape research clusterlob train feat -o model.json
-  ticktape research clusterlob ic feat --model model.json -o ic")]
+  ticktape research clusterlob ic feat --model model.json -o ic
+  ticktape research clusterlob walk-forward feat --train 7d --test 1d -o wf")]
 pub(crate) struct ClusterlobArgs {
     #[command(subcommand)]
     verb: Verb,
@@ -28,6 +30,7 @@ enum Verb {
     Features(features::FeaturesArgs),
     Train(train::TrainArgs),
     Ic(ic::IcArgs),
+    WalkForward(walk_forward::WalkForwardArgs),
 }
 
 pub(crate) fn run(a: ClusterlobArgs) -> anyhow::Result<()> {
@@ -35,5 +38,6 @@ pub(crate) fn run(a: ClusterlobArgs) -> anyhow::Result<()> {
         Verb::Features(a) => features::run(a),
         Verb::Train(a) => train::run(a),
         Verb::Ic(a) => ic::run(a),
+        Verb::WalkForward(a) => walk_forward::run(a),
     }
 }

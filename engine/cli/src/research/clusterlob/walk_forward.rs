@@ -250,8 +250,8 @@ impl Backtests {
         let plan = crate::run::plan_of_file(run_file)?;
         let replay = Replay::open_with(&plan.tapes, ReplayOptions { allow_gaps: plan.allow_gaps })?;
         let plugin = crate::run::load_strategy(&plan.strategy)?;
-        let config: toml::Table = toml::from_str(&plan.config_text)
-            .map_err(|e| anyhow!("{}: [strategy_config]: {e}", run_file.display()))?;
+        let config: toml::Table =
+            toml::from_str(&plan.config_text).map_err(|e| anyhow!("{}: [strategy_config]: {e}", run_file.display()))?;
         Ok(Backtests { replay, plugin, config, sim: plan.sim, run_file: run_file.to_path_buf() })
     }
 
@@ -269,7 +269,9 @@ impl Backtests {
             bail!("backtest of {} (run file {}): {e}", fmt::timestamp(s.test_from), self.run_file.display());
         }
         // Equity at the first sample at or after a time (the last one after the run's end).
-        let at = |t: i64| out.samples.iter().find(|x| x.ts >= t).or(out.samples.last()).map_or(self.sim.capital, |x| x.equity);
+        let at = |t: i64| {
+            out.samples.iter().find(|x| x.ts >= t).or(out.samples.last()).map_or(self.sim.capital, |x| x.equity)
+        };
         let e0 = at(s.test_from);
         let pnl = at(s.test_to) - e0;
         let curve = out
@@ -278,7 +280,8 @@ impl Backtests {
             .filter(|x| x.ts >= s.test_from && x.ts <= s.test_to)
             .map(|x| ((x.ts - s.test_from) as f64 / 1e9, x.equity - e0))
             .collect();
-        let fills: Vec<_> = out.fills.iter().filter(|f| f.ts_exchange >= s.test_from && f.ts_exchange < s.test_to).collect();
+        let fills: Vec<_> =
+            out.fills.iter().filter(|f| f.ts_exchange >= s.test_from && f.ts_exchange < s.test_to).collect();
         let makers = fills.iter().filter(|f| f.maker).count();
         Ok(StepPnl {
             pnl,
@@ -419,7 +422,8 @@ pub(crate) fn run(a: WalkForwardArgs) -> Result<()> {
         )
         .utf8_opt("toxic", table_rows.iter().map(|r| r.2.model.signals.toxic.map(|c| c.to_string())).collect());
     for &h in &a.horizons {
-        for (name, label) in [("opportunistic", Some(Label::Opportunistic)), ("toxic", Some(Label::Toxic)), ("all", None)]
+        for (name, label) in
+            [("opportunistic", Some(Label::Opportunistic)), ("toxic", Some(Label::Toxic)), ("all", None)]
         {
             t = t.f64_opt(
                 &format!("ic_{name}_h{h}"),
@@ -491,7 +495,11 @@ pub(crate) fn run(a: WalkForwardArgs) -> Result<()> {
             .collect();
         let svg = line_chart(&LineChart {
             title: "Cumulative PnL in each test window".into(),
-            x: XAxis::Linear(if hours { "hours into the test window".into() } else { "seconds into the test window".into() }),
+            x: XAxis::Linear(if hours {
+                "hours into the test window".into()
+            } else {
+                "seconds into the test window".into()
+            }),
             y_label: "PnL (quote currency)".into(),
             series,
             step: false,
@@ -503,15 +511,19 @@ pub(crate) fn run(a: WalkForwardArgs) -> Result<()> {
     }
     page.push(section);
     let h0 = a.horizons[0];
-    let ic_series = [("opportunistic", Some(Label::Opportunistic)), ("toxic", Some(Label::Toxic)), ("all (benchmark)", None)]
-        .iter()
-        .map(|(name, label)| {
-            Series::new(
-                *name,
-                table_rows.iter().filter_map(|r| ic_of(&r.3, &r.2.model, *label, h0).map(|v| (r.0 as f64, v))).collect(),
-            )
-        })
-        .collect();
+    let ic_series =
+        [("opportunistic", Some(Label::Opportunistic)), ("toxic", Some(Label::Toxic)), ("all (benchmark)", None)]
+            .iter()
+            .map(|(name, label)| {
+                Series::new(
+                    *name,
+                    table_rows
+                        .iter()
+                        .filter_map(|r| ic_of(&r.3, &r.2.model, *label, h0).map(|v| (r.0 as f64, v)))
+                        .collect(),
+                )
+            })
+            .collect();
     let svg = line_chart(&LineChart {
         title: format!("Out-of-sample IC per step, size-weighted OFI, horizon {h0} bucket(s) (Pearson)"),
         x: XAxis::Linear("step".into()),
@@ -520,7 +532,18 @@ pub(crate) fn run(a: WalkForwardArgs) -> Result<()> {
         step: false,
     })?;
     write_svg(&dir.join("ic.svg"), &svg)?;
-    let mut pt = PageTable::new(&["step", "test from", "train rows", "opportunistic", "toxic", "IC opp", "IC toxic", "IC all", "PnL", "fills"]);
+    let mut pt = PageTable::new(&[
+        "step",
+        "test from",
+        "train rows",
+        "opportunistic",
+        "toxic",
+        "IC opp",
+        "IC toxic",
+        "IC all",
+        "PnL",
+        "fills",
+    ]);
     for r in &table_rows {
         let sig = |c: Option<usize>| c.map_or("off".to_owned(), |c| c.to_string());
         pt.rows.push(vec![
@@ -537,19 +560,24 @@ pub(crate) fn run(a: WalkForwardArgs) -> Result<()> {
         ]);
     }
     page.push(Section::new("Information coefficient").with(Block::Chart(svg)).with(Block::Table(pt)));
-    page.push(Section::new("Method").with(Block::Note(
-        "Each step fits on the trades of its training window only (rows filtered by timestamp as read; \
+    page.push(
+        Section::new("Method").with(Block::Note(
+            "Each step fits on the trades of its training window only (rows filtered by timestamp as read; \
          fit_last_ts_ns in walk_forward.parquet is the latest one read) and is judged on the window after it. \
          PnL: equity change over the test window of a backtest that quotes only inside it."
-            .into(),
-    )));
+                .into(),
+        )),
+    );
     page.write(&dir.join("report.html"))?;
     stage.promote()?;
     let total: f64 = table_rows.iter().filter_map(|r| r.4.as_ref().map(|p| p.pnl)).sum();
     if backtests.is_some() {
         println!("out-of-sample PnL over {} steps: {total:.2}", steps.len());
     }
-    println!("results       {}: walk_forward.parquet ic.parquet pnl.parquet models/ pnl.svg ic.svg report.html", a.out.display());
+    println!(
+        "results       {}: walk_forward.parquet ic.parquet pnl.parquet models/ pnl.svg ic.svg report.html",
+        a.out.display()
+    );
     Ok(())
 }
 
