@@ -324,8 +324,8 @@ fn walk_forward_fits_read_nothing_after_their_training_window() {
     assert_eq!(test_from.len(), 5);
     let last_read =
         b.column_by_name("fit_last_ts_ns").unwrap().as_any().downcast_ref::<arrow_array::Int64Array>().unwrap();
-    for i in 0..test_from.len() {
-        assert!(last_read.value(i) < test_from[i], "step {i} read a row at {} >= {}", last_read.value(i), test_from[i]);
+    for (i, &from) in test_from.iter().enumerate() {
+        assert!(last_read.value(i) < from, "step {i} read a row at {} >= {from}", last_read.value(i));
     }
     let pnl = f64_col(b, "pnl");
     assert!(pnl.iter().all(|p| p.is_finite()));
