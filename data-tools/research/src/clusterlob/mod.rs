@@ -28,7 +28,7 @@
 //! | `v_rel` | `q / mean(q over the last W trades, this one included)` |
 //! | `sbs` | resting depth on the aggressor's own side: `D_bid` for a buy, `D_ask` for a sell |
 //! | `obs` | depth on the side it trades into: `D_ask` for a buy, `D_bid` for a sell |
-//! | `spread` | `a − b` |
+//! | `spread` | `a − b` (taken in fixed point, then converted: one tick is exactly one tick) |
 //! | `t_m` | seconds since the last change of the mid `(a + b)/2` (0 when the trade's book is the first seen) |
 //! | `t_age` | seconds since the previous trade (0 for the first) |
 //!

@@ -124,7 +124,8 @@ impl Extract<'_> {
             }
             self.mid_day = day_of(self.next_mid);
         }
-        let mid = book.mid().map(|m| m * self.units.price);
+        let (bid, ask) = best_prices(book.best_bid(), book.best_ask(), &self.units);
+        let mid = (bid.is_finite() && ask.is_finite()).then_some(0.5 * (bid + ask));
         while self.next_mid <= ts {
             let d = day_of(self.next_mid);
             if d != self.mid_day {
