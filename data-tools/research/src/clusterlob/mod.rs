@@ -72,6 +72,10 @@ pub const T_M: usize = 4;
 /// Index of `t_age` in a feature array.
 pub const T_AGE: usize = 5;
 
+/// Version of the feature definitions above; bumped whenever a definition or its numerics change,
+/// so cached feature tables made by another version are recomputed.
+pub const FEATURES_VERSION: u32 = 2;
+
 /// Default number of book levels per side summed into `sbs` and `obs`.
 pub const DEFAULT_LEVELS: usize = 5;
 /// Default rolling window (trades) of `v_rel`'s mean and of the z-scores.
