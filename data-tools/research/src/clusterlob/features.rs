@@ -23,35 +23,73 @@ pub struct BookTop {
     pub bid: f64,
     /// Best ask price.
     pub ask: f64,
+    /// `ask − bid` (computed by the caller; [`BookTop::from_fixed`] takes it in fixed point).
+    pub spread: f64,
     /// Size resting on the best `levels` bid levels.
     pub bid_depth: f64,
     /// Size resting on the best `levels` ask levels.
     pub ask_depth: f64,
 }
 
-/// Fixed-point to human units: the multipliers `10^price_exponent` and `10^qty_exponent`.
+/// Fixed-point to human units for the instrument's decimal exponents.
 ///
-/// The conversion is `value as f64 * 10f64.powi(exponent)`, exactly as the SDK's
-/// `Instrument::price_to_f64`/`qty_to_f64`, so the research commands (tape exponents) and the plugin
-/// (its instrument) produce bit-identical inputs.
+/// A value `v` with exponent `e < 0` becomes `v as f64 / 10^−e` (so `618002` at `e = −1` is exactly
+/// the double nearest `61800.2`, not `61800.200000000004` as `v × 0.1` would give); with `e ≥ 0` it
+/// is `v as f64 × 10^e`. The research commands and the plugin both convert through this type, so
+/// they produce bit-identical inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Units {
-    /// `10^price_exponent`.
-    pub price: f64,
-    /// `10^qty_exponent`.
-    pub qty: f64,
+    price: Scale,
+    qty: Scale,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scale {
+    Div(f64),
+    Mul(f64),
+}
+
+impl Scale {
+    fn of(exponent: i8) -> Self {
+        if exponent < 0 {
+            Scale::Div(10f64.powi(-i32::from(exponent)))
+        } else {
+            Scale::Mul(10f64.powi(i32::from(exponent)))
+        }
+    }
+
+    #[inline]
+    fn apply(self, v: i64) -> f64 {
+        match self {
+            Scale::Div(d) => v as f64 / d,
+            Scale::Mul(m) => v as f64 * m,
+        }
+    }
 }
 
 impl Units {
-    /// The multipliers of the given decimal exponents.
+    /// The conversion of the given decimal exponents (price, quantity).
     pub fn from_exponents(price_exponent: i8, qty_exponent: i8) -> Self {
-        Units { price: 10f64.powi(i32::from(price_exponent)), qty: 10f64.powi(i32::from(qty_exponent)) }
+        Units { price: Scale::of(price_exponent), qty: Scale::of(qty_exponent) }
+    }
+
+    /// A fixed-point price (or price difference) in human units.
+    #[inline]
+    pub fn price(&self, v: i64) -> f64 {
+        self.price.apply(v)
+    }
+
+    /// A fixed-point quantity in human units.
+    #[inline]
+    pub fn qty(&self, v: i64) -> f64 {
+        self.qty.apply(v)
     }
 }
 
 impl BookTop {
     /// The top of a book given in fixed point: best bid and ask `(price, qty)` (`None` for an empty
-    /// side) and the summed quantity of the best `levels` levels of each side.
+    /// side) and the summed quantity of the best `levels` levels of each side. The spread is taken
+    /// in fixed point (`ask − bid`) before conversion, so a one-tick spread is exactly one tick.
     #[inline]
     pub fn from_fixed(
         bid: Option<(i64, i64)>,
@@ -61,10 +99,14 @@ impl BookTop {
         u: &Units,
     ) -> Self {
         BookTop {
-            bid: bid.map_or(f64::NAN, |(p, _)| p as f64 * u.price),
-            ask: ask.map_or(f64::NAN, |(p, _)| p as f64 * u.price),
-            bid_depth: bid_depth as f64 * u.qty,
-            ask_depth: ask_depth as f64 * u.qty,
+            bid: bid.map_or(f64::NAN, |(p, _)| u.price(p)),
+            ask: ask.map_or(f64::NAN, |(p, _)| u.price(p)),
+            spread: match (bid, ask) {
+                (Some((b, _)), Some((a, _))) => u.price(a - b),
+                _ => f64::NAN,
+            },
+            bid_depth: u.qty(bid_depth),
+            ask_depth: u.qty(ask_depth),
         }
     }
 }
@@ -73,7 +115,7 @@ impl TradeInput {
     /// A tape trade record, timed by its **exchange** timestamp.
     #[inline]
     pub fn from_record(t: &Trade, u: &Units) -> Self {
-        TradeInput { ts: t.ts.exchange, side: t.side, price: t.price as f64 * u.price, qty: t.qty as f64 * u.qty }
+        TradeInput { ts: t.ts.exchange, side: t.side, price: u.price(t.price), qty: u.qty(t.qty) }
     }
 }
 
@@ -81,7 +123,7 @@ impl TradeInput {
 /// for [`Features::on_book`].
 #[inline]
 pub fn best_prices(bid: Option<(i64, i64)>, ask: Option<(i64, i64)>, u: &Units) -> (f64, f64) {
-    (bid.map_or(f64::NAN, |(p, _)| p as f64 * u.price), ask.map_or(f64::NAN, |(p, _)| p as f64 * u.price))
+    (bid.map_or(f64::NAN, |(p, _)| u.price(p)), ask.map_or(f64::NAN, |(p, _)| u.price(p)))
 }
 
 /// One trade print, in human units.
@@ -121,7 +163,7 @@ pub struct FeatureRow {
 ///
 /// let mut f = Features::new(5, 100).unwrap();
 /// f.on_book(0, 100.0, 100.5);
-/// let book = BookTop { bid: 100.0, ask: 100.5, bid_depth: 3.0, ask_depth: 1.0 };
+/// let book = BookTop { bid: 100.0, ask: 100.5, spread: 0.5, bid_depth: 3.0, ask_depth: 1.0 };
 /// let row = f.on_trade(&TradeInput { ts: 2_000_000_000, side: 1, price: 100.5, qty: 0.2 }, &book).unwrap();
 /// assert_eq!(row.raw[SBS], 3.0); // a buy rests on the bid
 /// assert_eq!(row.raw[OBS], 1.0); // and trades into the ask
@@ -215,7 +257,7 @@ impl Features {
             if trade.side == BUY { (book.bid_depth, book.ask_depth) } else { (book.ask_depth, book.bid_depth) };
         raw[SBS] = own;
         raw[OBS] = into;
-        raw[SPREAD] = book.ask - book.bid;
+        raw[SPREAD] = book.spread;
         raw[T_M] = seconds(trade.ts - self.mid_since);
         raw[T_AGE] = previous.map_or(0.0, |p| seconds(trade.ts - p));
         let mut z = [0.0; N_FEATURES];
@@ -253,7 +295,7 @@ mod tests {
     use super::*;
 
     fn book(bid: f64, ask: f64, bd: f64, ad: f64) -> BookTop {
-        BookTop { bid, ask, bid_depth: bd, ask_depth: ad }
+        BookTop { bid, ask, spread: ask - bid, bid_depth: bd, ask_depth: ad }
     }
 
     const S: i64 = 1_000_000_000;
@@ -335,6 +377,18 @@ mod tests {
             let want = if sd > 0.0 { (d - m) / sd } else { 0.0 };
             assert!((r.z[SBS] - want).abs() < 1e-9, "trade {i}: {} vs {want}", r.z[SBS]);
         }
+    }
+
+    #[test]
+    fn fixed_point_converts_to_the_nearest_decimal() {
+        let u = Units::from_exponents(-1, -3);
+        assert_eq!(u.price(618_002), 61800.2);
+        assert_eq!(u.qty(15), 0.015);
+        let b = BookTop::from_fixed(Some((618_002, 5)), Some((618_003, 7)), 1_665, 25_408, &u);
+        assert_eq!((b.bid, b.ask, b.spread, b.bid_depth, b.ask_depth), (61800.2, 61800.3, 0.1, 1.665, 25.408));
+        let b = BookTop::from_fixed(None, Some((618_003, 7)), 0, 25_408, &u);
+        assert!(b.bid.is_nan() && b.spread.is_nan());
+        assert_eq!(Units::from_exponents(2, 0).price(3), 300.0);
     }
 
     #[test]

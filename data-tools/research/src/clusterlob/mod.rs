@@ -28,7 +28,7 @@
 //! | `v_rel` | `q / mean(q over the last W trades, this one included)` |
 //! | `sbs` | resting depth on the aggressor's own side: `D_bid` for a buy, `D_ask` for a sell |
 //! | `obs` | depth on the side it trades into: `D_ask` for a buy, `D_bid` for a sell |
-//! | `spread` | `a − b` |
+//! | `spread` | `a − b` (taken in fixed point, then converted: one tick is exactly one tick) |
 //! | `t_m` | seconds since the last change of the mid `(a + b)/2` (0 when the trade's book is the first seen) |
 //! | `t_age` | seconds since the previous trade (0 for the first) |
 //!
@@ -71,6 +71,10 @@ pub const SPREAD: usize = 3;
 pub const T_M: usize = 4;
 /// Index of `t_age` in a feature array.
 pub const T_AGE: usize = 5;
+
+/// Version of the feature definitions above; bumped whenever a definition or its numerics change,
+/// so cached feature tables made by another version are recomputed.
+pub const FEATURES_VERSION: u32 = 2;
 
 /// Default number of book levels per side summed into `sbs` and `obs`.
 pub const DEFAULT_LEVELS: usize = 5;

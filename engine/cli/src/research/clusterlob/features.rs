@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use ticktape_engine::book::Book;
 use ticktape_engine::replay::{Event, Handler, Replay, ReplayOptions};
-use ticktape_research::clusterlob::{BookTop, Features, TradeInput, Units, best_prices};
+use ticktape_research::clusterlob::{BookTop, FEATURES_VERSION, Features, TradeInput, Units, best_prices};
 use ticktape_tape::{RecordKind, Tape};
 
 use super::table::{
@@ -124,7 +124,8 @@ impl Extract<'_> {
             }
             self.mid_day = day_of(self.next_mid);
         }
-        let mid = book.mid().map(|m| m * self.units.price);
+        let (bid, ask) = best_prices(book.best_bid(), book.best_ask(), &self.units);
+        let mid = (bid.is_finite() && ask.is_finite()).then_some(0.5 * (bid + ask));
         while self.next_mid <= ts {
             let d = day_of(self.next_mid);
             if d != self.mid_day {
@@ -335,7 +336,7 @@ fn fresh(m: &Manifest, dir: &Path, ids: &[TapeId], levels: usize, window: usize)
     };
     m.levels == levels
         && m.window == window
-        && m.ticktape_version == env!("CARGO_PKG_VERSION")
+        && m.features_version == FEATURES_VERSION
         && key(&m.tapes) == key(ids)
         && m.days.iter().all(|d| {
             (d.features.is_empty() || dir.join(&d.features).is_file())
@@ -381,6 +382,7 @@ pub(crate) fn run(a: FeaturesArgs) -> Result<()> {
         kind: MANIFEST_KIND.into(),
         version: MANIFEST_VERSION,
         ticktape_version: env!("CARGO_PKG_VERSION").into(),
+        features_version: FEATURES_VERSION,
         levels: a.levels,
         window: a.window,
         symbol: c.symbol.clone(),

@@ -306,6 +306,8 @@ pub(crate) struct Manifest {
     pub(crate) kind: String,
     pub(crate) version: u32,
     pub(crate) ticktape_version: String,
+    /// `ticktape_research::clusterlob::FEATURES_VERSION` of the code that computed the tables.
+    pub(crate) features_version: u32,
     pub(crate) levels: usize,
     pub(crate) window: usize,
     pub(crate) symbol: String,
