@@ -23,6 +23,40 @@ enum What {
     Replay(ReplayBench),
     Run(RunBench),
     Convert(ConvertBench),
+    Clusterlob(ClusterlobBench),
+}
+
+/// ClusterLOB end to end: `features` + `train` (the research verbs, run as
+/// child processes of this binary) and then the ClusterLOB market-maker
+/// plugin with its model (trade features, cluster assignment, decayed flow,
+/// requotes every 200 ms) through the simulator with latency and cross-only
+/// fills, beside a plain replay of the same tapes (book maintenance and a
+/// no-op strategy).
+///
+/// Without TAPES, generates --events synthetic events (trades + L2) first.
+/// The seed's week is 27.6 M trades plus about 10× as many book updates:
+/// `--events 300M` (about 11 GB of tapes on disk; check `df` first). The
+/// first backtest pass warms the page cache and is not counted; the heap
+/// figure is the peak above the baseline during the timed passes, and the
+/// resident peak (VmHWM) includes the mapped tape pages the run touched.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape bench clusterlob                      # 30M synthetic events
+  ticktape bench clusterlob --events 300M --runs 1   # the seed's scale (a week of BTCUSDT futures)
+  ticktape bench clusterlob data/*.tape")]
+struct ClusterlobBench {
+    /// Tapes to run over instead of generated ones (one symbol: trades + L2).
+    #[arg(value_name = "TAPE")]
+    tapes: Vec<PathBuf>,
+    /// Events to generate when no tapes are given.
+    #[arg(long, default_value = "30M", value_parser = fmt::parse_count)]
+    events: u64,
+    /// The ClusterLOB plugin (default: libticktape_clusterlob.so beside the binary).
+    #[arg(long)]
+    strategy: Option<String>,
+    /// Timed backtest and replay passes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
 }
 
 /// Converter throughput: a Tardis/Binance trades CSV into a tape, on one
@@ -134,6 +168,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Replay(r) => replay(r),
         What::Run(r) => run_bench(r),
         What::Convert(c) => convert_bench(c),
+        What::Clusterlob(c) => clusterlob_bench(c),
     }
 }
 
@@ -457,5 +492,126 @@ fn convert_bench(a: ConvertBench) -> Result<()> {
             a.runs
         );
     }
+    Ok(())
+}
+
+/// Peak resident set of this process (VmHWM), bytes.
+fn resident_peak() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    l.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
+    use ticktape_engine::sim::{self, SimConfig};
+
+    let (paths, tmp) = tapes_or_generate(&a.tapes, a.events, &["BTCUSDT".to_owned()], false)?;
+    let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let _keep = tmp;
+    let replay = Replay::open(&paths)?;
+    let events = replay.total_records();
+    let trades: u64 =
+        replay.tapes().iter().filter(|t| t.kind() == ticktape_tape::RecordKind::Trade).map(|t| t.len() as u64).sum();
+    let spec = match &a.strategy {
+        Some(s) => s.clone(),
+        None => beside_binary("ticktape_clusterlob").map(|p| p.to_string_lossy().into_owned()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the clusterlob plugin is not beside the ticktape binary; build it with `cargo build --release --workspace` or pass --strategy"
+            )
+        })?,
+    };
+    println!("machine: {}", machine());
+    println!(
+        "clusterlob: {} events ({} trades, {} book updates), {} tapes",
+        fmt::thousands(events),
+        fmt::thousands(trades),
+        fmt::thousands(events - trades),
+        replay.tapes().len()
+    );
+
+    // The research verbs, as a user runs them.
+    let exe = std::env::current_exe().context("cannot find the ticktape binary")?;
+    let feat = work.path().join("feat");
+    let model = work.path().join("model.json");
+    let verb = |args: Vec<std::ffi::OsString>| -> Result<f64> {
+        let t0 = Instant::now();
+        let o = std::process::Command::new(&exe).args(&args).output().context("cannot run ticktape")?;
+        if !o.status.success() {
+            anyhow::bail!("ticktape {:?} failed: {}", args, String::from_utf8_lossy(&o.stderr).trim());
+        }
+        Ok(t0.elapsed().as_secs_f64())
+    };
+    let mut args: Vec<std::ffi::OsString> = vec!["research".into(), "clusterlob".into(), "features".into()];
+    args.extend(paths.iter().map(|p| p.clone().into_os_string()));
+    args.extend(["-o".into(), feat.clone().into_os_string()]);
+    let t_features = verb(args)?;
+    let t_train = verb(vec![
+        "research".into(),
+        "clusterlob".into(),
+        "train".into(),
+        feat.clone().into_os_string(),
+        "-o".into(),
+        model.clone().into_os_string(),
+    ])?;
+    println!(
+        "features {t_features:.2}s + train {t_train:.2}s = {:.2}s (features at {} trades)",
+        t_features + t_train,
+        fmt::rate(trades as f64 / t_features)
+    );
+
+    let plugin = crate::run::load_strategy(&spec)?;
+    let config = format!("model = {:?}\n", model.to_string_lossy());
+    let cfg = SimConfig::default();
+    let pass = || -> Result<(f64, sim::RunOutput)> {
+        let mut inst = plugin.create(&config)?;
+        let t0 = Instant::now();
+        let out = sim::run(&replay, &cfg, &mut inst)?;
+        let secs = t0.elapsed().as_secs_f64();
+        if let Some(e) = &out.error {
+            anyhow::bail!("{e}");
+        }
+        Ok((secs, out))
+    };
+    let (_, warm) = pass()?;
+    println!(
+        "market maker: {} orders, {} fills per pass; feed latency {}, entry {}, response {}, cross-only fills",
+        fmt::thousands(warm.orders.len() as u64),
+        fmt::thousands(warm.fills.len() as u64),
+        cfg.feed,
+        cfg.entry,
+        cfg.response
+    );
+    drop(warm);
+    alloc::reset_peak();
+    let heap_base = alloc::live();
+    let mut times = Vec::new();
+    for i in 0..a.runs {
+        let (secs, _) = pass()?;
+        println!("  backtest {}: {secs:.3}s  {}", i + 1, fmt::rate(events as f64 / secs));
+        times.push(secs);
+    }
+    let heap_peak = alloc::peak().saturating_sub(heap_base);
+    let mut replay_times = Vec::new();
+    for _ in 0..a.runs {
+        let t0 = Instant::now();
+        replay.run(&mut ())?;
+        replay_times.push(t0.elapsed().as_secs_f64());
+    }
+    let (tb, tr) = (median(&mut times), median(&mut replay_times));
+    println!(
+        "backtest: median {tb:.3}s = {} (features, assignment, market maker, latency, fills; one thread) over {} runs",
+        fmt::rate(events as f64 / tb),
+        a.runs
+    );
+    println!(
+        "replay of the same tapes: median {tr:.3}s = {} ({:.2}x the backtest's rate)",
+        fmt::rate(events as f64 / tr),
+        tb / tr
+    );
+    println!(
+        "memory: heap peak {} above baseline during the backtests; resident peak {} (includes touched tape pages)",
+        fmt::bytes(heap_peak as u64),
+        resident_peak().map_or("unknown".to_owned(), fmt::bytes)
+    );
     Ok(())
 }
