@@ -23,8 +23,9 @@ use crate::fmt;
 /// target/release/libticktape_template.so.
 ///
 /// Results in OUT: fills.parquet, orders.parquet, equity.parquet,
-/// inventory.parquet (open with pandas, polars or pyarrow), summary.json and
-/// strategy.log. If the strategy fails, what was simulated up to then is
+/// inventory.parquet (open with pandas, polars or pyarrow), series.parquet
+/// (when the strategy records series), summary.json and strategy.log. The
+/// summary splits orders, fills, maker share and PnL by order tag (by_tag). If the strategy fails, what was simulated up to then is
 /// still written and ticktape exits with status 1.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
