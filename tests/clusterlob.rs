@@ -217,9 +217,7 @@ fn features_are_cached_and_recomputed_when_stale() {
     assert!(go(&["--window", "50"]).contains("rows over"), "another window recomputes");
     assert!(go(&["--window", "50"]).contains("up to date"));
     // A changed tape (same name) makes the cache stale.
-    let mut t: Vec<Trade> = Vec::new();
-    t.push(trade(T0 + S, side::SELL, 1000, 100));
-    t.push(trade(T0 + 3 * S, side::BUY, 1002, 100));
+    let t = [trade(T0 + S, side::SELL, 1000, 100), trade(T0 + 3 * S, side::BUY, 1002, 100)];
     let m = meta();
     let mut w = TapeWriter::<Trade>::create(Path::new(&tapes[0]), &m).unwrap();
     t.iter().for_each(|r| w.push(r).unwrap());
