@@ -23,6 +23,36 @@ enum What {
     Replay(ReplayBench),
     Run(RunBench),
     Convert(ConvertBench),
+    Clusterlob(ClusterlobBench),
+}
+
+/// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
+/// trade's features, write the Parquet day files) and `train` (default options: k = 3, 10 k-means++
+/// restarts on a --fit-rows sample, then counts and inertia over every row), on one core (the Parquet
+/// writer runs on a second thread).
+///
+/// Without TAPES, generates a synthetic trades + L2 tape pair of --events records first (the
+/// generator prints about one trade per four book updates; the seed's week is 27.6 M trades plus
+/// 276 M book updates, about 11.5 GB of tapes: pass them as TAPES). Reports each pass and the
+/// medians.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape bench clusterlob                      # 20M synthetic events
+  ticktape bench clusterlob --events 146M --runs 3   # 27.6 M trades (4.3 book updates per trade)
+  ticktape bench clusterlob week/*.tape")]
+pub(crate) struct ClusterlobBench {
+    /// Tapes of one instrument instead of generated ones.
+    #[arg(value_name = "TAPE")]
+    tapes: Vec<PathBuf>,
+    /// Events to generate when no tapes are given.
+    #[arg(long, default_value = "20M", value_parser = fmt::parse_count)]
+    events: u64,
+    /// Timed passes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Most rows the k-means runs on (train's --fit-rows).
+    #[arg(long, default_value = "500k", value_parser = fmt::parse_count)]
+    fit_rows: u64,
 }
 
 /// Converter throughput: a Tardis/Binance trades CSV into a tape, on one
@@ -134,6 +164,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Replay(r) => replay(r),
         What::Run(r) => run_bench(r),
         What::Convert(c) => convert_bench(c),
+        What::Clusterlob(c) => clusterlob_bench(c),
     }
 }
 
@@ -457,5 +488,25 @@ fn convert_bench(a: ConvertBench) -> Result<()> {
             a.runs
         );
     }
+    Ok(())
+}
+
+fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
+    use crate::research::clusterlob::bench as cl;
+    let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &["BTCUSDT".to_owned()], false)?;
+    let work = tempfile::tempdir().context("cannot create a temporary folder for the feature tables")?;
+    println!("machine: {}", machine());
+    let replay = Replay::open(&paths)?;
+    replay.run(&mut ())?; // warms the page cache
+    let t0 = Instant::now();
+    let out = replay.run(&mut ())?;
+    let replay_secs = t0.elapsed().as_secs_f64();
+    println!(
+        "replay (no-op strategy) of the same tapes: {} events in {replay_secs:.2}s ({})",
+        fmt::thousands(out.events),
+        fmt::rate(out.events as f64 / replay_secs)
+    );
+    let f = cl::features_train(&paths, work.path(), a.runs, a.fit_rows)?;
+    cl::report(&f);
     Ok(())
 }
