@@ -8,6 +8,22 @@ use ticktape_research::clusterlob::{DEFAULT_LEVELS, DEFAULT_WINDOW, FitOptions, 
 
 use crate::{alloc, fmt};
 
+/// CPU seconds (user + system) used so far by this process, all threads; 0 where unsupported. On a
+/// loaded machine this is steadier than wall time (it does not count time spent waiting for a core).
+pub(crate) fn cpu_secs() -> f64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: `getrusage` writes one `rusage` into the zeroed struct we own; RUSAGE_SELF is valid.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; `u` is a valid place to write.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } == 0 {
+            let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
+            return t(u.ru_utime) + t(u.ru_stime);
+        }
+    }
+    0.0
+}
+
 /// Timings of one `features` + `train` pass.
 #[derive(Debug, Clone)]
 pub(crate) struct Pass {
@@ -17,6 +33,9 @@ pub(crate) struct Pass {
     pub(crate) features_secs: f64,
     /// `train` with the default options.
     pub(crate) train_secs: f64,
+    /// CPU seconds of `features` (both threads: replay and Parquet writer) and of `train`.
+    pub(crate) features_cpu: f64,
+    pub(crate) train_cpu: f64,
     /// Peak heap above the start of the pass, bytes.
     pub(crate) heap_peak: usize,
 }
@@ -52,24 +71,24 @@ pub(crate) fn features_train(tapes: &[PathBuf], work: &Path, runs: u32, fit_rows
         let t0 = Instant::now();
         let ids = super::features::identify(tapes)?;
         let hash_secs = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
+        let (t1, c1) = (Instant::now(), cpu_secs());
         let c = super::features::compute(tapes, &feat_dir, DEFAULT_LEVELS, DEFAULT_WINDOW, None, false)?;
         super::features::write_manifest(&feat_dir, ids, DEFAULT_LEVELS, DEFAULT_WINDOW, &c)?;
-        let features_secs = t1.elapsed().as_secs_f64();
-        let t2 = Instant::now();
+        let (features_secs, features_cpu) = (t1.elapsed().as_secs_f64(), cpu_secs() - c1);
+        let (t2, c2) = (Instant::now(), cpu_secs());
         let model = super::train::train(&feat_dir, None, None, &FitOptions::default(), fit_rows)?;
         let model_path = work.join("model.json");
         model.save(&model_path)?;
-        let train_secs = t2.elapsed().as_secs_f64();
+        let (train_secs, train_cpu) = (t2.elapsed().as_secs_f64(), cpu_secs() - c2);
         let heap_peak = alloc::peak().saturating_sub(heap0);
         println!(
-            "  pass {}: hash {hash_secs:.2}s + features {features_secs:.2}s ({}) + train {train_secs:.2}s = {:.2}s; heap peak {}",
+            "  pass {}: hash {hash_secs:.2}s + features {features_secs:.2}s ({}, cpu {features_cpu:.2}s) + train {train_secs:.2}s (cpu {train_cpu:.2}s) = {:.2}s; heap peak {}",
             i + 1,
             fmt::rate(c.events as f64 / features_secs),
             hash_secs + features_secs + train_secs,
             fmt::bytes(heap_peak as u64)
         );
-        passes.push(Pass { hash_secs, features_secs, train_secs, heap_peak });
+        passes.push(Pass { hash_secs, features_secs, train_secs, features_cpu, train_cpu, heap_peak });
         if let Some((old, _, _)) = last.replace((feat_dir, model_path, (c, model))) {
             let old: PathBuf = old;
             std::fs::remove_dir_all(old)?;
@@ -101,6 +120,12 @@ pub(crate) fn report(f: &FeaturesTrain) {
         fmt::thousands(f.rows),
         fmt::thousands(f.model.fit_rows),
         f.model.n_init
+    );
+    let (fc, tc) = (med(|p| p.features_cpu), med(|p| p.train_cpu));
+    println!(
+        "  cpu time (both threads, steadier than wall time on a loaded machine): features {fc:.2}s, train {tc:.2}s, \
+         total with hashing {:.2}s",
+        fc + tc + h
     );
     let heap = f.passes.iter().map(|p| p.heap_peak).max().unwrap_or(0);
     println!(
