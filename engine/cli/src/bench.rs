@@ -26,37 +26,40 @@ enum What {
     Clusterlob(ClusterlobBench),
 }
 
-/// ClusterLOB end to end: `features` + `train` (the research verbs, run as
-/// child processes of this binary) and then the ClusterLOB market-maker
-/// plugin with its model (trade features, cluster assignment, decayed flow,
-/// requotes every 200 ms) through the simulator with latency and cross-only
-/// fills, beside a plain replay of the same tapes (book maintenance and a
-/// no-op strategy).
+/// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
+/// trade's features, write the Parquet day files) and `train` (default options: k = 3, 10 k-means++
+/// restarts on a --fit-rows sample, then counts and inertia over every row), on one core (the Parquet
+/// writer runs on a second thread); then the ClusterLOB market-maker plugin with the model of the
+/// last pass (trade features, cluster assignment, decayed flow, requotes every 200 ms) through the
+/// simulator with latency and cross-only fills, beside a replay of the same tapes. The first
+/// backtest warms the page cache and is not counted; heap is the peak above the baseline during the
+/// timed backtests, the resident peak (VmHWM) includes touched tape pages.
 ///
-/// Without TAPES, generates --events synthetic events (trades + L2) first.
-/// The seed's week is 27.6 M trades plus about 10× as many book updates:
-/// `--events 300M` (about 11 GB of tapes on disk; check `df` first). The
-/// first backtest pass warms the page cache and is not counted; the heap
-/// figure is the peak above the baseline during the timed passes, and the
-/// resident peak (VmHWM) includes the mapped tape pages the run touched.
+/// Without TAPES, generates a synthetic trades + L2 tape pair of --events records first (the
+/// generator prints about one trade per four book updates; the seed's week is 27.6 M trades plus
+/// 276 M book updates, about 11.5 GB of tapes: pass them as TAPES). Reports each pass and the
+/// medians.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  ticktape bench clusterlob                      # 30M synthetic events
-  ticktape bench clusterlob --events 300M --runs 1   # the seed's scale (a week of BTCUSDT futures)
-  ticktape bench clusterlob data/*.tape")]
-struct ClusterlobBench {
-    /// Tapes to run over instead of generated ones (one symbol: trades + L2).
+  ticktape bench clusterlob                      # 20M synthetic events
+  ticktape bench clusterlob --events 146M --runs 3   # 27.6 M trades (4.3 book updates per trade)
+  ticktape bench clusterlob week/*.tape")]
+pub(crate) struct ClusterlobBench {
+    /// Tapes of one instrument instead of generated ones.
     #[arg(value_name = "TAPE")]
     tapes: Vec<PathBuf>,
     /// Events to generate when no tapes are given.
-    #[arg(long, default_value = "30M", value_parser = fmt::parse_count)]
+    #[arg(long, default_value = "20M", value_parser = fmt::parse_count)]
     events: u64,
+    /// Timed passes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
     /// The ClusterLOB plugin (default: libticktape_clusterlob.so beside the binary).
     #[arg(long)]
     strategy: Option<String>,
-    /// Timed backtest and replay passes.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    runs: u32,
+    /// Most rows the k-means runs on (train's --fit-rows).
+    #[arg(long, default_value = "500k", value_parser = fmt::parse_count)]
+    fit_rows: u64,
 }
 
 /// Converter throughput: a Tardis/Binance trades CSV into a tape, on one
@@ -503,15 +506,24 @@ fn resident_peak() -> Option<u64> {
 }
 
 fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
+    use crate::research::clusterlob::bench as cl;
     use ticktape_engine::sim::{self, SimConfig};
-
-    let (paths, tmp) = tapes_or_generate(&a.tapes, a.events, &["BTCUSDT".to_owned()], false)?;
-    let work = tempfile::tempdir().context("cannot create a temporary folder")?;
-    let _keep = tmp;
+    let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &["BTCUSDT".to_owned()], false)?;
+    let work = tempfile::tempdir().context("cannot create a temporary folder for the feature tables")?;
+    println!("machine: {}", machine());
     let replay = Replay::open(&paths)?;
-    let events = replay.total_records();
-    let trades: u64 =
-        replay.tapes().iter().filter(|t| t.kind() == ticktape_tape::RecordKind::Trade).map(|t| t.len() as u64).sum();
+    replay.run(&mut ())?; // warms the page cache
+    let t0 = Instant::now();
+    let out = replay.run(&mut ())?;
+    let replay_secs = t0.elapsed().as_secs_f64();
+    println!(
+        "replay (no-op strategy) of the same tapes: {} events in {replay_secs:.2}s ({})",
+        fmt::thousands(out.events),
+        fmt::rate(out.events as f64 / replay_secs)
+    );
+    let f = cl::features_train(&paths, work.path(), a.runs, a.fit_rows)?;
+    cl::report(&f);
+    let events = out.events;
     let spec = match &a.strategy {
         Some(s) => s.clone(),
         None => beside_binary("ticktape_clusterlob").map(|p| p.to_string_lossy().into_owned()).ok_or_else(|| {
@@ -520,47 +532,8 @@ fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
             )
         })?,
     };
-    println!("machine: {}", machine());
-    println!(
-        "clusterlob: {} events ({} trades, {} book updates), {} tapes",
-        fmt::thousands(events),
-        fmt::thousands(trades),
-        fmt::thousands(events - trades),
-        replay.tapes().len()
-    );
-
-    // The research verbs, as a user runs them.
-    let exe = std::env::current_exe().context("cannot find the ticktape binary")?;
-    let feat = work.path().join("feat");
-    let model = work.path().join("model.json");
-    let verb = |args: Vec<std::ffi::OsString>| -> Result<f64> {
-        let t0 = Instant::now();
-        let o = std::process::Command::new(&exe).args(&args).output().context("cannot run ticktape")?;
-        if !o.status.success() {
-            anyhow::bail!("ticktape {:?} failed: {}", args, String::from_utf8_lossy(&o.stderr).trim());
-        }
-        Ok(t0.elapsed().as_secs_f64())
-    };
-    let mut args: Vec<std::ffi::OsString> = vec!["research".into(), "clusterlob".into(), "features".into()];
-    args.extend(paths.iter().map(|p| p.clone().into_os_string()));
-    args.extend(["-o".into(), feat.clone().into_os_string()]);
-    let t_features = verb(args)?;
-    let t_train = verb(vec![
-        "research".into(),
-        "clusterlob".into(),
-        "train".into(),
-        feat.clone().into_os_string(),
-        "-o".into(),
-        model.clone().into_os_string(),
-    ])?;
-    println!(
-        "features {t_features:.2}s + train {t_train:.2}s = {:.2}s (features at {} trades)",
-        t_features + t_train,
-        fmt::rate(trades as f64 / t_features)
-    );
-
     let plugin = crate::run::load_strategy(&spec)?;
-    let config = format!("model = {:?}\n", model.to_string_lossy());
+    let config = format!("model = {:?}\n", f.model_path.to_string_lossy());
     let cfg = SimConfig::default();
     let pass = || -> Result<(f64, sim::RunOutput)> {
         let mut inst = plugin.create(&config)?;

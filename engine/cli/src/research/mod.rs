@@ -4,7 +4,7 @@
 //! tables with `ticktape_engine::table::Table` and draws its charts with
 //! `ticktape-report`.
 
-mod clusterlob;
+pub(crate) mod clusterlob;
 
 use clap::Subcommand;
 

@@ -299,7 +299,7 @@ pub(crate) fn compute(
 }
 
 /// Size and XXH3-128 of each tape's content, hashed on up to two threads.
-fn identify(tapes: &[PathBuf]) -> Result<Vec<TapeId>> {
+pub(crate) fn identify(tapes: &[PathBuf]) -> Result<Vec<TapeId>> {
     fn one(p: &Path) -> Result<TapeId> {
         let mut f = std::fs::File::open(p).with_context(|| format!("cannot open tape {}", p.display()))?;
         let mut h = twox_hash::XxHash3_128::new();
@@ -325,6 +325,27 @@ fn identify(tapes: &[PathBuf]) -> Result<Vec<TapeId>> {
     let mut ids = ra?;
     ids.extend(rb?);
     Ok(ids)
+}
+
+/// Writes `dir/manifest.json` for the tables [`compute`] wrote there.
+pub(crate) fn write_manifest(dir: &Path, ids: Vec<TapeId>, levels: usize, window: usize, c: &Computed) -> Result<()> {
+    let manifest = Manifest {
+        kind: MANIFEST_KIND.into(),
+        version: MANIFEST_VERSION,
+        ticktape_version: env!("CARGO_PKG_VERSION").into(),
+        features_version: FEATURES_VERSION,
+        levels,
+        window,
+        symbol: c.symbol.clone(),
+        venue: c.venue.clone(),
+        mid_step_ns: MID_STEP_NS,
+        tapes: ids,
+        days: c.days.clone(),
+        rows: c.rows,
+        skipped_trades: c.skipped,
+    };
+    ticktape_engine::results::write_json(&dir.join(MANIFEST), &serde_json::to_value(&manifest)?)?;
+    Ok(())
 }
 
 /// Whether `m` was made from the same tape contents with the same parameters and is complete.
@@ -378,22 +399,7 @@ pub(crate) fn run(a: FeaturesArgs) -> Result<()> {
     }
     let stage = ticktape_engine::results::stage(&a.out, true)?;
     let c = compute(&tapes, stage.dir(), a.levels, a.window, a.symbol.as_deref(), a.allow_gaps)?;
-    let manifest = Manifest {
-        kind: MANIFEST_KIND.into(),
-        version: MANIFEST_VERSION,
-        ticktape_version: env!("CARGO_PKG_VERSION").into(),
-        features_version: FEATURES_VERSION,
-        levels: a.levels,
-        window: a.window,
-        symbol: c.symbol.clone(),
-        venue: c.venue.clone(),
-        mid_step_ns: MID_STEP_NS,
-        tapes: ids,
-        days: c.days.clone(),
-        rows: c.rows,
-        skipped_trades: c.skipped,
-    };
-    ticktape_engine::results::write_json(&stage.dir().join(MANIFEST), &serde_json::to_value(&manifest)?)?;
+    write_manifest(stage.dir(), ids, a.levels, a.window, &c)?;
     stage.promote()?;
     println!(
         "features of {}@{}: {} trades -> {} rows over {} UTC days ({} skipped: unknown side or no two-sided book)",

@@ -5,6 +5,7 @@
 //! next buckets' mid return. The feature and model code is `ticktape_research::clusterlob`, the same
 //! the `clusterlob` market-maker plugin runs.
 
+pub(crate) mod bench;
 mod features;
 mod ic;
 mod table;
