@@ -2,6 +2,8 @@
 //!
 //! One small crate with no I/O dependencies, so strategy plugins and the CLI link the same code:
 //!
+//! - [`clusterlob`]: the ClusterLOB trade-triggered features (one implementation for the research
+//!   commands and the market-maker plugin) and the clustering model file.
 //! - [`enet`]: Lasso and ElasticNet by cyclic coordinate descent with intercept, optional
 //!   standardisation, a warm-started alpha path and time-series cross-validation. The objective and
 //!   the stopping rule are scikit-learn's.
@@ -31,6 +33,7 @@
 // Numeric loops index several parallel arrays by the same position; iterator chains read worse.
 #![allow(clippy::needless_range_loop)]
 
+pub mod clusterlob;
 pub mod enet;
 pub mod kmeans;
 pub mod logistic;

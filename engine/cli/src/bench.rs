@@ -23,6 +23,43 @@ enum What {
     Replay(ReplayBench),
     Run(RunBench),
     Convert(ConvertBench),
+    Clusterlob(ClusterlobBench),
+}
+
+/// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
+/// trade's features, write the Parquet day files) and `train` (default options: k = 3, 10 k-means++
+/// restarts on a --fit-rows sample, then counts and inertia over every row), on one core (the Parquet
+/// writer runs on a second thread); then the ClusterLOB market-maker plugin with the model of the
+/// last pass (trade features, cluster assignment, decayed flow, requotes every 200 ms) through the
+/// simulator with latency and cross-only fills, beside a replay of the same tapes. The first
+/// backtest warms the page cache and is not counted; heap is the peak above the baseline during the
+/// timed backtests, the resident peak (VmHWM) includes touched tape pages.
+///
+/// Without TAPES, generates a synthetic trades + L2 tape pair of --events records first (the
+/// generator prints about one trade per four book updates; the seed's week is 27.6 M trades plus
+/// 276 M book updates, about 11.5 GB of tapes: pass them as TAPES). Reports each pass and the
+/// medians.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape bench clusterlob                      # 20M synthetic events
+  ticktape bench clusterlob --events 146M --runs 3   # 27.6 M trades (4.3 book updates per trade)
+  ticktape bench clusterlob week/*.tape")]
+pub(crate) struct ClusterlobBench {
+    /// Tapes of one instrument instead of generated ones.
+    #[arg(value_name = "TAPE")]
+    tapes: Vec<PathBuf>,
+    /// Events to generate when no tapes are given.
+    #[arg(long, default_value = "20M", value_parser = fmt::parse_count)]
+    events: u64,
+    /// Timed passes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// The ClusterLOB plugin (default: libticktape_clusterlob.so beside the binary).
+    #[arg(long)]
+    strategy: Option<String>,
+    /// Most rows the k-means runs on (train's --fit-rows).
+    #[arg(long, default_value = "500k", value_parser = fmt::parse_count)]
+    fit_rows: u64,
 }
 
 /// Converter throughput: a Tardis/Binance trades CSV into a tape, on one
@@ -134,6 +171,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Replay(r) => replay(r),
         What::Run(r) => run_bench(r),
         What::Convert(c) => convert_bench(c),
+        What::Clusterlob(c) => clusterlob_bench(c),
     }
 }
 
@@ -457,5 +495,96 @@ fn convert_bench(a: ConvertBench) -> Result<()> {
             a.runs
         );
     }
+    Ok(())
+}
+
+/// Peak resident set of this process (VmHWM), bytes.
+fn resident_peak() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    l.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
+    use crate::research::clusterlob::bench as cl;
+    use ticktape_engine::sim::{self, SimConfig};
+    let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &["BTCUSDT".to_owned()], false)?;
+    let work = tempfile::tempdir().context("cannot create a temporary folder for the feature tables")?;
+    println!("machine: {}", machine());
+    let replay = Replay::open(&paths)?;
+    replay.run(&mut ())?; // warms the page cache
+    let t0 = Instant::now();
+    let out = replay.run(&mut ())?;
+    let replay_secs = t0.elapsed().as_secs_f64();
+    println!(
+        "replay (no-op strategy) of the same tapes: {} events in {replay_secs:.2}s ({})",
+        fmt::thousands(out.events),
+        fmt::rate(out.events as f64 / replay_secs)
+    );
+    let f = cl::features_train(&paths, work.path(), a.runs, a.fit_rows)?;
+    cl::report(&f);
+    let events = out.events;
+    let spec = match &a.strategy {
+        Some(s) => s.clone(),
+        None => beside_binary("ticktape_clusterlob").map(|p| p.to_string_lossy().into_owned()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the clusterlob plugin is not beside the ticktape binary; build it with `cargo build --release --workspace` or pass --strategy"
+            )
+        })?,
+    };
+    let plugin = crate::run::load_strategy(&spec)?;
+    let config = format!("model = {:?}\n", f.model_path.to_string_lossy());
+    let cfg = SimConfig::default();
+    let pass = || -> Result<(f64, sim::RunOutput)> {
+        let mut inst = plugin.create(&config)?;
+        let t0 = Instant::now();
+        let out = sim::run(&replay, &cfg, &mut inst)?;
+        let secs = t0.elapsed().as_secs_f64();
+        if let Some(e) = &out.error {
+            anyhow::bail!("{e}");
+        }
+        Ok((secs, out))
+    };
+    let (_, warm) = pass()?;
+    println!(
+        "market maker: {} orders, {} fills per pass; feed latency {}, entry {}, response {}, cross-only fills",
+        fmt::thousands(warm.orders.len() as u64),
+        fmt::thousands(warm.fills.len() as u64),
+        cfg.feed,
+        cfg.entry,
+        cfg.response
+    );
+    drop(warm);
+    alloc::reset_peak();
+    let heap_base = alloc::live();
+    let mut times = Vec::new();
+    for i in 0..a.runs {
+        let (secs, _) = pass()?;
+        println!("  backtest {}: {secs:.3}s  {}", i + 1, fmt::rate(events as f64 / secs));
+        times.push(secs);
+    }
+    let heap_peak = alloc::peak().saturating_sub(heap_base);
+    let mut replay_times = Vec::new();
+    for _ in 0..a.runs {
+        let t0 = Instant::now();
+        replay.run(&mut ())?;
+        replay_times.push(t0.elapsed().as_secs_f64());
+    }
+    let (tb, tr) = (median(&mut times), median(&mut replay_times));
+    println!(
+        "backtest: median {tb:.3}s = {} (features, assignment, market maker, latency, fills; one thread) over {} runs",
+        fmt::rate(events as f64 / tb),
+        a.runs
+    );
+    println!(
+        "replay of the same tapes: median {tr:.3}s = {} ({:.2}x the backtest's rate)",
+        fmt::rate(events as f64 / tr),
+        tb / tr
+    );
+    println!(
+        "memory: heap peak {} above baseline during the backtests; resident peak {} (includes touched tape pages)",
+        fmt::bytes(heap_peak as u64),
+        resident_peak().map_or("unknown".to_owned(), fmt::bytes)
+    );
     Ok(())
 }

@@ -23,8 +23,9 @@ use crate::fmt;
 /// target/release/libticktape_template.so.
 ///
 /// Results in OUT: fills.parquet, orders.parquet, equity.parquet,
-/// inventory.parquet (open with pandas, polars or pyarrow), summary.json and
-/// strategy.log. If the strategy fails, what was simulated up to then is
+/// inventory.parquet (open with pandas, polars or pyarrow), series.parquet
+/// (when the strategy records series), summary.json and strategy.log. The
+/// summary splits orders, fills, maker share and PnL by order tag (by_tag). If the strategy fails, what was simulated up to then is
 /// still written and ticktape exits with status 1.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -375,6 +376,35 @@ impl RunArgs {
     }
 }
 
+/// The plan of a run file alone, as `ticktape run RUN_FILE` would resolve
+/// it without flags: for commands that run a strategy themselves.
+pub(crate) fn plan_of_file(run_file: &Path) -> Result<RunPlan> {
+    RunArgs {
+        run_file: Some(run_file.to_path_buf()),
+        strategy: None,
+        config: None,
+        tapes: Vec::new(),
+        funding: Vec::new(),
+        out: None,
+        feed_latency: None,
+        entry_latency: None,
+        response_latency: None,
+        maker_fee_bps: None,
+        taker_fee_bps: None,
+        fill: Vec::new(),
+        capital: None,
+        sample: None,
+        seed: None,
+        allow_gaps: false,
+        force: false,
+        time_limit: None,
+        memory_limit: None,
+        in_process: false,
+        child_dir: None,
+    }
+    .plan()
+}
+
 /// Loads the strategy plugin at `spec`.
 pub(crate) fn load_strategy(spec: &str) -> Result<Plugin> {
     let path = Path::new(spec);
@@ -706,6 +736,26 @@ fn print_summary(s: &Summary, info: &PluginInfo, secs: f64, dir: &Path, files: &
     }
     let inv: Vec<String> = s.ending_inventory.iter().map(|i| format!("{} {}", i.symbol, i.position)).collect();
     println!("inventory     {}", inv.join(", "));
+    if !s.by_tag.is_empty() {
+        println!("by tag        (PnL: fills marked to the last mark, after fees; adds up to gross PnL - fees)");
+        println!(
+            "  {:>4}  {:<16} {:>8} {:>8} {:>11} {:>12} {:>12} {:>12}",
+            "tag", "name", "orders", "fills", "maker share", "fees", "realised", "PnL"
+        );
+        for t in &s.by_tag {
+            println!(
+                "  {:>4}  {:<16} {:>8} {:>8} {:>11} {:>12} {:>12} {:>12}",
+                t.tag,
+                t.name.as_deref().unwrap_or("-"),
+                t.orders,
+                t.fills,
+                opt(t.maker_share, pct),
+                money(t.fees),
+                money(t.realized_pnl),
+                money(t.pnl)
+            );
+        }
+    }
     if s.ratios_meaningful {
         println!(
             "              (Sharpe, Sortino, Calmar annualised from {} s equity samples over {:.1} s; definitions in README)",

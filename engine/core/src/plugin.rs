@@ -325,6 +325,21 @@ pub trait Host {
     fn equity(&self) -> f64;
     /// A log line from the strategy.
     fn log(&mut self, level: u32, msg: &str);
+    /// A name for an order tag (for per-tag attribution); false if refused
+    /// (empty, or longer than [`MAX_TAG_NAME`](ticktape_sdk::abi::MAX_TAG_NAME) bytes).
+    fn name_tag(&mut self, tag: u64, name: &str) -> bool {
+        let _ = (tag, name);
+        true
+    }
+    /// A name for a recorded series; false if refused (as `name_tag`).
+    fn name_series(&mut self, series: u32, name: &str) -> bool {
+        let _ = (series, name);
+        true
+    }
+    /// A point of a recorded series.
+    fn record(&mut self, series: u32, ts: i64, value: f64) {
+        let _ = (series, ts, value);
+    }
 }
 
 thread_local! {
@@ -480,6 +495,31 @@ unsafe extern "C" fn t_log<H: Host>(ctx: HostCtx, level: u32, msg: StrRef) {
     })
 }
 
+unsafe extern "C" fn t_name_tag<H: Host>(ctx: HostCtx, tag: u64, name: StrRef) -> i32 {
+    shield(status::INVALID, || {
+        // SAFETY: the plugin passes a string valid for the call.
+        let text = unsafe { name.as_str() };
+        // SAFETY: see the block comment above.
+        if unsafe { host::<H>(ctx) }.name_tag(tag, &text) { status::OK } else { status::INVALID }
+    })
+}
+
+unsafe extern "C" fn t_name_series<H: Host>(ctx: HostCtx, series: u32, name: StrRef) -> i32 {
+    shield(status::INVALID, || {
+        // SAFETY: the plugin passes a string valid for the call.
+        let text = unsafe { name.as_str() };
+        // SAFETY: see the block comment above.
+        if unsafe { host::<H>(ctx) }.name_series(series, &text) { status::OK } else { status::INVALID }
+    })
+}
+unsafe extern "C" fn t_record<H: Host>(ctx: HostCtx, series: u32, ts: i64, value: f64) -> i32 {
+    shield(status::INVALID, || {
+        // SAFETY: see the block comment above.
+        unsafe { host::<H>(ctx) }.record(series, ts, value);
+        status::OK
+    })
+}
+
 /// The host function table for host type `H`.
 pub fn api<H: Host>() -> HostApi {
     HostApi {
@@ -499,6 +539,9 @@ pub fn api<H: Host>() -> HostApi {
         open_orders: t_open_orders::<H>,
         equity: t_equity::<H>,
         log: t_log::<H>,
+        name_tag: t_name_tag::<H>,
+        name_series: t_name_series::<H>,
+        record: t_record::<H>,
     }
 }
 

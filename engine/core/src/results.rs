@@ -237,6 +237,34 @@ pub fn write_with(
     )?;
     files.push(path);
 
+    // series.parquet: what the strategy recorded (only when it did)
+    if !out.series.is_empty() || !out.series_names.is_empty() {
+        let path = dir.join("series.parquet");
+        let p = &out.series;
+        let names: std::collections::BTreeMap<u32, String> = p
+            .iter()
+            .map(|x| x.series)
+            .chain(out.series_names.keys().copied())
+            .map(|id| (id, out.series_names.get(&id).cloned().unwrap_or_else(|| format!("series {id}"))))
+            .collect();
+        write_table(
+            &path,
+            vec![
+                ts_field("ts", false),
+                Field::new("series_id", DataType::UInt32, false),
+                Field::new("series", DataType::Utf8, false),
+                Field::new("value", DataType::Float64, false),
+            ],
+            vec![
+                ts_col(p.iter().map(|r| Some(r.ts)).collect()),
+                Arc::new(arrow_array::UInt32Array::from_iter_values(p.iter().map(|r| r.series))),
+                Arc::new(StringArray::from_iter_values(p.iter().map(|r| names[&r.series].as_str()))),
+                Arc::new(Float64Array::from_iter_values(p.iter().map(|r| r.value))),
+            ],
+        )?;
+        files.push(path);
+    }
+
     // summary.json
     let path = dir.join("summary.json");
     let mut value = serde_json::to_value(summary).map_err(|e| parquet_error(&path, e))?;

@@ -812,3 +812,61 @@ fn annualised_ratios_only_for_runs_of_a_day_or_more() {
     assert!((long.sharpe.unwrap() - mean / sd * periods.sqrt()).abs() < 1e-6);
     assert!(long.calmar.is_some());
 }
+
+/// Two tags trading against each other's inventory: the per-tag summary
+/// counts each tag's orders and fills, and the tags' PnLs add up to gross
+/// PnL less fees.
+#[test]
+fn per_tag_attribution_adds_up_and_keeps_names() {
+    struct Named(Script);
+    impl Strategy for Named {
+        type Config = ticktape_sdk::NoConfig;
+        fn new(_: ticktape_sdk::NoConfig) -> Result<Self, String> {
+            Ok(Named(Script::default()))
+        }
+        fn on_start(&mut self, ctx: &mut Context<'_>) {
+            assert!(ctx.name_tag(1, "alpha"));
+            assert!(ctx.name_tag(3, "never used"));
+            assert!(!ctx.name_tag(4, ""));
+            assert!(!ctx.name_tag(4, &"x".repeat(65)));
+            self.0.on_start(ctx);
+        }
+        fn on_timer(&mut self, ctx: &mut Context<'_>, token: u64) {
+            self.0.on_timer(ctx, token);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(300));
+    // Sells through 100.0 at 20 ms (fills the tag-1 buy), buys through
+    // 100.2 at 40 ms (fills the tag-2 sell of 1 of the 2 bought).
+    let tr = write(dir.path(), "t.tape", &[trade(20, 999, 3, side::SELL), trade(40, 1003, 3, side::BUY)]);
+    let mut buy = limit(side::BUY, 1000, 2, tif::GTC);
+    buy.tag = 1;
+    let mut sell = limit(side::SELL, 1002, 1, tif::GTC);
+    sell.tag = 2;
+    let mut never = limit(side::BUY, 900, 1, tif::GTC);
+    never.tag = 2;
+    let script = Script { orders: vec![(1, buy), (30, sell), (31, never)], ..Script::default() };
+    let replay = Replay::open(&[l2, tr]).unwrap();
+    let mut driver = Native(Named(script));
+    let out = sim::run(&replay, &cfg(1, 1), &mut driver).unwrap();
+    assert_eq!(out.error, None);
+    let s = sim::metrics::summarize(&out, "named");
+    let tags: Vec<(u64, Option<&str>, u64, u64)> =
+        s.by_tag.iter().map(|t| (t.tag, t.name.as_deref(), t.orders, t.fills)).collect();
+    assert_eq!(tags, [(1, Some("alpha"), 1, 1), (2, None, 2, 1), (3, Some("never used"), 0, 0)]);
+    assert_eq!(s.by_tag[0].maker_share, Some(1.0));
+    assert_eq!(s.by_tag[2].maker_share, None);
+    // Tag 1 bought 2 at 100.0, tag 2 sold 1 at 100.2; the last mid is
+    // (99.0 + 100.1) / 2 = 99.55 (the quiet updates moved the bid to 99.0).
+    let mark = out.samples.last().unwrap().marks[0];
+    let fee = |p: f64, q: f64| p * q * 2e-4;
+    let pnl1 = 2.0 * (mark - 100.0) - fee(100.0, 2.0);
+    let pnl2 = -(mark - 100.2) - fee(100.2, 1.0);
+    assert!((s.by_tag[0].pnl - pnl1).abs() < 1e-9, "{:?}", s.by_tag);
+    assert!((s.by_tag[1].pnl - pnl2).abs() < 1e-9, "{:?}", s.by_tag);
+    // The closing fill's tag gets the realised PnL: 1 × (100.2 − 100.0).
+    assert!((s.by_tag[1].realized_pnl - 0.2).abs() < 1e-9);
+    let total: f64 = s.by_tag.iter().map(|t| t.pnl).sum();
+    assert!((total - (s.gross_pnl - s.fees)).abs() < 1e-9, "{total} vs {} - {}", s.gross_pnl, s.fees);
+}

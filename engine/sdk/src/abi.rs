@@ -501,7 +501,24 @@ pub struct HostApi {
     pub equity: unsafe extern "C" fn(ctx: HostCtx) -> f64,
     /// Writes a line to the run's strategy log.
     pub log: unsafe extern "C" fn(ctx: HostCtx, level: u32, msg: StrRef),
+    /// Names an order tag (e.g. the signal that places orders with it) for
+    /// the run's per-tag attribution in the summary; the last name given to
+    /// a tag wins. [`status::INVALID`] for an empty name or one longer than
+    /// [`MAX_TAG_NAME`] bytes.
+    pub name_tag: unsafe extern "C" fn(ctx: HostCtx, tag: u64, name: StrRef) -> i32,
+    /// Names a recorded series (for [`record`](Self::record)); the name
+    /// appears in the results' `series.parquet`. [`status::INVALID`] as
+    /// for [`name_tag`](Self::name_tag).
+    pub name_series: unsafe extern "C" fn(ctx: HostCtx, series: u32, name: StrRef) -> i32,
+    /// Records a value of a series at time `ts` (ns; e.g. a signal at the
+    /// exchange time of the trade that moved it). The points land in the
+    /// results' `series.parquet` in the order recorded. The host keeps every
+    /// point in memory until the run ends: record what you will read.
+    pub record: unsafe extern "C" fn(ctx: HostCtx, series: u32, ts: i64, value: f64) -> i32,
 }
+
+/// The longest tag name [`HostApi::name_tag`] accepts, bytes.
+pub const MAX_TAG_NAME: usize = 64;
 
 const fn mix(h: u64, v: u64) -> u64 {
     // FNV-1a over the 8 bytes of `v`.
@@ -596,7 +613,10 @@ pub const fn layout_hash() -> u64 {
             position,
             open_orders,
             equity,
-            log
+            log,
+            name_tag,
+            name_series,
+            record
         }
     );
     h = fingerprint!(h, Trade { ts, price, qty, trade_id, side, flags, reserved });

@@ -315,6 +315,32 @@ impl<'a> Context<'a> {
         unsafe { (self.host.log)(self.ctx, level, StrRef::new(msg)) };
     }
 
+    /// Names an order tag for the run's attribution: the summary reports
+    /// PnL, fills and maker share per tag, under this name (e.g. the signal
+    /// that places orders with the tag). Call it once, in `on_start`; false
+    /// if the name is empty or longer than
+    /// [`MAX_TAG_NAME`](crate::abi::MAX_TAG_NAME) bytes.
+    pub fn name_tag(&mut self, tag: u64, name: &str) -> bool {
+        // SAFETY: as in `now`; `name` outlives the call.
+        unsafe { (self.host.name_tag)(self.ctx, tag, StrRef::new(name)) == status::OK }
+    }
+
+    /// Names series `series` of [`record`](Self::record) (its name in the
+    /// results' `series.parquet`); false as for [`name_tag`](Self::name_tag).
+    pub fn name_series(&mut self, series: u32, name: &str) -> bool {
+        // SAFETY: as in `now`; `name` outlives the call.
+        unsafe { (self.host.name_series)(self.ctx, series, StrRef::new(name)) == status::OK }
+    }
+
+    /// Records `value` of series `series` at time `ts` (ns): it lands in the
+    /// results' `series.parquet` (columns `ts, series, value`), e.g. a
+    /// signal, to study beside the fills. The host keeps every point until
+    /// the run ends (16 bytes each): record what you will read.
+    pub fn record(&mut self, series: u32, ts: i64, value: f64) {
+        // SAFETY: as in `now`.
+        unsafe { (self.host.record)(self.ctx, series, ts, value) };
+    }
+
     /// Logs at info level.
     pub fn info(&self, msg: &str) {
         self.log(log_level::INFO, msg);

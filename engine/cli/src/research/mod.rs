@@ -4,6 +4,8 @@
 //! tables with `ticktape_engine::table::Table` and draws its charts with
 //! `ticktape-report`.
 
+pub(crate) mod clusterlob;
+
 use clap::Subcommand;
 
 /// Research commands: turn tapes and tables into the tables and charts the
@@ -15,8 +17,12 @@ pub(crate) struct ResearchArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum Topic {}
+enum Topic {
+    Clusterlob(clusterlob::ClusterlobArgs),
+}
 
 pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
-    match a.topic {}
+    match a.topic {
+        Topic::Clusterlob(a) => clusterlob::run(a),
+    }
 }

@@ -161,8 +161,19 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                 return;
             }
             self.batch.clear();
+            // A batch never lets the strategy's view of the book run ahead of
+            // a trade it holds: a level update that follows a delivered trade
+            // (one the trade caused, or a later message clamped to the same
+            // local time by the FIFO feed) starts the next batch, and a batch
+            // ends with the level that ends an exchange message. So during
+            // `on_trade` the book is the one just before the trade, and
+            // during `on_book` the one after that message, as at the exchange.
+            let mut holds_trade = false;
             while let Some(p) = self.sim.feed.queue.front().copied() {
                 if p.ts != t {
+                    break;
+                }
+                if holds_trade && matches!(p.event, Event::Level(_)) {
                     break;
                 }
                 self.sim.feed.queue.pop_front();
@@ -170,7 +181,17 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                 let (kind, record): (RecordKind, *const std::ffi::c_void) = match p.event {
                     Event::Level(r) => {
                         v.view.apply(r);
-                        (RecordKind::Level, (r as *const ticktape_tape::Level).cast())
+                        let kind = RecordKind::Level;
+                        if r.is_batch_end() && self.sim.feed.wants[kind.code() as usize] {
+                            self.batch.push(EventRef {
+                                kind: u32::from(kind.code()),
+                                instrument: p.instrument,
+                                ts: t,
+                                record: (r as *const ticktape_tape::Level).cast(),
+                            });
+                            break;
+                        }
+                        (kind, (r as *const ticktape_tape::Level).cast())
                     }
                     Event::Trade(r) => (RecordKind::Trade, (r as *const ticktape_tape::Trade).cast()),
                     Event::Quote(r) => {
@@ -185,6 +206,7 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                     Event::Fill(_) => continue,
                 };
                 if self.sim.feed.wants[kind.code() as usize] {
+                    holds_trade |= kind == RecordKind::Trade;
                     self.batch.push(EventRef { kind: u32::from(kind.code()), instrument: p.instrument, ts: t, record });
                 }
             }

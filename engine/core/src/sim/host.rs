@@ -246,4 +246,28 @@ impl Host for Sim<'_> {
         let level = level.clamp(log_level::ERROR, log_level::DEBUG);
         self.journal.log.push(LogLine { ts: self.now, level, text: msg.to_owned() });
     }
+
+    fn name_tag(&mut self, tag: u64, name: &str) -> bool {
+        if name.is_empty() || name.len() > ticktape_sdk::abi::MAX_TAG_NAME {
+            return false;
+        }
+        if self.journal.tag_names.get(&tag).is_none_or(|n| n != name) {
+            self.journal.tag_names.insert(tag, name.to_owned());
+        }
+        true
+    }
+
+    fn name_series(&mut self, series: u32, name: &str) -> bool {
+        if name.is_empty() || name.len() > ticktape_sdk::abi::MAX_TAG_NAME {
+            return false;
+        }
+        if self.journal.series_names.get(&series).is_none_or(|n| n != name) {
+            self.journal.series_names.insert(series, name.to_owned());
+        }
+        true
+    }
+
+    fn record(&mut self, series: u32, ts: i64, value: f64) {
+        self.journal.series.push(super::SeriesPoint { ts, series, value });
+    }
 }

@@ -19,6 +19,14 @@
 //! - **Maker share**: maker fills / fills.
 //! - **Win rate**: closing fills (ones that reduce a position) with positive
 //!   realised PnL / closing fills.
+//! - **Per-tag attribution** (`by_tag`): every order carries the strategy's
+//!   tag, so fills, maker share, notional, fees and PnL split by tag. A
+//!   fill's PnL is its price PnL marked to the last mark of the run,
+//!   side × qty × (last mark − fill price), less its fee; the tags' PnLs add
+//!   up to gross PnL − fees (net PnL less funding) exactly, whatever order
+//!   the fills of different tags opened and closed the position in.
+//!   `realized_pnl` per tag is the realised PnL of the tag's closing fills
+//!   (average-cost, so it depends on which tag opened the position).
 
 use serde::Serialize;
 
@@ -33,6 +41,104 @@ pub struct Inventory {
     pub symbol: String,
     /// Position in human units (negative: short).
     pub position: f64,
+}
+
+/// The orders and fills of one order tag (see the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TagSummary {
+    /// The tag.
+    pub tag: u64,
+    /// Its name, if the strategy gave it one (`Context::name_tag`).
+    pub name: Option<String>,
+    /// Orders sent with the tag.
+    pub orders: u64,
+    /// Fills.
+    pub fills: u64,
+    /// Maker fills.
+    pub maker_fills: u64,
+    /// Maker fills / fills.
+    pub maker_share: Option<f64>,
+    /// Filled quantity bought, human units (summed over instruments).
+    pub bought: f64,
+    /// Filled quantity sold, human units.
+    pub sold: f64,
+    /// Traded notional, quote currency.
+    pub turnover: f64,
+    /// Fees paid, quote currency (negative: rebates).
+    pub fees: f64,
+    /// Realised PnL of the tag's closing fills, quote currency.
+    pub realized_pnl: f64,
+    /// PnL of the tag's fills marked to the run's last marks, after fees.
+    pub pnl: f64,
+}
+
+impl TagSummary {
+    /// The tag's name, or `tag N` when it has none.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| format!("tag {}", self.tag))
+    }
+}
+
+fn tag_slot<'m>(
+    tags: &'m mut std::collections::BTreeMap<u64, TagSummary>,
+    out: &RunOutput,
+    tag: u64,
+) -> &'m mut TagSummary {
+    tags.entry(tag).or_insert_with(|| TagSummary {
+        tag,
+        name: out.tag_names.get(&tag).cloned(),
+        orders: 0,
+        fills: 0,
+        maker_fills: 0,
+        maker_share: None,
+        bought: 0.0,
+        sold: 0.0,
+        turnover: 0.0,
+        fees: 0.0,
+        realized_pnl: 0.0,
+        pnl: 0.0,
+    })
+}
+
+/// Per-tag attribution of `out` (see the module docs), in tag order: every
+/// tag that placed an order or was named.
+pub fn by_tag(out: &RunOutput) -> Vec<TagSummary> {
+    let mut tags = std::collections::BTreeMap::new();
+    for &tag in out.tag_names.keys() {
+        tag_slot(&mut tags, out, tag);
+    }
+    for o in &out.orders {
+        tag_slot(&mut tags, out, o.tag).orders += 1;
+    }
+    let marks = out.samples.last().map(|s| s.marks.as_slice()).unwrap_or(&[]);
+    for f in &out.fills {
+        let inst = &out.instruments[f.instrument as usize];
+        let (price, qty) = (
+            f.price as f64 * 10f64.powi(i32::from(inst.price_exponent)),
+            f.qty as f64 * 10f64.powi(i32::from(inst.qty_exponent)),
+        );
+        // Without a mark (no two-sided book at the end) the fill is valued
+        // at its own price: no price PnL.
+        let mark = marks.get(f.instrument as usize).copied().filter(|m| !m.is_nan()).unwrap_or(price);
+        let t = tag_slot(&mut tags, out, f.tag);
+        t.fills += 1;
+        t.maker_fills += u64::from(f.maker);
+        if f.side > 0 {
+            t.bought += qty;
+        } else {
+            t.sold += qty;
+        }
+        t.turnover += price * qty;
+        t.fees += f.fee;
+        t.realized_pnl += f.realized;
+        t.pnl += f.side as f64 * qty * (mark - price) - f.fee;
+    }
+    tags.into_values()
+        .map(|mut t| {
+            t.maker_share = ratio(t.maker_fills as f64, t.fills as f64);
+            t
+        })
+        .collect()
 }
 
 /// The summary of a run (see the module docs for definitions).
@@ -103,6 +209,8 @@ pub struct Summary {
     pub win_rate: Option<f64>,
     /// Final positions.
     pub ending_inventory: Vec<Inventory>,
+    /// Orders, fills, maker share and PnL per order tag.
+    pub by_tag: Vec<TagSummary>,
     /// Equity sampling interval, seconds.
     pub sample_interval_s: f64,
     /// Set when the strategy failed; metrics cover the run up to then.
@@ -204,6 +312,7 @@ pub fn summarize(out: &RunOutput, strategy: &str) -> Summary {
                 position: p.qty as f64 * 10f64.powi(i32::from(i.qty_exponent)),
             })
             .collect(),
+        by_tag: by_tag(out),
         sample_interval_s: out.config.sample_ns as f64 / 1e9,
         error: out.error.clone(),
     }

@@ -264,6 +264,17 @@ pub struct Sample {
     pub marks: Vec<f64>,
 }
 
+/// A point of a series the strategy recorded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SeriesPoint {
+    /// The time the strategy gave, ns.
+    pub ts: i64,
+    /// Series id.
+    pub series: u32,
+    /// The value.
+    pub value: f64,
+}
+
 /// A log line from the strategy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
@@ -290,6 +301,14 @@ pub struct RunOutput {
     pub account: Account,
     /// Strategy log.
     pub log: Vec<LogLine>,
+    /// Names the strategy gave its order tags
+    /// ([`Context::name_tag`](ticktape_sdk::Context::name_tag)).
+    pub tag_names: std::collections::BTreeMap<u64, String>,
+    /// Names of the series the strategy recorded.
+    pub series_names: std::collections::BTreeMap<u32, String>,
+    /// Points the strategy recorded ([`Context::record`](ticktape_sdk::Context::record)),
+    /// in the order recorded.
+    pub series: Vec<SeriesPoint>,
     /// Market events processed.
     pub events: u64,
     /// Exchange time of the first and last event.
@@ -341,6 +360,9 @@ struct Journal {
     fills: Vec<FillRow>,
     samples: Vec<Sample>,
     log: Vec<LogLine>,
+    tag_names: std::collections::BTreeMap<u64, String>,
+    series_names: std::collections::BTreeMap<u32, String>,
+    series: Vec<SeriesPoint>,
     /// Exchange time at or after which the next sample is taken.
     next_sample: i64,
     events: u64,
@@ -461,6 +483,9 @@ impl<'a> Sim<'a> {
             samples: j.samples,
             account: self.account,
             log: j.log,
+            tag_names: j.tag_names,
+            series_names: j.series_names,
+            series: j.series,
             events: j.events,
             span: (j.first_ts, j.last_ts),
             error,
@@ -502,6 +527,9 @@ impl<'a> Sim<'a> {
             samples,
             account: self.account.clone(),
             log: j.log.clone(),
+            tag_names: j.tag_names.clone(),
+            series_names: j.series_names.clone(),
+            series: j.series.clone(),
             events: j.events,
             span: (j.first_ts, j.last_ts),
             error: None,
