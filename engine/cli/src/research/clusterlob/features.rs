@@ -377,7 +377,11 @@ pub(crate) fn run(a: FeaturesArgs) -> Result<()> {
     let existing = a.out.join(MANIFEST);
     if existing.is_file() {
         match Manifest::read(&a.out) {
-            Ok(m) if !a.rebuild && fresh(&m, &a.out, &ids, a.levels, a.window) => {
+            Ok(m)
+                if !a.rebuild
+                    && fresh(&m, &a.out, &ids, a.levels, a.window)
+                    && a.symbol.as_deref().is_none_or(|s| s == m.symbol) =>
+            {
                 println!(
                     "features up to date in {} ({} rows over {} days, levels {}, window {}): reused, nothing recomputed \
                      (--rebuild forces it)",
