@@ -1,7 +1,10 @@
 //! Replay throughput: a merged trades + L2 tape pair replayed with book
 //! maintenance and a no-op strategy (events per second), and the same
 //! market published as trades + quotes (a quote-driven book) at the same
-//! event count.
+//! event count. Beside each replay: its scan limit (a plain sequential read
+//! of the same mapped records, [`Replay::scan`]) and the per-record tape
+//! checks alone (the chunk pass a replay runs, as `inspect --verify` runs
+//! it), so replay / limit and the checks' share are reproducible.
 
 use std::hint::black_box;
 
@@ -26,6 +29,14 @@ fn replay(c: &mut Criterion) {
         let replay = Replay::open(&paths).expect("open");
         g.throughput(Throughput::Elements(replay.total_records()));
         g.bench_function(name, |b| b.iter(|| black_box(replay.run(&mut ()).expect("replay").events)));
+        g.bench_function(format!("{name} scan limit"), |b| b.iter(|| black_box(replay.scan())));
+        g.bench_function(format!("{name} checks only"), |b| {
+            b.iter(|| {
+                for t in replay.tapes() {
+                    t.verify_replayable().expect("valid tape");
+                }
+            })
+        });
     }
     g.finish();
 }

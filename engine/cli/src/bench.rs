@@ -129,7 +129,13 @@ struct RunBench {
 }
 
 /// Replay throughput (events/s), per-event cost percentiles and heap use,
-/// with book maintenance and a no-op strategy.
+/// with book maintenance, the per-record tape checks and a no-op strategy,
+/// against the scan limit of the same tapes.
+///
+/// The scan limit is a plain sequential read of the same mapped records
+/// (bytes/s divided by bytes per event), timed just before each replay pass;
+/// the ratio replay / limit is printed per pass and as a median, and holds
+/// better than either figure on a busy machine.
 ///
 /// Without TAPES, generates a synthetic trades + L2 tape pair (trades +
 /// quotes with --quotes) in a temporary folder first. The first pass warms the page cache and is not counted;
@@ -143,6 +149,7 @@ struct RunBench {
   ticktape bench replay                          # 20M synthetic events
   ticktape bench replay --events 100M --runs 3
   ticktape bench replay --quotes                 # quote-driven book (bookTicker-like feed)
+  ticktape bench replay --symbols BTCUSDT,ETHUSDT,SOLUSDT   # 3 symbols, 6 tapes
   ticktape bench replay data/*.tape")]
 struct ReplayBench {
     /// Tapes to replay instead of generated ones.
@@ -299,16 +306,34 @@ fn replay(a: ReplayBench) -> Result<()> {
         fmt::thousands(warm.runs),
         warm.events as f64 / warm.runs.max(1) as f64
     );
+    let record_bytes: u64 = replay.tapes().iter().map(|t| t.record_bytes().len() as u64).sum();
+    let per_event = record_bytes as f64 / events.max(1) as f64;
+    std::hint::black_box(replay.scan()); // warms the page cache for the scan too
     alloc::reset_peak();
     let heap_base = alloc::live();
     let mut rates = Vec::new();
+    let mut limits = Vec::new();
+    let mut ratios = Vec::new();
     for i in 0..a.runs {
+        // The scan limit in the same run, interleaved: a plain sequential
+        // read of the same mapped tapes.
+        let t0 = Instant::now();
+        std::hint::black_box(replay.scan());
+        let limit = events as f64 / t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
         let out = replay.run(&mut ())?;
         let secs = t0.elapsed().as_secs_f64();
         let r = out.events as f64 / secs;
-        println!("  run {}: {secs:.3}s  {}", i + 1, fmt::rate(r));
+        println!(
+            "  run {}: {secs:.3}s  {}  (scan limit {}, ratio {:.2})",
+            i + 1,
+            fmt::rate(r),
+            fmt::rate(limit),
+            r / limit
+        );
         rates.push(r);
+        limits.push(limit);
+        ratios.push(r / limit);
     }
     let heap_peak = alloc::peak().saturating_sub(heap_base);
     let (lo, hi) = rates.iter().fold((f64::MAX, 0f64), |(l, h), &r| (l.min(r), h.max(r)));
@@ -320,6 +345,14 @@ fn replay(a: ReplayBench) -> Result<()> {
         fmt::rate(hi),
         a.runs
     );
+    let limit = median(&mut limits);
+    println!(
+        "scan limit: median {} = {}/s at {per_event:.1} bytes per event (a plain sequential read of the mapped records, \
+         interleaved with the replay passes)",
+        fmt::rate(limit),
+        fmt::bytes((limit * per_event) as u64)
+    );
+    println!("replay / scan limit: {:.2} (median of the per-run ratios)", median(&mut ratios));
 
     let mut timer = WindowTimer::new(a.window)?;
     replay.run(&mut timer)?;

@@ -396,6 +396,7 @@ pub(crate) fn plan_of_file(run_file: &Path) -> Result<RunPlan> {
         sample: None,
         seed: None,
         allow_gaps: false,
+        slice: Default::default(),
         force: false,
         time_limit: None,
         memory_limit: None,

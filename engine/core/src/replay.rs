@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use ticktape_tape::check::{self, Scan};
+use ticktape_tape::check;
 use ticktape_tape::{Bar, Fill, Funding, Level, Merge, Quote, Record, RecordKind, Series, Tape, Trade};
 
 use crate::book::Book;
@@ -168,7 +168,8 @@ pub struct ReplayOptions {
 /// Opening checks every header, the first and last record of every tape
 /// (values, times within [`check::TS_MIN`]`..=`[`check::TS_MAX`]), that no
 /// stream is given twice and that the streams overlap in time; the replay then
-/// checks every record as it reads it (see [`ticktape_tape::check`]) and
+/// checks every record before it delivers it, a chunk at a time (see
+/// [`ticktape_tape::check`]), and
 /// fails with the tape and byte offset of the first bad one.
 #[derive(Debug)]
 pub struct Replay {
@@ -201,21 +202,66 @@ impl<'a> Source<'a> {
     }
 }
 
-/// Runs `f` over `recs[start..]` while records are within `bound`, checking
-/// each record first ([`check::scan`]); returns where it stopped and the
-/// exchange time of the record there, if any, or the index of a bad record.
+/// How far a replay has checked one tape: records `..to` are checked; `bad`
+/// is the first bad record (`usize::MAX` while none is known).
+#[derive(Clone, Copy, Debug)]
+struct Checked {
+    to: usize,
+    bad: usize,
+}
+
+impl Checked {
+    const NONE: Checked = Checked { to: 0, bad: usize::MAX };
+
+    /// Checks the next chunk (see [`check::check_range`]).
+    #[inline(never)]
+    fn extend<R: Record>(&mut self, recs: &[R], last: i64) {
+        let to = (self.to + check::CHUNK).min(recs.len());
+        match check::check_range(recs, self.to, to, last) {
+            None => self.to = to,
+            Some(bad) => (self.to, self.bad) = (bad, bad),
+        }
+    }
+}
+
+/// Runs `f` over `recs[start..]` while records are within `bound`; returns
+/// where it stopped and the exchange time of the record there, if any, or
+/// the index of a bad record. Records are checked a chunk at a time before
+/// the loop reaches them (`checked`), so the loop itself is one time
+/// compare per record. A bad record ends the run exactly as a per-record
+/// check ([`check::scan`]) would: reported when the run reaches it, unless
+/// its time is beyond `bound` (then the run stops before it as usual).
 #[inline(always)]
 fn drive<'a, R: Record>(
     recs: &'a [R],
     start: usize,
     bound: i64,
     last: i64,
-    f: impl FnMut(&'a R),
+    checked: &mut Checked,
+    mut f: impl FnMut(&'a R),
 ) -> Result<(usize, Option<i64>), usize> {
-    match check::scan(recs, start, bound, last, f) {
-        Scan::Bound { end, next_ts } => Ok((end, Some(next_ts))),
-        Scan::End => Ok((recs.len(), None)),
-        Scan::Bad(i) => Err(i),
+    let mut i = start;
+    loop {
+        if i >= checked.to {
+            if i == recs.len() {
+                return Ok((i, None));
+            }
+            if i == checked.bad {
+                let ts = recs[i].stamp().exchange;
+                return if ts > bound && ts <= last { Ok((i, Some(ts))) } else { Err(i) };
+            }
+            checked.extend(recs, last);
+            continue;
+        }
+        let end = checked.to;
+        for (k, r) in recs[i..end].iter().enumerate() {
+            let ts = r.stamp().exchange;
+            if ts > bound {
+                return Ok((i + k, Some(ts)));
+            }
+            f(r);
+        }
+        i = end;
     }
 }
 
@@ -606,6 +652,28 @@ impl Replay {
         Ok(())
     }
 
+    /// Reads every record byte of every tape once, in file order, doing
+    /// nothing with it but a wrapping sum of its 8-byte words (returned, so
+    /// the read cannot be optimised away): a plain sequential scan of the
+    /// mapped tapes, the memory-bandwidth limit a replay can approach.
+    /// `ticktape bench replay` reports replay speed as a fraction of it.
+    pub fn scan(&self) -> u64 {
+        let mut acc = [0u64; 8];
+        for t in &self.tapes {
+            let bytes = t.record_bytes();
+            let mut lines = bytes.chunks_exact(64);
+            for line in &mut lines {
+                for (a, w) in acc.iter_mut().zip(line.chunks_exact(8)) {
+                    *a = a.wrapping_add(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+                }
+            }
+            for w in lines.remainder().chunks_exact(8) {
+                acc[0] = acc[0].wrapping_add(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+            }
+        }
+        acc.iter().fold(0, |s, &a| s.wrapping_add(a))
+    }
+
     /// Replays every tape in merge order into `handler`.
     pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
         let mut books: Vec<Book> = self.instruments.iter().map(|i| Book::with_tick(i.book_tick)).collect();
@@ -614,6 +682,7 @@ impl Replay {
         let last_ts: Vec<i64> = self.tapes.iter().map(|t| t.header().last_ts).collect();
         self.warm_books(&mut books)?;
         let mut merge = Merge::new(self.tapes.iter().collect());
+        let mut checked = vec![Checked::NONE; self.tapes.len()];
         let mut by_kind = [0u64; 8];
         let mut runs = 0u64;
         while let Some(run) = merge.next_run() {
@@ -621,36 +690,37 @@ impl Replay {
             let inst = self.tape_instrument[run.stream];
             let (start, bound, last) = (run.start, run.bound, last_ts[run.stream]);
             handler.begin_run(run.stream);
+            let ck = &mut checked[run.stream];
             let scanned = match sources[run.stream] {
-                Source::Level(recs) => drive(recs, start, bound, last, |r| {
+                Source::Level(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     books[inst].apply(r);
                     handler.on_event(inst, Event::Level(r), &books);
                 }),
-                Source::Trade(recs) => drive(recs, start, bound, last, |r| {
+                Source::Trade(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Trade(r), &books);
                 }),
-                Source::Quote(recs) => drive(recs, start, bound, last, |r| {
+                Source::Quote(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     if quote_driven[inst] {
                         books[inst].apply_quote(r);
                     }
                     handler.on_event(inst, Event::Quote(r), &books);
                 }),
-                Source::Funding(recs) => drive(recs, start, bound, last, |r| {
+                Source::Funding(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Funding(r), &books);
                 }),
-                Source::Bar(recs) => drive(recs, start, bound, last, |r| {
+                Source::Bar(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Bar(r), &books);
                 }),
-                Source::Series(recs) => drive(recs, start, bound, last, |r| {
+                Source::Series(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Series(r), &books);
                 }),
-                Source::Fill(recs) => drive(recs, start, bound, last, |r| {
+                Source::Fill(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Fill(r), &books);
                 }),

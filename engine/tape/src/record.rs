@@ -10,6 +10,8 @@ use std::fmt;
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::check::Rule;
+
 /// Sentinel for "no value" in an `i64` field (dbn uses the same convention).
 pub const UNDEF: i64 = i64::MAX;
 
@@ -205,6 +207,15 @@ pub trait Record: Pod + fmt::Debug + Send + Sync + 'static {
     fn is_valid(&self) -> bool {
         self.check().is_none()
     }
+
+    /// One [`Rule`] per 8-byte word of the record, for the replay's
+    /// vectorised chunk pass ([`check::check_range`](crate::check::check_range)),
+    /// or empty when the kind has none (its chunks are then checked record
+    /// by record). A record that passes every rule must pass [`check`](Self::check)
+    /// (and have times within the replay's bounds); a rule may be stricter
+    /// than `check` (such a chunk is re-checked exactly). Property tests hold
+    /// every kind's rules to that.
+    const RULES: &'static [Rule] = &[];
 }
 
 /// The little-endian `u64` at byte `at` of a record (a side, flags and
@@ -261,6 +272,10 @@ impl Record for Trade {
         let w = word(self, 40);
         ((w & !0x01ff) == 0) & ((w & 0xff) <= 2) & (self.qty > 0) & (self.price != UNDEF)
     }
+    // Word 5 (side, flags, reserved): side + 1 (saturating) in 1..=3, flags
+    // bit 0 only, the rest zero.
+    const RULES: &'static [Rule] =
+        &[Rule::TIME, Rule::TIME, Rule::PRICE, Rule::POSITIVE, Rule::ANY, Rule { sat: 0x01, add: 0, clear: !0x0103 }];
 }
 
 /// One L2 price-level update: the level's new absolute quantity.
@@ -321,6 +336,10 @@ impl Record for Level {
         let w = word(self, 32);
         ((w & !0x07ff) == 0) & ((w & 0xff).wrapping_sub(1) < 2) & (self.qty >= 0) & (self.price != UNDEF)
     }
+    // Word 4 (side, flags, reserved): minus 1 leaves only bit 0 (side 1 or
+    // 2) and bits 8..10 (flags); any other side borrows or sets bits 1..7.
+    const RULES: &'static [Rule] =
+        &[Rule::TIME, Rule::TIME, Rule::PRICE, Rule::NON_NEGATIVE, Rule { sat: 0, add: u64::MAX, clear: !0x0701 }];
 }
 
 /// Best bid and offer (L1).
@@ -348,6 +367,8 @@ impl Record for Quote {
     fn check(&self) -> Option<&'static str> {
         (self.bid_qty < 0 || self.ask_qty < 0).then_some("quote quantity is negative")
     }
+    const RULES: &'static [Rule] =
+        &[Rule::TIME, Rule::TIME, Rule::ANY, Rule::NON_NEGATIVE, Rule::ANY, Rule::NON_NEGATIVE];
 }
 
 /// Funding rate, mark and index price.
@@ -465,6 +486,7 @@ impl Record for Series {
     fn stamp(&self) -> Stamp {
         self.ts
     }
+    const RULES: &'static [Rule] = &[Rule::TIME, Rule::TIME, Rule::ANY, Rule::ANY];
 }
 
 /// One fill of a trader's account, as exchanges report it (Hyperliquid

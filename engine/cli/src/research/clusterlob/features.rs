@@ -216,7 +216,7 @@ fn open(tapes: &[PathBuf], symbol: Option<&str>, allow_gaps: bool) -> Result<Rep
     if open.is_empty() {
         bail!("no tape of symbol {} among the {} given; check --symbol", symbol.unwrap_or_default(), tapes.len());
     }
-    let replay = Replay::from_tapes_with(open, ReplayOptions { allow_gaps })?;
+    let replay = Replay::from_tapes_with(open, ReplayOptions { allow_gaps, ..Default::default() })?;
     if replay.instruments().len() > 1 {
         let names: Vec<String> = replay.instruments().iter().map(|i| format!("{}@{}", i.symbol, i.venue)).collect();
         bail!(
