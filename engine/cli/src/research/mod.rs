@@ -6,6 +6,10 @@
 
 use clap::Subcommand;
 
+mod data;
+pub(crate) mod rbsa;
+pub(crate) mod styles;
+
 /// Research commands: turn tapes and tables into the tables and charts the
 /// strategies come from.
 #[derive(Debug, clap::Args)]
@@ -15,8 +19,14 @@ pub(crate) struct ResearchArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum Topic {}
+enum Topic {
+    Rbsa(rbsa::RbsaArgs),
+    Styles(styles::StylesArgs),
+}
 
 pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
-    match a.topic {}
+    match a.topic {
+        Topic::Rbsa(a) => rbsa::run(a),
+        Topic::Styles(a) => styles::run(a),
+    }
 }
