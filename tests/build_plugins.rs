@@ -34,8 +34,9 @@ pub fn plugin_dir() -> &'static Path {
 }
 
 /// The plugin crates [`plugin_dir`] builds.
-pub const PLUGIN_CRATES: [&str; 6] = [
+pub const PLUGIN_CRATES: [&str; 7] = [
     "ticktape-template",
+    "ticktape-rbsa",
     "ticktape-counter",
     "ticktape-fixture-faulty",
     "ticktape-fixture-wrong-abi",

@@ -23,6 +23,7 @@ enum What {
     Replay(ReplayBench),
     Run(RunBench),
     Convert(ConvertBench),
+    Rbsa(crate::research::bench::RbsaBench),
 }
 
 /// Converter throughput: a Tardis/Binance trades CSV into a tape, on one
@@ -134,6 +135,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Replay(r) => replay(r),
         What::Run(r) => run_bench(r),
         What::Convert(c) => convert_bench(c),
+        What::Rbsa(r) => crate::research::bench::run(r),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use clap::Subcommand;
 
+pub(crate) mod bench;
 mod data;
 pub(crate) mod rbsa;
 pub(crate) mod styles;
