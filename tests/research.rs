@@ -552,3 +552,43 @@ fn rbsa_plugin_replicates_a_planted_account_on_real_daily_bars() {
     // The target's own daily PnL has a standard deviation of several hundred.
     assert!(te < 150.0, "{line}");
 }
+
+#[test]
+fn rbsa_reads_a_parquet_pnl_table_like_the_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let closes = dir.path().join("closes.csv");
+    write_closes(&closes, 120);
+    let csv = pnl_on(&closes, 6, 120);
+    let pnl = dir.path().join("pnl.csv");
+    fs::write(&pnl, &csv).unwrap();
+    // The same rows as Parquet, with the date as a UTC timestamp.
+    let (mut acct, mut ts, mut v) = (Vec::new(), Vec::new(), Vec::new());
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        acct.push(f[0].to_owned());
+        let d = chrono::NaiveDate::parse_from_str(f[1], "%Y-%m-%d").unwrap();
+        ts.push(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() * 1_000_000_000);
+        v.push(f[2].parse::<f64>().unwrap());
+    }
+    let pq = dir.path().join("pnl.parquet");
+    ticktape_engine::table::Table::new().utf8("account", acct).ts("date", ts).f64("pnl", v).write(&pq).unwrap();
+    let mut fits = Vec::new();
+    for (name, input) in [("csv", &pnl), ("parquet", &pq)] {
+        let out = dir.path().join(name);
+        let o = run(&[
+            "research",
+            "rbsa",
+            "--pnl",
+            input.to_str().unwrap(),
+            "--closes",
+            closes.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--cv",
+            "3",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        fits.push((fs::read(out.join("fits.parquet")).unwrap(), fs::read(out.join("exposures.parquet")).unwrap()));
+    }
+    assert_eq!(fits[0], fits[1]);
+}
