@@ -34,9 +34,10 @@ pub fn plugin_dir() -> &'static Path {
 }
 
 /// The plugin crates [`plugin_dir`] builds.
-pub const PLUGIN_CRATES: [&str; 7] = [
+pub const PLUGIN_CRATES: &[&str] = &[
     "ticktape-template",
     "ticktape-clusterlob",
+    "ticktape-rbsa",
     "ticktape-counter",
     "ticktape-fixture-faulty",
     "ticktape-fixture-wrong-abi",

@@ -99,5 +99,23 @@ fn clusterlob_fit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, rbsa, kmeans_1m, clusterlob_features, clusterlob_fit);
+/// The k-means part of `ticktape research styles` at its target size: 100,000 accounts × 3
+/// standardised features, the elbow table k = 1..10 with 10 restarts each (single thread; the
+/// command spreads the k values over the cores).
+fn styles_elbow(c: &mut Criterion) {
+    let mut s = 3;
+    let n = 100_000;
+    let u = data(n * 3, &mut s);
+    // Three blobs, as trading styles are.
+    let x: Vec<f64> = (0..n * 3).map(|i| u[i] + [-2.0, 0.0, 2.0][(i / 3) % 3]).collect();
+    let o = kmeans::KMeans { k: 1, ..kmeans::KMeans::default() };
+    let mut g = c.benchmark_group("styles");
+    g.sample_size(10);
+    g.bench_function("styles_elbow_100kx3_k1to10_ninit10", |b| {
+        b.iter(|| kmeans::elbow(black_box(&x), 3, 10, &o).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, rbsa, kmeans_1m, styles_elbow, clusterlob_features, clusterlob_fit);
 criterion_main!(benches);

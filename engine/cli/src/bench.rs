@@ -24,6 +24,7 @@ enum What {
     Run(RunBench),
     Convert(ConvertBench),
     Clusterlob(ClusterlobBench),
+    Rbsa(crate::research::bench::RbsaBench),
 }
 
 /// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
@@ -179,6 +180,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Run(r) => run_bench(r),
         What::Convert(c) => convert_bench(c),
         What::Clusterlob(c) => clusterlob_bench(c),
+        What::Rbsa(r) => crate::research::bench::run(r),
     }
 }
 

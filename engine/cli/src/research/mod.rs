@@ -8,6 +8,11 @@ pub(crate) mod clusterlob;
 
 use clap::Subcommand;
 
+pub(crate) mod bench;
+mod data;
+pub(crate) mod rbsa;
+pub(crate) mod styles;
+
 /// Research commands: turn tapes and tables into the tables and charts the
 /// strategies come from.
 #[derive(Debug, clap::Args)]
@@ -19,10 +24,14 @@ pub(crate) struct ResearchArgs {
 #[derive(Debug, Subcommand)]
 enum Topic {
     Clusterlob(clusterlob::ClusterlobArgs),
+    Rbsa(rbsa::RbsaArgs),
+    Styles(styles::StylesArgs),
 }
 
 pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
     match a.topic {
         Topic::Clusterlob(a) => clusterlob::run(a),
+        Topic::Rbsa(a) => rbsa::run(a),
+        Topic::Styles(a) => styles::run(a),
     }
 }
