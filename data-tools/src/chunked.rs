@@ -1,0 +1,336 @@
+//! Parallel CSV parsing in chunks, with the output order kept exactly.
+//!
+//! The decoded input is cut into chunks at line ends. The calling thread reads
+//! (and for gzip, decompresses) chunks; worker threads split the lines of a
+//! chunk into fields and parse them into a row buffer with a pure per-line
+//! function; one applying thread takes the row buffers back in input order and
+//! feeds them to the sink (exponents, checks, reorder buffer, tape writer),
+//! which is sequential by nature. So the result is byte for byte the one of a
+//! single thread, whatever the thread count or chunk size.
+//!
+//! Rows carry their line number relative to their chunk; the applying thread
+//! adds the lines of the chunks before, so every message names the line of the
+//! whole file. Memory is bounded: at most `2 × threads + 2` chunks (text and
+//! rows) exist at once, and the reader waits for a free one.
+//!
+//! With one thread nothing is spawned: chunks are read, parsed and applied in turn.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::convert::Ctx;
+use crate::input::{Compression, Fields, Lines};
+use crate::{Error, Result};
+
+/// Default chunk size (bytes of decoded text).
+pub(crate) const DEFAULT_CHUNK: usize = 1 << 20;
+
+/// One parsed line: its line number within the chunk (1-based), where its text
+/// lies in the chunk, and what the parser made of it.
+#[derive(Debug)]
+pub(crate) struct Row<T> {
+    /// Line number within the chunk (the first line of a chunk is 1).
+    pub rel_line: u64,
+    start: usize,
+    end: usize,
+    /// The parsed value.
+    pub val: T,
+}
+
+/// The (venue, symbol) pairs of one chunk, numbered in order of appearance
+/// runs: a row stores the index, so workers need no stream table.
+#[derive(Debug, Default)]
+pub(crate) struct Keys {
+    list: Vec<(Vec<u8>, Vec<u8>)>,
+    len: usize,
+}
+
+impl Keys {
+    /// The index of (a, b): the last pair if it is the same, else a new one.
+    #[inline]
+    pub(crate) fn id(&mut self, a: &[u8], b: &[u8]) -> u32 {
+        if self.len > 0 {
+            let (x, y) = &self.list[self.len - 1];
+            if x == a && y == b {
+                return (self.len - 1) as u32;
+            }
+        }
+        self.push(a, b)
+    }
+
+    #[cold]
+    fn push(&mut self, a: &[u8], b: &[u8]) -> u32 {
+        if self.len == self.list.len() {
+            self.list.push((Vec::new(), Vec::new()));
+        }
+        let (x, y) = &mut self.list[self.len];
+        x.clear();
+        x.extend_from_slice(a);
+        y.clear();
+        y.extend_from_slice(b);
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+
+    /// The pair with index `i`.
+    #[inline]
+    pub(crate) fn get(&self, i: u32) -> (&[u8], &[u8]) {
+        let (a, b) = &self.list[i as usize];
+        (a, b)
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+/// A chunk: its text, and once parsed its rows, keys and line count.
+#[derive(Debug)]
+pub(crate) struct Chunk<T> {
+    index: u64,
+    text: Vec<u8>,
+    len: usize,
+    /// Lines in the chunk (blank ones included).
+    lines: u64,
+    rows: Vec<Row<T>>,
+    /// The keys rows refer to.
+    pub keys: Keys,
+}
+
+impl<T> Chunk<T> {
+    fn new() -> Self {
+        Chunk { index: 0, text: Vec::new(), len: 0, lines: 0, rows: Vec::new(), keys: Keys::default() }
+    }
+
+    /// The text of `row` (without its line end).
+    #[inline]
+    pub(crate) fn text(&self, row: &Row<T>) -> &[u8] {
+        &self.text[row.start..row.end]
+    }
+}
+
+/// How to parse: a pure function of one non-empty line (already split into
+/// `f`), run on worker threads. Shared state is not allowed, only `&self`.
+pub(crate) trait Parse: Sync {
+    /// What a line becomes.
+    type Out: Send;
+    /// Parses `line`; `keys` numbers the (venue, symbol) pairs of the chunk.
+    fn parse(&self, line: &[u8], f: &Fields, keys: &mut Keys) -> Self::Out;
+}
+
+/// Splits and parses every line of `chunk.text[..chunk.len]`.
+fn parse_chunk<P: Parse>(p: &P, c: &mut Chunk<P::Out>, f: &mut Fields) {
+    c.rows.clear();
+    c.keys.clear();
+    let text = &c.text[..c.len];
+    let mut start = 0;
+    let mut rel = 0u64;
+    while start < text.len() {
+        let nl = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |p| start + p);
+        let mut end = nl;
+        if end > start && text[end - 1] == b'\r' {
+            end -= 1;
+        }
+        rel += 1;
+        if end > start {
+            let line = &text[start..end];
+            f.split(line);
+            let val = p.parse(line, f, &mut c.keys);
+            c.rows.push(Row { rel_line: rel, start, end, val });
+        }
+        start = nl + 1;
+    }
+    c.lines = rel;
+}
+
+/// Reads decoded text in chunks that end at a line end (the last one at the end of input).
+struct Reader<'a> {
+    src: &'a mut dyn Read,
+    /// Bytes read but not yet handed out (a partial line).
+    carry: Vec<u8>,
+    eof: bool,
+    chunk: usize,
+    decoded: u64,
+    path: &'a Path,
+    compression: Compression,
+    next_index: u64,
+}
+
+impl Reader<'_> {
+    /// Fills `c` with the next chunk; `false` at the end of input.
+    fn next(&mut self, c: &mut Chunk<impl Sized>) -> Result<bool> {
+        // `c.text` keeps its length (no zeroing per read); `filled` bytes of it are data.
+        let carried = self.carry.len();
+        let size = self.chunk.max(carried + 1);
+        if c.text.len() < size {
+            c.text.resize(size, 0);
+        }
+        c.text[..carried].copy_from_slice(&self.carry);
+        self.carry.clear();
+        let mut filled = carried;
+        loop {
+            while !self.eof && filled < c.text.len() {
+                match self.src.read(&mut c.text[filled..]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => {
+                        filled += n;
+                        self.decoded += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(crate::input::read_error(self.path, self.compression, self.decoded, e)),
+                }
+            }
+            if self.eof {
+                break;
+            }
+            // Cut after the last line end; a chunk without one grows.
+            match memchr::memrchr(b'\n', &c.text[..filled]) {
+                Some(p) => {
+                    self.carry.extend_from_slice(&c.text[p + 1..filled]);
+                    filled = p + 1;
+                    break;
+                }
+                None => {
+                    let n = c.text.len() * 2;
+                    c.text.resize(n, 0);
+                }
+            }
+        }
+        c.len = filled;
+        c.index = self.next_index;
+        self.next_index += 1;
+        Ok(filled > 0)
+    }
+}
+
+/// Parses the rest of `lines` with `parser` on `threads` threads (in chunks
+/// of `chunk` bytes, 0: the default) and calls `apply` for every row in input
+/// order with the row's line number in the whole input. Returns the decoded
+/// bytes read, the header's included.
+pub(crate) fn run<P, A>(
+    ctx: &mut Ctx<'_>,
+    lines: Lines<'_>,
+    parser: &P,
+    mut apply: A,
+    threads: usize,
+    chunk: usize,
+) -> Result<u64>
+where
+    P: Parse,
+    A: FnMut(&mut Ctx<'_>, &Chunk<P::Out>, &Row<P::Out>, u64) -> Result<()> + Send,
+{
+    let rest = lines.into_rest();
+    let mut reader = Reader {
+        src: rest.src,
+        carry: rest.buffered,
+        eof: rest.eof,
+        chunk: if chunk == 0 { DEFAULT_CHUNK } else { chunk },
+        decoded: rest.decoded,
+        path: rest.path,
+        compression: rest.compression,
+        next_index: 0,
+    };
+    let mut base = rest.line;
+    // Applies a parsed chunk in order.
+    let mut apply_chunk = |ctx: &mut Ctx<'_>, c: &Chunk<P::Out>, base: &mut u64| -> Result<()> {
+        for row in &c.rows {
+            ctx.stats.rows += 1;
+            apply(ctx, c, row, *base + row.rel_line)?;
+        }
+        *base += c.lines;
+        Ok(())
+    };
+
+    if threads <= 1 {
+        let mut c = Chunk::new();
+        let mut f = Fields::default();
+        while reader.next(&mut c)? {
+            parse_chunk(parser, &mut c, &mut f);
+            apply_chunk(ctx, &c, &mut base)?;
+        }
+        return Ok(reader.decoded);
+    }
+
+    let pool = 2 * threads + 2;
+    let (free_tx, free_rx) = crossbeam::channel::unbounded::<Chunk<P::Out>>();
+    let (job_tx, job_rx) = crossbeam::channel::unbounded::<Chunk<P::Out>>();
+    let (done_tx, done_rx) = crossbeam::channel::unbounded::<Chunk<P::Out>>();
+    let stop = AtomicBool::new(false);
+    let mut read_result: Result<()> = Ok(());
+    let applied = std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (job_rx, done_tx) = (job_rx.clone(), done_tx.clone());
+            s.spawn(move || {
+                let mut f = Fields::default();
+                for mut c in job_rx {
+                    parse_chunk(parser, &mut c, &mut f);
+                    if done_tx.send(c).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop((job_rx, done_tx));
+        let stop = &stop;
+        let applier = s.spawn(move || -> Result<()> {
+            // Chunks come back in any order: hold the early ones until their turn.
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut next = 0u64;
+            let result = (|| {
+                for c in &done_rx {
+                    waiting.insert(c.index, c);
+                    while let Some(c) = waiting.remove(&next) {
+                        apply_chunk(ctx, &c, &mut base)?;
+                        next += 1;
+                        let _ = free_tx.send(c);
+                    }
+                }
+                Ok(())
+            })();
+            if result.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            // Dropping free_tx (with the closure) wakes a reader waiting for a free chunk.
+            drop(free_tx);
+            result
+        });
+        let mut made = 0;
+        read_result = (|| {
+            while !stop.load(Ordering::Relaxed) {
+                let mut c = if made < pool {
+                    made += 1;
+                    Chunk::new()
+                } else {
+                    match free_rx.recv() {
+                        Ok(c) => c,
+                        Err(_) => break,
+                    }
+                };
+                if !reader.next(&mut c)? {
+                    break;
+                }
+                if job_tx.send(c).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(job_tx);
+        applier.join().unwrap_or_else(|_| Err(Error::Usage("a conversion thread panicked".into())))
+    });
+    // A row error comes before a read error: it lies before the point where reading failed.
+    applied?;
+    read_result?;
+    Ok(reader.decoded)
+}
+
+/// Parse threads for one input: `threads` if given, else the cores shared
+/// among `jobs` inputs converted at once.
+pub(crate) fn threads_for(threads: usize, jobs: usize) -> usize {
+    if threads > 0 {
+        return threads;
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    (cores / jobs.max(1)).max(1)
+}
