@@ -206,11 +206,13 @@ impl Reader<'_> {
 
 /// Parses the rest of `lines` with `parser` on `threads` threads (in chunks
 /// of `chunk` bytes, 0: the default) and calls `apply` for every row in input
-/// order with the row's line number in the whole input. Returns the decoded
-/// bytes read, the header's included.
+/// order with the row's line number in the whole input. `first` is a line
+/// already taken from `lines` (number, text) that is data, not a header: it
+/// is parsed and applied first. Returns the decoded bytes read, the header's included.
 pub(crate) fn run<P, A>(
     ctx: &mut Ctx<'_>,
     lines: Lines<'_>,
+    first: Option<(u64, Vec<u8>)>,
     parser: &P,
     mut apply: A,
     threads: usize,
@@ -242,6 +244,14 @@ where
         Ok(())
     };
 
+    if let Some((n, text)) = first {
+        let mut c = Chunk::new();
+        c.len = text.len();
+        c.text = text;
+        parse_chunk(parser, &mut c, &mut Fields::default());
+        let mut at = n - 1;
+        apply_chunk(ctx, &c, &mut at)?;
+    }
     if threads <= 1 {
         let mut c = Chunk::new();
         let mut f = Fields::default();

@@ -301,6 +301,7 @@ where
     crate::chunked::run(
         ctx,
         lines,
+        None,
         &rows,
         |ctx, c, row, line| match &row.val {
             Parsed::Ok { ts, key, v } => each(ctx, c.text(row), line, *ts, c.keys.get(*key), v),

@@ -256,3 +256,77 @@ fn thread_count_defaults_and_synthetic_input_agree() {
     assert!(tapes(&a) == tapes(&b));
     let _ = common::skip;
 }
+
+/// Converts a Binance Vision file on one thread and in small chunks on 3, and asserts the same tapes and counts.
+fn assert_vision_same(input: &Path) -> ConvertReport {
+    let dir = tempfile::tempdir().unwrap();
+    let one = convert(SourceKind::BinanceVision, &[input.to_path_buf()], &opts(&dir.path().join("one"), 1, 0)).unwrap();
+    for chunk in [7, 500] {
+        let out = dir.path().join(format!("par{chunk}"));
+        let par = convert(SourceKind::BinanceVision, &[input.to_path_buf()], &opts(&out, 3, chunk)).unwrap();
+        assert_eq!(counts(&par), counts(&one), "chunk {chunk}");
+        assert!(
+            tapes(&out) == tapes(&dir.path().join("one")),
+            "{}: tapes differ in {chunk}-byte chunks",
+            input.display()
+        );
+    }
+    one
+}
+
+#[test]
+fn binance_vision_trades_and_klines_equal_single_threaded() {
+    let dir = tempfile::tempdir().unwrap();
+    // No header row: the first line is data, applied before the chunks.
+    let agg = dir.path().join("BTCUSDT-aggTrades-2024-08-08.csv");
+    let mut s = String::new();
+    for i in 0..3_000u64 {
+        let t = 1_723_075_200_000 + i * 3 - (i % 7 == 0) as u64;
+        s.push_str(&format!(
+            "{},{}.{},0.0{},{i},{i},{t},{}\n",
+            900 + i,
+            61_000 + i % 30,
+            i % 10,
+            i % 9 + 1,
+            i % 3 == 0
+        ));
+    }
+    std::fs::write(&agg, s).unwrap();
+    let r = assert_vision_same(&agg);
+    assert_eq!(r.inputs[0].records, 3_000);
+    // An error deep in a headerless file names its line in chunks too.
+    let bad = dir.path().join("ETHUSDT-aggTrades-2024-08-08.csv");
+    let mut text = std::fs::read_to_string(&agg).unwrap();
+    text = text.replacen(",1723075207500,", ",17230752075x0,", 1);
+    std::fs::write(&bad, text).unwrap();
+    for (threads, chunk) in [(1, 0), (3, 64)] {
+        let e = convert(
+            SourceKind::BinanceVision,
+            std::slice::from_ref(&bad),
+            &opts(&dir.path().join("e"), threads, chunk),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(":2501:"), "{e}");
+    }
+
+    let kl = dir.path().join("BTCUSDT-1m-2024-08-08.csv");
+    let mut s = String::from(
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore\n",
+    );
+    for i in 0..1_500u64 {
+        let t = 1_723_075_200_000 + i * 60_000;
+        s.push_str(&format!(
+            "{t},61000.{},61010.5,60990,61001.{},{}.5,{},1,{},0.{},1,0\n",
+            i % 10,
+            i % 7,
+            i % 40,
+            t + 59_999,
+            i,
+            i % 9
+        ));
+    }
+    std::fs::write(&kl, s).unwrap();
+    let r = assert_vision_same(&kl);
+    assert_eq!(r.inputs[0].records, 1_500);
+}
