@@ -21,6 +21,7 @@ import argparse
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -105,33 +106,49 @@ def main():
         out = os.path.join(tmp, "out")
         cmd = [args.ticktape, "convert", "tardis", csv, "-o", out, "--quiet", "--threads", str(args.threads)]
 
+        def cpu(who):
+            r = resource.getrusage(who)
+            return r.ru_utime + r.ru_stime
+
         def run_ticktape():
             shutil.rmtree(out, ignore_errors=True)
-            t0 = time.perf_counter()
+            c0, t0 = cpu(resource.RUSAGE_CHILDREN), time.perf_counter()
             subprocess.run(cmd, check=True)
-            return time.perf_counter() - t0
+            return time.perf_counter() - t0, cpu(resource.RUSAGE_CHILDREN) - c0
 
         def run_polars():
-            t0 = time.perf_counter()
+            c0, t0 = cpu(resource.RUSAGE_SELF), time.perf_counter()
             df = pl.read_csv(csv)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, cpu(resource.RUSAGE_SELF) - c0
             assert df.height > 0
-            return dt
+            return dt, dc
 
         run_ticktape()
         run_polars()
-        tt, tp, ratios = [], [], []
+        tt, tp, ct, cp, ratios = [], [], [], [], []
+        mb = size / 1e6
         for i in range(args.runs):
-            a = run_ticktape()
-            b = run_polars()
+            a, ca = run_ticktape()
+            b, cb = run_polars()
             tt.append(a)
             tp.append(b)
+            ct.append(ca)
+            cp.append(cb)
             ratios.append(b / a)
-            print(f"run {i + 1}: ticktape convert {size / 1e6 / a:.0f} MB/s ({a:.3f}s), polars read_csv {size / 1e6 / b:.0f} MB/s ({b:.3f}s), ratio {b / a:.2f}")
+            print(
+                f"run {i + 1}: ticktape convert {mb / a:.0f} MB/s ({a:.3f}s wall, {ca:.3f}s CPU), "
+                f"polars read_csv {mb / b:.0f} MB/s ({b:.3f}s wall, {cb:.3f}s CPU), ratio {b / a:.2f}"
+            )
         mt, mp = statistics.median(tt), statistics.median(tp)
+        mct, mcp = statistics.median(ct), statistics.median(cp)
         print(
-            f"median of {args.runs}: ticktape convert {size / 1e6 / mt:.0f} MB/s, polars read_csv {size / 1e6 / mp:.0f} MB/s, "
+            f"median of {args.runs}: ticktape convert {mb / mt:.0f} MB/s, polars read_csv {mb / mp:.0f} MB/s, "
             f"ratio ticktape/polars {mp / mt:.2f} (median of per-run ratios {statistics.median(ratios):.2f})"
+        )
+        # CPU time moves less than wall time on a shared machine: MB per CPU-second of each.
+        print(
+            f"CPU time, median: ticktape {mct:.3f}s ({mb / mct:.0f} MB per CPU-s), polars {mcp:.3f}s "
+            f"({mb / mcp:.0f} MB per CPU-s), ratio {mcp / mct:.2f}"
         )
     finally:
         if args.keep:

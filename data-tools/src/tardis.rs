@@ -139,7 +139,7 @@ fn stamp(f: &Fields, row: &[u8], base: [usize; 4]) -> Option<Stamp> {
 #[inline]
 fn wrong_unit(text: &[u8]) -> bool {
     let digits = text.len();
-    text.iter().all(u8::is_ascii_digit) && !(15..=17).contains(&digits) && (10..=19).contains(&digits)
+    !(15..=17).contains(&digits) && (10..=19).contains(&digits) && text.iter().all(u8::is_ascii_digit)
 }
 
 /// A timestamp in another unit than µs (see [`wrong_unit`]) is an error
