@@ -426,7 +426,7 @@ mod tests {
                 .map(|i| {
                     let r = (x >> (i * 3 % 61)) as usize;
                     // Mostly digits, sometimes a dot, rarely anything else.
-                    if r % 8 != 0 { b'0' + (r % 10) as u8 } else { alphabet[(r / 8) % alphabet.len()] }
+                    if !r.is_multiple_of(8) { b'0' + (r % 10) as u8 } else { alphabet[(r / 8) % alphabet.len()] }
                 })
                 .collect();
             assert_eq!(Dec::parse(&text), Dec::parse_general(&text), "{:?}", String::from_utf8_lossy(&text));
