@@ -103,6 +103,12 @@ impl<T> Chunk<T> {
         Chunk { index: 0, text: Vec::new(), len: 0, lines: 0, rows: Vec::new(), keys: Keys::default() }
     }
 
+    /// A number no other chunk of this input has.
+    #[inline]
+    pub(crate) fn index(&self) -> u64 {
+        self.index
+    }
+
     /// The text of `row` (without its line end).
     #[inline]
     pub(crate) fn text(&self, row: &Row<T>) -> &[u8] {
@@ -248,6 +254,7 @@ where
         let mut c = Chunk::new();
         c.len = text.len();
         c.text = text;
+        c.index = u64::MAX;
         parse_chunk(parser, &mut c, &mut Fields::default());
         let mut at = n - 1;
         apply_chunk(ctx, &c, &mut at)?;

@@ -292,7 +292,7 @@ fn each_parsed<T: Send, F>(
     lines: Lines<'_>,
     rows: Rows<T, F>,
     (threads, chunk): (usize, usize),
-    mut each: impl FnMut(&mut Ctx<'_>, &[u8], u64, Stamp, (&[u8], &[u8]), &T) -> Result<()> + Send,
+    mut each: impl FnMut(&mut Ctx<'_>, &[u8], u64, Stamp, Key<'_>, &T) -> Result<()> + Send,
 ) -> Result<u64>
 where
     F: Fn(&Fields, &[u8]) -> std::result::Result<T, &'static str> + Sync,
@@ -304,7 +304,10 @@ where
         None,
         &rows,
         |ctx, c, row, line| match &row.val {
-            Parsed::Ok { ts, key, v } => each(ctx, c.text(row), line, *ts, c.keys.get(*key), v),
+            Parsed::Ok { ts, key, v } => {
+                let (venue, symbol) = c.keys.get(*key);
+                each(ctx, c.text(row), line, *ts, Key { token: (c.index(), *key), venue, symbol }, v)
+            }
             Parsed::Bad(why) => ctx.bad(line, c.text(row), why),
             Parsed::Unit(k) => {
                 let (i, column) = if *k == 0 { (base[2], "timestamp") } else { (base[3], "local_timestamp") };
@@ -314,6 +317,22 @@ where
         threads,
         chunk,
     )
+}
+
+/// The exchange and symbol of a row, and a token that is the same for rows
+/// of one chunk with the same pair (for [`StreamCache::get_by`]).
+struct Key<'a> {
+    token: (u64, u32),
+    venue: &'a [u8],
+    symbol: &'a [u8],
+}
+
+impl Key<'_> {
+    /// The stream of `R` for this row.
+    #[inline]
+    fn stream<R: crate::sink::Rec>(&self, cache: &mut StreamCache, ctx: &mut Ctx<'_>) -> Result<usize> {
+        cache.get_by::<R>(ctx, self.token, self.venue, self.symbol, true)
+    }
 }
 
 /// Field `i` of `row`, split again (for messages, off the hot path).
@@ -347,8 +366,8 @@ fn trades(
         };
         Ok((price, qty, side, trade_id(f.get(row, c[0]))))
     });
-    each_parsed(ctx, lines, rows, (threads, chunk), |ctx, row, line, ts, (venue, symbol), &(price, qty, side, id)| {
-        let sid = cache.get::<Trade>(ctx, venue, symbol, true)?;
+    each_parsed(ctx, lines, rows, (threads, chunk), |ctx, row, line, ts, key, &(price, qty, side, id)| {
+        let sid = key.stream::<Trade>(&mut cache, ctx)?;
         let [price, qty] = match ctx.sink.fit::<Trade, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
             Ok(v) => v,
             Err(m) => return ctx.misfit(m, line, &[field(row, c[2]), field(row, c[3])]),
@@ -412,13 +431,9 @@ fn incremental(
         }
         Ok((snap, lside, price, qty))
     });
-    let decoded = each_parsed(
-        ctx,
-        lines,
-        rows,
-        (threads, chunk),
-        |ctx, row, line, ts, (venue, symbol), &(snap, lside, price, qty)| {
-            let sid = cache.get::<Level>(ctx, venue, symbol, true)?;
+    let decoded =
+        each_parsed(ctx, lines, rows, (threads, chunk), |ctx, row, line, ts, key, &(snap, lside, price, qty)| {
+            let sid = key.stream::<Level>(&mut cache, ctx)?;
             let [price, qty] = match ctx.sink.fit::<Level, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
                 Ok(v) => v,
                 Err(m) => return ctx.misfit(m, line, &[field(row, c[2]), field(row, c[3])]),
@@ -443,8 +458,7 @@ fn incremental(
             }
             ctx.offset(ts.local, ts.exchange);
             batch.add(ctx, sid, Level { ts, price, qty, side: lside, flags, ..Level::default() }, line)
-        },
-    )?;
+        })?;
     batch.end(ctx)?;
     Ok(decoded)
 }
@@ -465,8 +479,8 @@ fn quotes(
         };
         Ok([bp, bq, ap, aq])
     });
-    each_parsed(ctx, lines, rows, (threads, chunk), |ctx, row, line, ts, (venue, symbol), &[bp, bq, ap, aq]| {
-        let sid = cache.get::<Quote>(ctx, venue, symbol, true)?;
+    each_parsed(ctx, lines, rows, (threads, chunk), |ctx, row, line, ts, key, &[bp, bq, ap, aq]| {
+        let sid = key.stream::<Quote>(&mut cache, ctx)?;
         let [bid_price, bid_qty, ask_price, ask_qty] =
             match ctx.sink.fit::<Quote, 4>(sid, [(bp, P), (bq, Q), (ap, P), (aq, Q)]) {
                 Ok(v) => v,
