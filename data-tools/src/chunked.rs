@@ -153,8 +153,10 @@ fn parse_chunk<P: Parse>(p: &P, c: &mut Chunk<P::Out>, f: &mut Fields) {
 /// Reads decoded text in chunks that end at a line end (the last one at the end of input).
 struct Reader<'a> {
     src: &'a mut dyn Read,
-    /// Bytes read but not yet handed out (a partial line).
+    /// Bytes read but not yet handed out from `carry_pos` on (a partial
+    /// line, or at the start what the header reader had buffered).
     carry: Vec<u8>,
+    carry_pos: usize,
     eof: bool,
     chunk: usize,
     decoded: u64,
@@ -166,14 +168,34 @@ struct Reader<'a> {
 impl Reader<'_> {
     /// Fills `c` with the next chunk; `false` at the end of input.
     fn next(&mut self, c: &mut Chunk<impl Sized>) -> Result<bool> {
+        c.index = self.next_index;
+        // What is carried may be longer than a chunk (the header reader's
+        // buffer): it is handed out in pieces of about a chunk, at line ends.
+        let pending = &self.carry[self.carry_pos..];
+        if pending.len() > self.chunk {
+            let cut = memchr::memrchr(b'\n', &pending[..self.chunk])
+                .map(|p| p + 1)
+                .or_else(|| memchr::memchr(b'\n', &pending[self.chunk..]).map(|p| self.chunk + p + 1));
+            if let Some(cut) = cut {
+                if c.text.len() < cut {
+                    c.text.resize(cut, 0);
+                }
+                c.text[..cut].copy_from_slice(&pending[..cut]);
+                self.carry_pos += cut;
+                c.len = cut;
+                self.next_index += 1;
+                return Ok(true);
+            }
+        }
         // `c.text` keeps its length (no zeroing per read); `filled` bytes of it are data.
-        let carried = self.carry.len();
+        let carried = pending.len();
         let size = self.chunk.max(carried + 1);
         if c.text.len() < size {
             c.text.resize(size, 0);
         }
-        c.text[..carried].copy_from_slice(&self.carry);
+        c.text[..carried].copy_from_slice(&self.carry[self.carry_pos..]);
         self.carry.clear();
+        self.carry_pos = 0;
         let mut filled = carried;
         loop {
             while !self.eof && filled < c.text.len() {
@@ -204,7 +226,6 @@ impl Reader<'_> {
             }
         }
         c.len = filled;
-        c.index = self.next_index;
         self.next_index += 1;
         Ok(filled > 0)
     }
@@ -232,6 +253,7 @@ where
     let mut reader = Reader {
         src: rest.src,
         carry: rest.buffered,
+        carry_pos: 0,
         eof: rest.eof,
         chunk: if chunk == 0 { DEFAULT_CHUNK } else { chunk },
         decoded: rest.decoded,
@@ -350,4 +372,53 @@ pub(crate) fn threads_for(threads: usize, jobs: usize) -> usize {
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     (cores / jobs.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Member;
+
+    /// Every chunk ends at a line end and is about the chunk size, also while
+    /// the header reader's buffer is handed out; together they are the input.
+    #[test]
+    fn chunks_cut_at_line_ends_and_cover_the_input() {
+        let text: Vec<u8> = (0..20_000).flat_map(|i| format!("{i},{}\n", "x".repeat(i % 37)).into_bytes()).collect();
+        for chunk in [1, 7, 100, 4096, 1 << 20] {
+            let mut src = &text[..];
+            let mut m = Member { path: "t".into(), name: "t".into(), reader: &mut src, compression: Compression::None };
+            let mut lines = Lines::new(&mut m);
+            let (_, first) = lines.next_line().unwrap().unwrap();
+            assert_eq!(first, b"0,");
+            let rest = lines.into_rest();
+            let mut r = Reader {
+                src: rest.src,
+                carry: rest.buffered,
+                carry_pos: 0,
+                eof: rest.eof,
+                chunk,
+                decoded: rest.decoded,
+                path: rest.path,
+                compression: rest.compression,
+                next_index: 0,
+            };
+            let mut c = Chunk::<()>::new();
+            let mut all = b"0,\n".to_vec();
+            let mut n = 0;
+            while r.next(&mut c).unwrap() {
+                let t = &c.text[..c.len];
+                assert_eq!(t.last(), Some(&b'\n'), "chunk {n} of {chunk} bytes ends mid-line");
+                // No longer than the chunk size and one more line (lines are at most 46 bytes).
+                assert!(t.len() <= chunk + 46, "chunk {n}: {} bytes at chunk size {chunk}", t.len());
+                assert_eq!(c.index, n);
+                all.extend_from_slice(t);
+                n += 1;
+            }
+            assert_eq!(all, text, "chunk size {chunk}");
+            assert_eq!(r.decoded, text.len() as u64);
+            if chunk < 4096 {
+                assert!(n as usize > text.len() / (chunk + 46), "only {n} chunks at chunk size {chunk}");
+            }
+        }
+    }
 }
