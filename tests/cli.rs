@@ -215,3 +215,40 @@ fn run_help_states_the_simulators_real_defaults() {
         assert!(help.contains(&needle), "run --help lacks {needle:?}:\n{help}");
     }
 }
+
+/// `convert --threads N` with tiny chunks (the hidden `--chunk-bytes`) writes
+/// the tape `--threads 1` writes, byte for byte, and a bad row in a later
+/// chunk is one error line naming its line.
+#[test]
+fn convert_in_parallel_chunks_equals_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("binance-futures_trades_2024-08-08_BTCUSDT.csv");
+    let mut s = String::from("exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n");
+    for i in 0..3_000u64 {
+        let ts = 1_723_075_200_000_000 + i * 1_000 - (i % 5) * 300;
+        s.push_str(&format!(
+            "binance-futures,BTCUSDT,{ts},{},{i},buy,6100{}.{},0.0{}\n",
+            ts + 77,
+            i % 10,
+            i % 7,
+            i % 9 + 1
+        ));
+    }
+    fs::write(&csv, &s).unwrap();
+    let tape = |out: &Path| fs::read(out.join("binance-futures.BTCUSDT.trades.tape")).unwrap();
+    let one = dir.path().join("one");
+    let par = dir.path().join("par");
+    let c = csv.to_str().unwrap();
+    let o = run(&["convert", "tardis", c, "-o", one.to_str().unwrap(), "--threads", "1", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["convert", "tardis", c, "-o", par.to_str().unwrap(), "--threads", "3", "--chunk-bytes", "100", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tape(&one) == tape(&par), "tapes differ");
+
+    fs::write(&csv, s.replacen(",2345,buy,", ",2345,buy,x", 1)).unwrap();
+    let bad = dir.path().join("bad");
+    let o = run(&["convert", "tardis", c, "-o", bad.to_str().unwrap(), "--threads", "2", "--chunk-bytes", "100"]);
+    assert_one_error_line(&o, &[&format!("{c}:2347:"), "bad price or amount"]);
+    let help = stdout(&run(&["convert", "--help"]));
+    assert!(help.contains("--threads") && !help.contains("--chunk-bytes"), "{help}");
+}

@@ -28,6 +28,7 @@ use std::collections::HashSet;
 
 use ticktape_tape::{Bar, Funding, Level, Quote, Series, Stamp, Trade, level_flags, side, trade_flags};
 
+use crate::chunked::{Keys, Parse};
 use crate::common::{Batcher, StreamCache, find_col, is_header, opt_dec, parse_bool, trim};
 use crate::convert::Ctx;
 use crate::decimal::{Dec, parse_u64};
@@ -121,7 +122,8 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
     };
     check_columns(ctx, ds, &venue, header.as_deref(), ncols)?;
     let lay = Layout { header: header.as_deref() };
-    let mut rows = Rows { first: first_row.map(|r| (first_line, r)), lines: &mut lines };
+    let first = first_row.map(|r| (first_line, r));
+    let par = (ctx.threads, ctx.opts.chunk_bytes);
     match ds {
         "trades" | "aggTrades" => {
             let agg = ds == "aggTrades";
@@ -142,7 +144,7 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                     lay.col(&["is_buyer_maker"], 5),
                 ]
             };
-            trades(ctx, &mut rows, &venue, &symbol, c, agg)?
+            trades(ctx, lines, first, par, &venue, &symbol, c, agg)
         }
         "bookTicker" => {
             let c = [
@@ -152,14 +154,20 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
                 lay.col(&["best_ask_qty"], 4),
                 lay.col(&["transaction_time"], 5),
             ];
-            book_ticker(ctx, &mut rows, &venue, &symbol, c)?
+            book_ticker(ctx, lines, first, par, &venue, &symbol, c)
         }
-        "fundingRate" => {
-            let c = [lay.col(&["calc_time"], 0), lay.col(&["last_funding_rate"], 2)];
-            funding(ctx, &mut rows, &venue, &symbol, c)?
+        "fundingRate" | "metrics" | "depth" => {
+            let mut rows = Rows { first, lines: &mut lines };
+            match ds {
+                "fundingRate" => {
+                    let c = [lay.col(&["calc_time"], 0), lay.col(&["last_funding_rate"], 2)];
+                    funding(ctx, &mut rows, &venue, &symbol, c)?
+                }
+                "metrics" => metrics(ctx, &mut rows, &venue, &lay)?,
+                _ => depth(ctx, &mut rows, &venue, &lay)?,
+            }
+            Ok(lines.decoded_bytes())
         }
-        "metrics" => metrics(ctx, &mut rows, &venue, &lay)?,
-        "depth" => depth(ctx, &mut rows, &venue, &lay)?,
         _ => {
             let kind = match ds {
                 "markPriceKlines" => "-mark",
@@ -171,10 +179,74 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
             // index and premium bars are other prices, with a symbol of their own.
             let bar_symbol = format!("{symbol}{kind}");
             let interval = if is_interval(&interval) { interval.as_str() } else { "" };
-            klines(ctx, &mut rows, &venue, &bar_symbol, interval)?
+            klines(ctx, lines, first, par, &venue, &bar_symbol, interval)
         }
     }
-    Ok(lines.decoded_bytes())
+}
+
+/// The stateless part of a row, parsed on worker threads (see
+/// [`crate::chunked`]): at least `need` columns, then the dataset's values
+/// (`body`), or why the row is bad.
+struct Parsed<T, F> {
+    need: usize,
+    too_few: &'static str,
+    body: F,
+    _out: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Send, F> Parse for Parsed<T, F>
+where
+    F: Fn(&Fields, &[u8]) -> std::result::Result<T, &'static str> + Sync,
+{
+    type Out = std::result::Result<T, &'static str>;
+
+    #[inline]
+    fn parse(&self, row: &[u8], f: &Fields, _: &mut Keys) -> Self::Out {
+        if f.len() < self.need {
+            return Err(self.too_few);
+        }
+        (self.body)(f, row)
+    }
+}
+
+/// Parses every data row with `body` in parallel chunks and calls `each` in
+/// input order for every good one (text, line, values); bad rows are reported
+/// in their place. Returns the decoded bytes read.
+#[allow(clippy::too_many_arguments)]
+fn each_parsed<T: Send, F>(
+    ctx: &mut Ctx<'_>,
+    lines: Lines<'_>,
+    first: Option<(u64, Vec<u8>)>,
+    (threads, chunk): (usize, usize),
+    need: usize,
+    too_few: &'static str,
+    body: F,
+    mut each: impl FnMut(&mut Ctx<'_>, &[u8], u64, &T) -> Result<()> + Send,
+) -> Result<u64>
+where
+    F: Fn(&Fields, &[u8]) -> std::result::Result<T, &'static str> + Sync,
+{
+    let parser = Parsed { need, too_few, body, _out: std::marker::PhantomData };
+    crate::chunked::run(
+        ctx,
+        lines,
+        first,
+        &parser,
+        |ctx, c, row, line| match &row.val {
+            Ok(v) => each(ctx, c.text(row), line, v),
+            Err(why) => ctx.bad(line, c.text(row), why),
+        },
+        threads,
+        chunk,
+    )
+}
+
+/// Field `i` of `row`, split again (for messages, off the hot path).
+#[cold]
+fn field(row: &[u8], i: usize) -> &[u8] {
+    let mut f = Fields::default();
+    f.split(row);
+    f.get(row, i)
 }
 
 /// The first data row (if the first line was not a header), then the rest.
@@ -413,74 +485,92 @@ fn venue_from(path: &str, symbol: &str, ds: &str, ncols: usize) -> &'static str 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn trades(
     ctx: &mut Ctx<'_>,
-    rows: &mut Rows<'_, '_>,
+    lines: Lines<'_>,
+    first: Option<(u64, Vec<u8>)>,
+    par: (usize, usize),
     venue: &str,
     symbol: &str,
     c: [usize; 5],
     agg: bool,
-) -> Result<()> {
+) -> Result<u64> {
     let mut cache = if agg { StreamCache::variant("agg") } else { StreamCache::default() };
     let sid = cache.get::<Trade>(ctx, venue.as_bytes(), symbol.as_bytes(), false)?;
-    let mut f = Fields::default();
     let need = c.iter().max().copied().unwrap_or(0) + 1;
-    rows.for_each(ctx, |ctx, line, row| {
-        f.split(row);
-        if f.len() < need {
-            return ctx.bad(line, row, "too few columns");
-        }
-        let (pt, qt) = (f.get(row, c[1]), f.get(row, c[2]));
+    let body = |f: &Fields, row: &[u8]| {
         let (Some(id), Ok(price), Ok(qty), Some(ts), Some(maker)) = (
             parse_u64(f.get(row, c[0])),
-            Dec::parse(pt),
-            Dec::parse(qt),
+            Dec::parse(f.get(row, c[1])),
+            Dec::parse(f.get(row, c[2])),
             vision_ts(f.get(row, c[3])),
             parse_bool(f.get(row, c[4])),
         ) else {
-            return ctx.bad(line, row, "bad id, price, quantity, time or is_buyer_maker");
+            return Err("bad id, price, quantity, time or is_buyer_maker");
         };
         if qty.mant <= 0 {
-            return ctx.bad(line, row, "trade quantity is not positive");
+            return Err("trade quantity is not positive");
         }
-        let [price, qty] = match ctx.sink.fit::<Trade, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
-            Ok(v) => v,
-            Err(m) => return ctx.misfit(m, line, &[pt, qt]),
-        };
-        let rec = Trade {
-            ts: Stamp { exchange: ts, local: ts },
-            price,
-            qty,
-            trade_id: id,
-            side: if maker { side::SELL } else { side::BUY },
-            flags: if agg { trade_flags::AGGREGATED } else { 0 },
-            ..Trade::default()
-        };
-        ctx.push(sid, rec, line)
-    })
+        Ok((id, price, qty, ts, maker))
+    };
+    each_parsed(
+        ctx,
+        lines,
+        first,
+        par,
+        need,
+        "too few columns",
+        body,
+        |ctx, row, line, &(id, price, qty, ts, maker)| {
+            let [price, qty] = match ctx.sink.fit::<Trade, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
+                Ok(v) => v,
+                Err(m) => return ctx.misfit(m, line, &[field(row, c[1]), field(row, c[2])]),
+            };
+            let rec = Trade {
+                ts: Stamp { exchange: ts, local: ts },
+                price,
+                qty,
+                trade_id: id,
+                side: if maker { side::SELL } else { side::BUY },
+                flags: if agg { trade_flags::AGGREGATED } else { 0 },
+                ..Trade::default()
+            };
+            ctx.push(sid, rec, line)
+        },
+    )
 }
 
-fn book_ticker(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: &str, c: [usize; 5]) -> Result<()> {
+fn book_ticker(
+    ctx: &mut Ctx<'_>,
+    lines: Lines<'_>,
+    first: Option<(u64, Vec<u8>)>,
+    par: (usize, usize),
+    venue: &str,
+    symbol: &str,
+    c: [usize; 5],
+) -> Result<u64> {
     let sid = StreamCache::default().get::<Quote>(ctx, venue.as_bytes(), symbol.as_bytes(), false)?;
-    let mut f = Fields::default();
     let need = c.iter().max().copied().unwrap_or(0) + 1;
-    rows.for_each(ctx, |ctx, line, row| {
-        f.split(row);
-        if f.len() < need {
-            return ctx.bad(line, row, "too few columns");
-        }
+    let body = |f: &Fields, row: &[u8]| {
         let t = [f.get(row, c[0]), f.get(row, c[1]), f.get(row, c[2]), f.get(row, c[3])];
         let (Ok(bp), Ok(bq), Ok(ap), Ok(aq), Some(ts)) =
             (Dec::parse(t[0]), Dec::parse(t[1]), Dec::parse(t[2]), Dec::parse(t[3]), vision_ts(f.get(row, c[4])))
         else {
-            return ctx.bad(line, row, "bad price, quantity or time");
+            return Err("bad price, quantity or time");
         };
         if bq.mant < 0 || aq.mant < 0 {
-            return ctx.bad(line, row, "negative quantity");
+            return Err("negative quantity");
         }
+        Ok(([bp, bq, ap, aq], ts))
+    };
+    each_parsed(ctx, lines, first, par, need, "too few columns", body, |ctx, row, line, &([bp, bq, ap, aq], ts)| {
         let v = match ctx.sink.fit::<Quote, 4>(sid, [(Some(bp), P), (Some(bq), Q), (Some(ap), P), (Some(aq), Q)]) {
             Ok(v) => v,
-            Err(m) => return ctx.misfit(m, line, &t),
+            Err(m) => {
+                let t = [field(row, c[0]), field(row, c[1]), field(row, c[2]), field(row, c[3])];
+                return ctx.misfit(m, line, &t);
+            }
         };
         let rec = Quote {
             ts: Stamp { exchange: ts, local: ts },
@@ -515,16 +605,20 @@ fn funding(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: &str
     })
 }
 
-fn klines(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: &str, interval: &str) -> Result<()> {
+fn klines(
+    ctx: &mut Ctx<'_>,
+    lines: Lines<'_>,
+    first: Option<(u64, Vec<u8>)>,
+    par: (usize, usize),
+    venue: &str,
+    symbol: &str,
+    interval: &str,
+) -> Result<u64> {
     ctx.sort_everything();
     let sid = crate::common::bar_stream(ctx, venue, symbol, interval)?;
-    let mut f = Fields::default();
-    rows.for_each(ctx, |ctx, line, row| {
-        f.split(row);
-        if f.len() < 11 {
-            return ctx.bad(line, row, "too few columns (klines have 12)");
-        }
-        let t = [f.get(row, 1), f.get(row, 2), f.get(row, 3), f.get(row, 4), f.get(row, 5), f.get(row, 9)];
+    const TEXTS: [usize; 6] = [1, 2, 3, 4, 5, 9];
+    let body = |f: &Fields, row: &[u8]| {
+        let t = TEXTS.map(|i| f.get(row, i));
         let (Some(open_ts), Some(close_ts), Ok(o), Ok(h), Ok(l), Ok(c), Ok(v), Ok(tb)) = (
             vision_ts(f.get(row, 0)),
             vision_ts(f.get(row, 6)),
@@ -535,15 +629,19 @@ fn klines(ctx: &mut Ctx<'_>, rows: &mut Rows<'_, '_>, venue: &str, symbol: &str,
             Dec::parse(t[4]),
             opt_dec(t[5]),
         ) else {
-            return ctx.bad(line, row, "bad kline time, price or volume");
+            return Err("bad kline time, price or volume");
         };
         let Some(count) = parse_u64(trim(f.get(row, 8))) else {
-            return ctx.bad(line, row, "bad trade count");
+            return Err("bad trade count");
         };
-        let vals = [(Some(o), P), (Some(h), P), (Some(l), P), (Some(c), P), (Some(v), Q), (tb, Q)];
+        Ok((open_ts, close_ts, [o, h, l, c, v], tb, count))
+    };
+    let too_few = "too few columns (klines have 12)";
+    each_parsed(ctx, lines, first, par, 11, too_few, body, |ctx, row, line, &(open_ts, close_ts, d, tb, count)| {
+        let vals = [(Some(d[0]), P), (Some(d[1]), P), (Some(d[2]), P), (Some(d[3]), P), (Some(d[4]), Q), (tb, Q)];
         let x = match ctx.sink.fit::<Bar, 6>(sid, vals) {
             Ok(x) => x,
-            Err(m) => return ctx.misfit(m, line, &t),
+            Err(m) => return ctx.misfit(m, line, &TEXTS.map(|i| field(row, i))),
         };
         if x[2] > x[1] || x[4] < 0 {
             return ctx.bad(line, row, "low above high, or negative volume");

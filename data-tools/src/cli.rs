@@ -15,6 +15,7 @@ Examples:
   ticktape convert binance-ws usdm_btcusdt_20240808.gz -o tapes/
   ticktape convert binance-vision --checksum BTCUSDT-aggTrades-2024-08-0*.zip -o tapes/
   ticktape convert tardis binance-futures_trades_2020-02-*_BTCUSDT.csv.gz -o tapes/ --jobs 2
+  ticktape convert tardis binance-futures_trades_2024-08-08_BTCUSDT.csv -o tapes/ --threads 2
   ticktape convert hyperliquid userFills.json --account 0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2 -o tapes/
   ticktape convert hftbacktest btcusdt.npz --symbol BTCUSDT --venue binance-futures --price-decimals 1 --qty-decimals 3 -o tapes/
   ticktape convert series-csv factor.csv --value-column momentum -o tapes/
@@ -71,6 +72,15 @@ pub struct ConvertArgs {
     /// Inputs converted at once (0: one per core).
     #[arg(short = 'j', long, default_value_t = 0)]
     pub jobs: usize,
+    /// Threads parsing one CSV input in chunks of lines, in parallel (Tardis
+    /// trades, quotes and incremental_book_L2; 0: the cores shared among the inputs
+    /// converted at once). The tapes are the same for any count; 1 reads, parses and
+    /// writes on one thread.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Chunk size of parallel CSV parsing, bytes (0: 1 MiB). For tests.
+    #[arg(long, value_name = "BYTES", default_value_t = 0, hide = true)]
+    pub chunk_bytes: usize,
     /// Reorder tolerance in ms: records up to this much out of time order are sorted;
     /// later ones are an error (or skipped with --skip-bad). Default 5000.
     #[arg(long, value_name = "MS")]
@@ -110,6 +120,8 @@ impl ConvertArgs {
             decimals: FixedExps { price: self.price_decimals, qty: self.qty_decimals, value: self.value_decimals },
             per_input: self.per_input,
             jobs: self.jobs,
+            threads: self.threads,
+            chunk_bytes: self.chunk_bytes,
             tolerance_ms: self.tolerance_ms,
             venue: self.venue.clone(),
             symbol: self.symbol.clone(),

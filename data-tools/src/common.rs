@@ -12,6 +12,8 @@ pub(crate) struct StreamCache {
     symbol: Vec<u8>,
     id: Option<StreamId>,
     variant: &'static str,
+    /// The token of the last lookup by [`StreamCache::get_by`].
+    token: Option<(u64, u32)>,
 }
 
 impl StreamCache {
@@ -36,6 +38,28 @@ impl StreamCache {
             return Ok(id);
         }
         self.slow::<R>(ctx, venue, symbol, has_local_ts)
+    }
+
+    /// Like [`StreamCache::get`], but a lookup with the same `token` as the
+    /// last one (a chunk and a key number within it, see
+    /// [`crate::chunked::Keys`]) returns its stream without comparing names.
+    #[inline]
+    pub(crate) fn get_by<R: Rec>(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        token: (u64, u32),
+        venue: &[u8],
+        symbol: &[u8],
+        has_local_ts: bool,
+    ) -> Result<StreamId> {
+        if let Some(id) = self.id
+            && self.token == Some(token)
+        {
+            return Ok(id);
+        }
+        let id = self.get::<R>(ctx, venue, symbol, has_local_ts)?;
+        self.token = Some(token);
+        Ok(id)
     }
 
     #[cold]

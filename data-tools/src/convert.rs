@@ -116,6 +116,11 @@ pub struct ConvertOptions {
     pub per_input: bool,
     /// Worker threads (0: one per core).
     pub jobs: usize,
+    /// Threads parsing one CSV input in chunks (0: the cores shared among the
+    /// inputs converted at once). The output does not depend on it.
+    pub threads: usize,
+    /// Chunk size for parallel CSV parsing, bytes (0: 1 MiB). For tests.
+    pub chunk_bytes: usize,
     /// Reorder tolerance in ms (`None`: the dataset's default, 5000 ms for streams,
     /// unlimited for small daily datasets that are known to be unsorted).
     pub tolerance_ms: Option<i64>,
@@ -147,6 +152,8 @@ impl Default for ConvertOptions {
             decimals: FixedExps::default(),
             per_input: false,
             jobs: 0,
+            threads: 0,
+            chunk_bytes: 0,
             tolerance_ms: None,
             max_buffered: 1 << 22,
             venue: None,
@@ -179,6 +186,8 @@ pub(crate) struct Ctx<'a> {
     pub accounts: BTreeMap<u64, String>,
     /// Recent trade ids per stream, to find repeated rows.
     pub recent: Vec<crate::valid::RecentIds>,
+    /// Threads parsing this input's CSV chunks.
+    pub threads: usize,
 }
 
 impl Ctx<'_> {
@@ -361,6 +370,7 @@ pub fn convert(source: SourceKind, inputs: &[PathBuf], opts: &ConvertOptions) ->
     let jobs =
         if opts.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { opts.jobs }
             .clamp(1, inputs.len());
+    let threads = crate::chunked::threads_for(opts.threads, jobs);
 
     let next = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
@@ -397,7 +407,7 @@ pub fn convert(source: SourceKind, inputs: &[PathBuf], opts: &ConvertOptions) ->
                         let r = if failed.load(Ordering::Relaxed) {
                             Err(Error::Cancelled)
                         } else {
-                            convert_input(source, i, &inputs[i], opts, &raw)
+                            convert_input(source, i, &inputs[i], opts, &raw, threads)
                         };
                         if r.is_err() {
                             failed.store(true, Ordering::Relaxed);
@@ -477,6 +487,7 @@ fn convert_input(
     path: &Path,
     opts: &ConvertOptions,
     raw: &Arc<AtomicU64>,
+    threads: usize,
 ) -> Result<(InputReport, Vec<StreamOutput>, BTreeMap<u64, String>)> {
     let compression = input::detect(path)?;
     if opts.checksum && compression == Compression::Zip {
@@ -499,6 +510,7 @@ fn convert_input(
         offsets: OffsetSampler::default(),
         accounts: BTreeMap::new(),
         recent: Vec::new(),
+        threads,
     };
     let mut decoded = 0u64;
     let result = input::for_each_member(path, raw, |mut m: Member<'_>| {

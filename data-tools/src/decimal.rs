@@ -147,6 +147,41 @@ impl Dec {
     /// exponent (`e-5`). No spaces, no thousands separators.
     #[inline]
     pub fn parse(s: &[u8]) -> Result<Dec, DecError> {
+        // Fast path for what market data is made of: up to 18 characters of
+        // digits and one `.` (no sign, no exponent), which cannot overflow.
+        if s.len() <= 18 {
+            let mut mant: u64 = 0;
+            let mut dot = usize::MAX;
+            let mut plain = true;
+            for (i, &b) in s.iter().enumerate() {
+                let d = b.wrapping_sub(b'0');
+                if d <= 9 {
+                    mant = mant * 10 + u64::from(d);
+                } else if b == b'.' && dot == usize::MAX {
+                    dot = i;
+                } else {
+                    plain = false;
+                    break;
+                }
+            }
+            let digits = s.len() - usize::from(dot != usize::MAX);
+            if plain && digits > 0 {
+                if mant == 0 {
+                    return Ok(Dec { mant: 0, frac: 0 });
+                }
+                let mut frac = if dot == usize::MAX { 0 } else { (s.len() - dot - 1) as u8 };
+                while frac > 0 && mant.is_multiple_of(10) {
+                    mant /= 10;
+                    frac -= 1;
+                }
+                return Ok(Dec { mant: mant as i64, frac });
+            }
+        }
+        Self::parse_general(s)
+    }
+
+    /// [`Dec::parse`] for any text (signs, exponents, long digit strings).
+    fn parse_general(s: &[u8]) -> Result<Dec, DecError> {
         let mut i = 0;
         let neg = match s.first() {
             Some(b'-') => {
@@ -310,11 +345,46 @@ impl std::fmt::Display for Dec {
     }
 }
 
+/// The value of 8 ASCII digits (the first most significant), `None` if one
+/// is not a digit. Eight at once in a 64-bit word (the SWAR method of
+/// simdjson's `parse_eight_digits_unrolled`): timestamps and ids are the
+/// longest fields of a trades CSV, and digit by digit is a chain of
+/// dependent multiplies.
+#[inline]
+fn eight_digits(b: &[u8; 8]) -> Option<u64> {
+    let x = u64::from_le_bytes(*b);
+    // Each byte 0x30..=0x39: high nibble 3, and adding 6 keeps it 3.
+    let hi = 0xF0F0_F0F0_F0F0_F0F0u64;
+    if x & hi != 0x3030_3030_3030_3030 || x.wrapping_add(0x0606_0606_0606_0606) & hi != 0x3030_3030_3030_3030 {
+        return None;
+    }
+    let v = (x & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561) >> 8;
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
+    Some((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32)
+}
+
 /// Parses an unsigned integer (ids); `None` if empty, not digits, or too large.
 #[inline]
 pub fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 20 {
         return None;
+    }
+    if s.len() < 20 {
+        // At most 19 digits: below 10^19 < 2^64, no overflow to check.
+        let mut v: u64 = 0;
+        let mut rest = s;
+        while let Some((eight, tail)) = rest.split_first_chunk::<8>() {
+            v = v * 100_000_000 + eight_digits(eight)?;
+            rest = tail;
+        }
+        for &b in rest {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + u64::from(d);
+        }
+        return Some(v);
     }
     let mut v: u64 = 0;
     for &b in s {
@@ -342,6 +412,55 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_agrees_with_the_general_parser() {
+        let alphabet = b"0123456789.0.-+eE";
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 21) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|i| {
+                    let r = (x >> (i * 3 % 61)) as usize;
+                    // Mostly digits, sometimes a dot, rarely anything else.
+                    if !r.is_multiple_of(8) { b'0' + (r % 10) as u8 } else { alphabet[(r / 8) % alphabet.len()] }
+                })
+                .collect();
+            assert_eq!(Dec::parse(&text), Dec::parse_general(&text), "{:?}", String::from_utf8_lossy(&text));
+        }
+        for t in ["61800.30", "0.000", ".5", "5.", ".", "", "007", "1.50", "123456789012345678", "0.13200"] {
+            assert_eq!(Dec::parse(t.as_bytes()), Dec::parse_general(t.as_bytes()), "{t}");
+        }
+    }
+
+    #[test]
+    fn integers_parse_like_the_standard_library() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for len in 1..=21 {
+            for _ in 0..300 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let digits: String = (0..len).map(|i| char::from(b'0' + ((x >> (i % 60)) % 10) as u8)).collect();
+                let want = if len > 20 { None } else { digits.parse::<u64>().ok() };
+                assert_eq!(parse_u64(digits.as_bytes()), want, "{digits}");
+                // One byte off the digits, anywhere.
+                let mut bad = digits.clone().into_bytes();
+                let at = (x % len as u64) as usize;
+                bad[at] = [b'/', b':', b'a', b' ', 0x80, b'.'][(x >> 3) as usize % 6];
+                assert_eq!(parse_u64(&bad), None, "{:?}", String::from_utf8_lossy(&bad));
+            }
+        }
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b"99999999999999999999"), None);
+        assert_eq!(parse_u64(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(parse_u64(b""), None);
+        assert_eq!(parse_i64(b"-1723075200000000"), Some(-1_723_075_200_000_000));
+    }
 
     fn d(s: &str) -> Dec {
         Dec::parse(s.as_bytes()).unwrap()

@@ -238,6 +238,20 @@ impl<'a> Lines<'a> {
         }
     }
 
+    /// Hands over what is left: the bytes buffered but not yet returned as
+    /// lines, and the source to read on from (for [`crate::chunked`]).
+    pub(crate) fn into_rest(self) -> Rest<'a> {
+        Rest {
+            buffered: self.buf[self.start..self.end].to_vec(),
+            src: self.src,
+            eof: self.eof,
+            line: self.line,
+            decoded: self.decoded,
+            path: self.path,
+            compression: self.compression,
+        }
+    }
+
     /// Decoded bytes read so far.
     pub(crate) fn decoded_bytes(&self) -> u64 {
         self.decoded
@@ -300,6 +314,24 @@ impl<'a> Lines<'a> {
             }
         }
     }
+}
+
+/// The unread part of a [`Lines`]: see [`Lines::into_rest`].
+pub(crate) struct Rest<'a> {
+    /// Decoded bytes read from `src` but not yet returned as lines.
+    pub buffered: Vec<u8>,
+    /// Where the rest comes from.
+    pub src: &'a mut dyn Read,
+    /// `src` is at its end.
+    pub eof: bool,
+    /// Lines returned so far.
+    pub line: u64,
+    /// Decoded bytes read so far (`buffered` included).
+    pub decoded: u64,
+    /// Path for messages.
+    pub path: &'a Path,
+    /// Compression of the container, for read errors.
+    pub compression: Compression,
 }
 
 /// Turns a read error into the right error for the container.

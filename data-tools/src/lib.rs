@@ -46,6 +46,7 @@
 
 pub mod binance_vision;
 pub mod binance_ws;
+mod chunked;
 pub mod cli;
 mod common;
 mod convert;

@@ -12,6 +12,7 @@
 
 use ticktape_tape::{Funding, Level, Quote, Stamp, Trade, level_flags, side};
 
+use crate::chunked::{Keys, Parse};
 use crate::common::{Batcher, StreamCache, find_col, opt_dec};
 use crate::convert::Ctx;
 use crate::decimal::{Dec, parse_u64};
@@ -47,23 +48,25 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
         });
     }
     let base = [col(&["exchange"])?, col(&["symbol"])?, col(&["timestamp"])?, col(&["local_timestamp"])?];
+    let (threads, chunk) = (ctx.threads, ctx.opts.chunk_bytes);
     match ds {
         "trades" => {
             let c = [col(&["id"])?, col(&["side"])?, col(&["price"])?, col(&["amount"])?];
-            trades(ctx, &mut lines, base, c)?
+            trades(ctx, lines, base, c, threads, chunk)
         }
         "incremental_book_L2" => {
             let c = [col(&["is_snapshot"])?, col(&["side"])?, col(&["price"])?, col(&["amount"])?];
-            incremental(ctx, &mut lines, base, c)?
+            incremental(ctx, lines, base, c, threads, chunk)
         }
         "quotes" => {
             let c = [col(&["bid_price"])?, col(&["bid_amount"])?, col(&["ask_price"])?, col(&["ask_amount"])?];
-            quotes(ctx, &mut lines, base, c)?
+            quotes(ctx, lines, base, c, threads, chunk)
         }
         "derivative_ticker" => {
             let c =
                 [col(&["funding_rate"])?, col(&["mark_price"])?, col(&["index_price"])?, col(&["funding_timestamp"])?];
-            ticker(ctx, &mut lines, base, c)?
+            ticker(ctx, &mut lines, base, c)?;
+            Ok(lines.decoded_bytes())
         }
         _ => {
             let mut levels = Vec::new();
@@ -81,10 +84,10 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, m: &mut Member<'_>) -> Result<u64> {
             if levels.is_empty() {
                 return Err(Error::Format { path: ctx.path.clone(), why: format!("{ds}: no asks[0].price column") });
             }
-            snapshots(ctx, &mut lines, base, &levels)?
+            snapshots(ctx, &mut lines, base, &levels)?;
+            Ok(lines.decoded_bytes())
         }
     }
-    Ok(lines.decoded_bytes())
 }
 
 fn detect(ctx: &Ctx<'_>, name: &str, header: &[Vec<u8>]) -> Result<&'static str> {
@@ -131,14 +134,22 @@ fn stamp(f: &Fields, row: &[u8], base: [usize; 4]) -> Option<Stamp> {
     Some(Stamp { exchange, local })
 }
 
-/// Tardis documents µs: a value of 10–14 or 18–19 digits is s, ms or ns by
-/// magnitude, which is an error whatever `--skip-bad` says (every row would be wrong).
+/// Whether a timestamp text is in another unit than µs: Tardis documents µs,
+/// and a value of 10–14 or 18–19 digits is s, ms or ns by magnitude.
+#[inline]
+fn wrong_unit(text: &[u8]) -> bool {
+    let digits = text.len();
+    !(15..=17).contains(&digits) && (10..=19).contains(&digits) && text.iter().all(u8::is_ascii_digit)
+}
+
+/// A timestamp in another unit than µs (see [`wrong_unit`]) is an error
+/// whatever `--skip-bad` says (every row would be wrong).
 #[inline]
 fn unit_check(ctx: &Ctx<'_>, line: u64, column: &'static str, text: &[u8]) -> Result<()> {
-    let digits = text.len();
-    if !text.iter().all(u8::is_ascii_digit) || (15..=17).contains(&digits) || !(10..=19).contains(&digits) {
+    if !wrong_unit(text) {
         return Ok(());
     }
+    let digits = text.len();
     let looks_like = crate::time::Unit::from_digits(digits).map_or("?", |u| u.name());
     Err(Error::TimeUnit {
         path: ctx.path.clone(),
@@ -214,38 +225,156 @@ fn each_row(
     Ok(())
 }
 
-fn trades(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
+/// What a worker makes of a row before the sink sees it (see [`crate::chunked`]).
+#[derive(Debug)]
+enum Parsed<T> {
+    /// Times and values parsed; `key` numbers the row's (exchange, symbol) in its chunk.
+    Ok { ts: Stamp, key: u32, v: T },
+    /// A malformed row, and why.
+    Bad(&'static str),
+    /// Column `0` (timestamp) or `1` (local_timestamp) is in another unit: always an error.
+    Unit(u8),
+}
+
+/// The stateless part of a row of any dataset: columns, times, then the
+/// dataset's own values (`body`). The same checks in the same order as a
+/// single-threaded reading, so the same row is bad for the same reason.
+struct Rows<T, F> {
+    base: [usize; 4],
+    ncols: usize,
+    body: F,
+    _out: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, F> Rows<T, F>
+where
+    F: Fn(&Fields, &[u8]) -> std::result::Result<T, &'static str> + Sync,
+{
+    fn new(base: [usize; 4], c: &[usize], body: F) -> Self {
+        let ncols = base.iter().chain(c).max().copied().unwrap_or(0) + 1;
+        Rows { base, ncols, body, _out: std::marker::PhantomData }
+    }
+}
+
+impl<T: Send, F> Parse for Rows<T, F>
+where
+    F: Fn(&Fields, &[u8]) -> std::result::Result<T, &'static str> + Sync,
+{
+    type Out = Parsed<T>;
+
+    #[inline]
+    fn parse(&self, row: &[u8], f: &Fields, keys: &mut Keys) -> Parsed<T> {
+        if f.len() < self.ncols {
+            return Parsed::Bad("too few columns");
+        }
+        if wrong_unit(f.get(row, self.base[2])) {
+            return Parsed::Unit(0);
+        }
+        if wrong_unit(f.get(row, self.base[3])) {
+            return Parsed::Unit(1);
+        }
+        let Some(ts) = stamp(f, row, self.base) else {
+            return Parsed::Bad("bad timestamp");
+        };
+        match (self.body)(f, row) {
+            Ok(v) => Parsed::Ok { ts, key: keys.id(f.get(row, self.base[0]), f.get(row, self.base[1])), v },
+            Err(why) => Parsed::Bad(why),
+        }
+    }
+}
+
+/// Runs `rows` over the rest of the input in parallel chunks and calls `each`
+/// in input order for every good row, with its text, line, times, exchange,
+/// symbol and values; bad rows are reported in their place. Returns the
+/// decoded bytes read.
+fn each_parsed<T: Send, F>(
+    ctx: &mut Ctx<'_>,
+    lines: Lines<'_>,
+    rows: Rows<T, F>,
+    (threads, chunk): (usize, usize),
+    mut each: impl FnMut(&mut Ctx<'_>, &[u8], u64, Stamp, Key<'_>, &T) -> Result<()> + Send,
+) -> Result<u64>
+where
+    F: Fn(&Fields, &[u8]) -> std::result::Result<T, &'static str> + Sync,
+{
+    let base = rows.base;
+    crate::chunked::run(
+        ctx,
+        lines,
+        None,
+        &rows,
+        |ctx, c, row, line| match &row.val {
+            Parsed::Ok { ts, key, v } => {
+                let (venue, symbol) = c.keys.get(*key);
+                each(ctx, c.text(row), line, *ts, Key { token: (c.index(), *key), venue, symbol }, v)
+            }
+            Parsed::Bad(why) => ctx.bad(line, c.text(row), why),
+            Parsed::Unit(k) => {
+                let (i, column) = if *k == 0 { (base[2], "timestamp") } else { (base[3], "local_timestamp") };
+                unit_check(ctx, line, column, field(c.text(row), i))
+            }
+        },
+        threads,
+        chunk,
+    )
+}
+
+/// The exchange and symbol of a row, and a token that is the same for rows
+/// of one chunk with the same pair (for [`StreamCache::get_by`]).
+struct Key<'a> {
+    token: (u64, u32),
+    venue: &'a [u8],
+    symbol: &'a [u8],
+}
+
+impl Key<'_> {
+    /// The stream of `R` for this row.
+    #[inline]
+    fn stream<R: crate::sink::Rec>(&self, cache: &mut StreamCache, ctx: &mut Ctx<'_>) -> Result<usize> {
+        cache.get_by::<R>(ctx, self.token, self.venue, self.symbol, true)
+    }
+}
+
+/// Field `i` of `row`, split again (for messages, off the hot path).
+#[cold]
+fn field(row: &[u8], i: usize) -> &[u8] {
+    let mut f = Fields::default();
+    f.split(row);
+    f.get(row, i)
+}
+
+fn trades(
+    ctx: &mut Ctx<'_>,
+    lines: Lines<'_>,
+    base: [usize; 4],
+    c: [usize; 4],
+    threads: usize,
+    chunk: usize,
+) -> Result<u64> {
     let mut cache = StreamCache::default();
-    let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
-    each_row(ctx, lines, base, ncols, |ctx, f, line, row, ts| {
-        let (pt, qt) = (f.get(row, c[2]), f.get(row, c[3]));
-        let (Ok(price), Ok(qty)) = (Dec::parse(pt), Dec::parse(qt)) else {
-            ctx.bad(line, row, "bad price or amount")?;
-            return Ok(());
+    let rows = Rows::new(base, &c, |f: &Fields, row: &[u8]| {
+        let (Ok(price), Ok(qty)) = (Dec::parse(f.get(row, c[2])), Dec::parse(f.get(row, c[3]))) else {
+            return Err("bad price or amount");
         };
         if qty.mant <= 0 {
-            ctx.bad(line, row, "trade amount is not positive")?;
-            return Ok(());
+            return Err("trade amount is not positive");
         }
         let side = match f.get(row, c[1]) {
             b"buy" => side::BUY,
             b"sell" => side::SELL,
             _ => side::NONE,
         };
-        let id = trade_id(f.get(row, c[0]));
-        let sid = cache.get::<Trade>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
+        Ok((price, qty, side, trade_id(f.get(row, c[0]))))
+    });
+    each_parsed(ctx, lines, rows, (threads, chunk), |ctx, row, line, ts, key, &(price, qty, side, id)| {
+        let sid = key.stream::<Trade>(&mut cache, ctx)?;
         let [price, qty] = match ctx.sink.fit::<Trade, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
             Ok(v) => v,
-            Err(m) => {
-                ctx.misfit(m, line, &[pt, qt])?;
-                return Ok(());
-            }
+            Err(m) => return ctx.misfit(m, line, &[field(row, c[2]), field(row, c[3])]),
         };
         ctx.offset(ts.local, ts.exchange);
-        ctx.push(sid, Trade { ts, price, qty, trade_id: id, side, ..Trade::default() }, line)?;
-        Ok(())
-    })?;
-    Ok(())
+        ctx.push(sid, Trade { ts, price, qty, trade_id: id, side, ..Trade::default() }, line)
+    })
 }
 
 /// A numeric id, or the first 16 hex digits of a UUID, or 0.
@@ -271,97 +400,102 @@ fn trade_id(s: &[u8]) -> u64 {
     if n == 16 { v } else { 0 }
 }
 
-fn incremental(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
+fn incremental(
+    ctx: &mut Ctx<'_>,
+    lines: Lines<'_>,
+    base: [usize; 4],
+    c: [usize; 4],
+    threads: usize,
+    chunk: usize,
+) -> Result<u64> {
     let mut cache = StreamCache::default();
     let mut batch = Batcher::default();
-    let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
     // Batch key of the open batch: (stream, exchange ts, local ts, snapshot).
     let mut open: Option<(usize, i64, i64, bool)> = None;
     // Per stream: whether the last row was a snapshot row.
     let mut in_snapshot: Vec<bool> = Vec::new();
-    each_row(ctx, lines, base, ncols, |ctx, f, line, row, ts| {
+    let rows = Rows::new(base, &c, |f: &Fields, row: &[u8]| {
         let Some(snap) = crate::common::parse_bool(f.get(row, c[0])) else {
-            ctx.bad(line, row, "is_snapshot is not true/false")?;
-            return Ok(());
+            return Err("is_snapshot is not true/false");
         };
         let lside = match f.get(row, c[1]) {
             b"bid" | b"buy" => side::BID,
             b"ask" | b"sell" => side::ASK,
-            _ => {
-                ctx.bad(line, row, "side is not bid/ask")?;
-                return Ok(());
-            }
+            _ => return Err("side is not bid/ask"),
         };
-        let (pt, qt) = (f.get(row, c[2]), f.get(row, c[3]));
-        let (Ok(price), Ok(qty)) = (Dec::parse(pt), Dec::parse(qt)) else {
-            ctx.bad(line, row, "bad price or amount")?;
-            return Ok(());
+        let (Ok(price), Ok(qty)) = (Dec::parse(f.get(row, c[2])), Dec::parse(f.get(row, c[3]))) else {
+            return Err("bad price or amount");
         };
         if qty.mant < 0 {
-            ctx.bad(line, row, "negative amount")?;
-            return Ok(());
+            return Err("negative amount");
         }
-        let sid = cache.get::<Level>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
-        let [price, qty] = match ctx.sink.fit::<Level, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
-            Ok(v) => v,
-            Err(m) => {
-                ctx.misfit(m, line, &[pt, qt])?;
-                return Ok(());
+        Ok((snap, lside, price, qty))
+    });
+    let decoded =
+        each_parsed(ctx, lines, rows, (threads, chunk), |ctx, row, line, ts, key, &(snap, lside, price, qty)| {
+            let sid = key.stream::<Level>(&mut cache, ctx)?;
+            let [price, qty] = match ctx.sink.fit::<Level, 2>(sid, [(Some(price), P), (Some(qty), Q)]) {
+                Ok(v) => v,
+                Err(m) => return ctx.misfit(m, line, &[field(row, c[2]), field(row, c[3])]),
+            };
+            if in_snapshot.len() <= sid {
+                in_snapshot.resize(sid + 1, false);
             }
-        };
-        if in_snapshot.len() <= sid {
-            in_snapshot.resize(sid + 1, false);
-        }
-        let key = (sid, ts.exchange, ts.local, snap);
-        let starts_snapshot = snap && !in_snapshot[sid];
-        if open != Some(key) || starts_snapshot {
-            batch.end(ctx)?;
-            open = Some(key);
-        }
-        in_snapshot[sid] = snap;
-        let mut flags = 0;
-        if snap {
-            flags |= level_flags::SNAPSHOT;
-            if starts_snapshot {
-                flags |= level_flags::SNAPSHOT_START;
-                ctx.stats.snapshots += 1;
+            let key = (sid, ts.exchange, ts.local, snap);
+            let starts_snapshot = snap && !in_snapshot[sid];
+            if open != Some(key) || starts_snapshot {
+                batch.end(ctx)?;
+                open = Some(key);
             }
-        }
-        ctx.offset(ts.local, ts.exchange);
-        batch.add(ctx, sid, Level { ts, price, qty, side: lside, flags, ..Level::default() }, line)?;
-        Ok(())
-    })?;
-    batch.end(ctx)
+            in_snapshot[sid] = snap;
+            let mut flags = 0;
+            if snap {
+                flags |= level_flags::SNAPSHOT;
+                if starts_snapshot {
+                    flags |= level_flags::SNAPSHOT_START;
+                    ctx.stats.snapshots += 1;
+                }
+            }
+            ctx.offset(ts.local, ts.exchange);
+            batch.add(ctx, sid, Level { ts, price, qty, side: lside, flags, ..Level::default() }, line)
+        })?;
+    batch.end(ctx)?;
+    Ok(decoded)
 }
 
-fn quotes(ctx: &mut Ctx<'_>, lines: &mut Lines<'_>, base: [usize; 4], c: [usize; 4]) -> Result<()> {
+fn quotes(
+    ctx: &mut Ctx<'_>,
+    lines: Lines<'_>,
+    base: [usize; 4],
+    c: [usize; 4],
+    threads: usize,
+    chunk: usize,
+) -> Result<u64> {
     let mut cache = StreamCache::default();
-    let ncols = base.iter().chain(&c).max().copied().unwrap_or(0) + 1;
-    each_row(ctx, lines, base, ncols, |ctx, f, line, row, ts| {
+    let rows = Rows::new(base, &c, |f: &Fields, row: &[u8]| {
         let t = [f.get(row, c[0]), f.get(row, c[1]), f.get(row, c[2]), f.get(row, c[3])];
         let (Ok(bp), Ok(bq), Ok(ap), Ok(aq)) = (opt_dec(t[0]), opt_dec(t[1]), opt_dec(t[2]), opt_dec(t[3])) else {
-            ctx.bad(line, row, "bad price or amount")?;
-            return Ok(());
+            return Err("bad price or amount");
         };
-        let sid = cache.get::<Quote>(ctx, f.get(row, base[0]), f.get(row, base[1]), true)?;
+        Ok([bp, bq, ap, aq])
+    });
+    each_parsed(ctx, lines, rows, (threads, chunk), |ctx, row, line, ts, key, &[bp, bq, ap, aq]| {
+        let sid = key.stream::<Quote>(&mut cache, ctx)?;
         let [bid_price, bid_qty, ask_price, ask_qty] =
             match ctx.sink.fit::<Quote, 4>(sid, [(bp, P), (bq, Q), (ap, P), (aq, Q)]) {
                 Ok(v) => v,
                 Err(m) => {
-                    ctx.misfit(m, line, &t)?;
-                    return Ok(());
+                    let t = [field(row, c[0]), field(row, c[1]), field(row, c[2]), field(row, c[3])];
+                    return ctx.misfit(m, line, &t);
                 }
             };
         let (bid_qty, ask_qty) = (absent_zero(bid_qty), absent_zero(ask_qty));
         if bid_qty < 0 || ask_qty < 0 {
-            ctx.bad(line, row, "negative amount")?;
-            return Ok(());
+            return ctx.bad(line, row, "negative amount");
         }
         ctx.offset(ts.local, ts.exchange);
-        ctx.push(sid, Quote { ts, bid_price, bid_qty, ask_price, ask_qty }, line)?;
-        Ok(())
-    })?;
-    Ok(())
+        ctx.push(sid, Quote { ts, bid_price, bid_qty, ask_price, ask_qty }, line)
+    })
 }
 
 /// An absent quantity is 0 (no quantity), unlike an absent price.
