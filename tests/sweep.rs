@@ -187,6 +187,16 @@ fn shards_merged_equal_the_unsharded_sweep_byte_for_byte() {
         .unwrap();
     ok(&o);
     assert_eq!(fs::read(env_shard.join("runs.parquet")).unwrap(), fs::read(shard(2).join("runs.parquet")).unwrap());
+    // And as a Kubernetes Indexed Job gives it (0-based index, count from --shard N).
+    let k8s_shard = dir.path().join("k8s-shard");
+    let o = ticktape()
+        .args(["sweep", file.to_str().unwrap(), "-o", k8s_shard.to_str().unwrap(), "-q", "--shard", "3"])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env("JOB_COMPLETION_INDEX", "2")
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(fs::read(k8s_shard.join("runs.parquet")).unwrap(), fs::read(shard(3).join("runs.parquet")).unwrap());
 }
 
 #[test]
@@ -367,4 +377,77 @@ fn slurm_array_sweep_merges_to_the_unsharded_table() {
     let m: serde_json::Value = serde_json::from_slice(&fs::read(out.join("shard-2/manifest.json")).unwrap()).unwrap();
     assert_eq!(m["shard"]["index"], 2);
     assert_eq!(m["shard"]["count"], 3);
+}
+
+#[test]
+fn an_interrupted_sweep_leaves_only_complete_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tapes().display();
+    let file = dir.path().join("hang.toml");
+    // Run 0 completes; run 1 spins forever from its first event.
+    fs::write(
+        &file,
+        format!(
+            "strategy = \"{}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nmode = [\"\", \"hang\"]\nat_event = [1]\n",
+            plugin("ticktape_fixture_hostile").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let child = ticktape()
+        .args(["sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1", "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !out.join("rows/0.json").is_file() {
+        assert!(t0.elapsed().as_secs() < 120, "run 0 never finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: sending SIGTERM to a child we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_one_error_line(&o, &["interrupted", "--resume finishes it"]);
+    let rows: Vec<String> =
+        fs::read_dir(out.join("rows")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(rows, ["0.json"], "only the complete run is kept");
+    let row: serde_json::Value = serde_json::from_slice(&fs::read(out.join("rows/0.json")).unwrap()).unwrap();
+    assert_eq!(row["status"], "ok");
+    assert!(!out.join("runs.parquet").exists(), "no table of an unfinished sweep");
+}
+
+#[test]
+fn run_and_sweep_report_flags_and_the_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let t = tapes().display().to_string();
+    let tape_args: Vec<String> =
+        fs::read_dir(tapes()).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+    let mut args = vec!["run", "--strategy"];
+    let p = plugin("ticktape_template").display().to_string();
+    args.push(&p);
+    args.push("--tape");
+    args.extend(tape_args.iter().map(String::as_str));
+    args.extend(["--out", out.to_str().unwrap(), "--report"]);
+    let o = run(&args);
+    ok(&o);
+    let html = fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg"), "run --report drew no chart");
+
+    let file = dir.path().join("s.toml");
+    fs::write(&file, format!("strategy = \"{p}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nhalf_spread_ticks = [1, 2]\n")).unwrap();
+    let log = dir.path().join("log.jsonl");
+    let sw = dir.path().join("sweep");
+    let o = sweep(&file, &sw, &["--report", "--log-file", log.to_str().unwrap()]);
+    ok(&o);
+    let html = fs::read_to_string(sw.join("report.html")).unwrap();
+    assert!(html.contains("class=\"sortable\""), "sweep --report drew no table of runs");
+    let lines: Vec<serde_json::Value> =
+        fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert!(lines.iter().any(|l| l["level"] == "info" && l["msg"].as_str().unwrap().contains("2 runs")), "{lines:?}");
+    let last = lines.iter().rev().find(|l| l["level"] == "progress").expect("a progress line");
+    assert_eq!((last["done"].as_u64(), last["total"].as_u64()), (Some(2), Some(2)));
 }

@@ -23,6 +23,39 @@ enum What {
     Replay(ReplayBench),
     Run(RunBench),
     Convert(ConvertBench),
+    Sweep(SweepBench),
+}
+
+/// Sweep throughput: RUNS backtests of the template market maker (one
+/// `requote_ms` value each) over one shared tape, on 1 and on 2 worker
+/// threads (--threads), in this process, through the code `ticktape sweep`
+/// runs (rows written as in a sweep). Reports the median wall time of
+/// --repeat passes per thread count, the speed-up, the peak heap (it grows
+/// with threads, not with runs: also measured with a quarter of the runs),
+/// and the per-run overhead: the same runs over a 1000-event tape (instance
+/// creation, setup, summary and row write dominate) and the one-off plugin
+/// load.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape bench sweep                           # 64 runs over a 10M-event tape, 1 vs 2 threads
+  ticktape bench sweep --events 2M --runs 16 --repeat 1
+  ticktape bench sweep --threads 1,2,4")]
+struct SweepBench {
+    /// Events of the shared tape (trades + L2).
+    #[arg(long, default_value = "10M", value_parser = fmt::parse_count)]
+    events: u64,
+    /// Runs per sweep.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Thread counts to compare (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Timed passes per thread count.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// Strategy plugin [default: the template beside the binary].
+    #[arg(long, value_name = "PLUGIN")]
+    strategy: Option<String>,
 }
 
 /// Converter throughput: a Tardis/Binance trades CSV into a tape, on one
@@ -134,6 +167,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Replay(r) => replay(r),
         What::Run(r) => run_bench(r),
         What::Convert(c) => convert_bench(c),
+        What::Sweep(s) => sweep_bench(s),
     }
 }
 
@@ -457,5 +491,86 @@ fn convert_bench(a: ConvertBench) -> Result<()> {
             a.runs
         );
     }
+    Ok(())
+}
+
+fn sweep_bench(a: SweepBench) -> Result<()> {
+    let spec = match &a.strategy {
+        Some(s) => s.clone(),
+        None => default_strategy()?,
+    };
+    let t0 = Instant::now();
+    let plugin = crate::run::load_strategy(&spec)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let (paths, _tmp) = tapes_or_generate(&[], a.events, &["BTCUSDT".to_owned()], false)?;
+    let small = tempfile::tempdir().context("cannot create a temporary folder")?;
+    generate(&SynthConfig::new(1000), small.path())?;
+    let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let sweep_file = |name: &str, tapes: &str, runs: u32| -> Result<PathBuf> {
+        let values: Vec<String> = (0..runs).map(|i| (100 + 10 * i).to_string()).collect();
+        let text = format!(
+            "strategy = {spec:?}\ntapes = [{tapes:?}]\n[grid]\nrequote_ms = [{}]\n",
+            values.join(", ")
+        );
+        let p = work.path().join(name);
+        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+        Ok(p)
+    };
+    let dir = paths[0].parent().map(PathBuf::from).unwrap_or_default();
+    let big = sweep_file("big.toml", &format!("{}/*.tape", dir.display()), a.runs)?;
+    let quarter = sweep_file("quarter.toml", &format!("{}/*.tape", dir.display()), a.runs.div_ceil(4))?;
+    let tiny = sweep_file("tiny.toml", &format!("{}/*.tape", small.path().display()), a.runs)?;
+    println!("machine: {}", machine());
+    println!(
+        "sweep: {} runs of {} {} over one shared {}-event tape set; {} passes per thread count",
+        a.runs,
+        plugin.info().name,
+        plugin.info().version,
+        fmt::thousands(a.events),
+        a.repeat
+    );
+    let pass = |file: &std::path::Path, threads: usize| -> Result<(f64, usize)> {
+        let out = work.path().join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        let base = alloc::live();
+        alloc::reset_peak();
+        let secs = crate::sweep::bench_pass(file, &plugin, &out, threads)?;
+        Ok((secs, alloc::peak().saturating_sub(base)))
+    };
+    let mut medians = Vec::new();
+    for &t in &a.threads {
+        let mut times = Vec::new();
+        let mut heap = 0;
+        for _ in 0..a.repeat {
+            let (secs, peak) = pass(&big, t)?;
+            times.push(secs);
+            heap = heap.max(peak);
+        }
+        let m = median(&mut times);
+        println!(
+            "  {t} thread(s): median {m:.3} s ({:.2} runs/s, {}), peak heap {}",
+            f64::from(a.runs) / m,
+            fmt::rate(a.events as f64 * f64::from(a.runs) / m),
+            fmt::bytes(heap as u64)
+        );
+        medians.push((t, m));
+    }
+    if let (Some(&(t1, m1)), Some(&(tn, mn))) = (medians.first(), medians.last()) {
+        if tn != t1 {
+            println!("speed-up {tn} vs {t1} threads: {:.2}x", m1 / mn);
+        }
+    }
+    let tmax = a.threads.iter().copied().max().unwrap_or(1);
+    let (_, heap_q) = pass(&quarter, tmax)?;
+    println!("  {} runs on {tmax} thread(s): peak heap {} (memory follows threads, not runs)", a.runs.div_ceil(4), fmt::bytes(heap_q as u64));
+    let mut per_run = Vec::new();
+    for _ in 0..a.repeat {
+        let (secs, _) = pass(&tiny, 1)?;
+        per_run.push(secs / f64::from(a.runs) * 1e3);
+    }
+    println!(
+        "per-run overhead: median {:.3} ms (a run over a 1000-event tape: instance, setup, summary, row write; 1 thread); plugin load {load_ms:.3} ms once per process",
+        median(&mut per_run)
+    );
     Ok(())
 }

@@ -591,7 +591,24 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
     results::write_json(&staging.dir().join(PROVENANCE), &prov)?;
     // The child gets the same arguments; it skips the checks above.
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let outcome = crate::supervise::supervise(args, staging.dir(), time_limit, memory_limit)?;
+    // Progress of the child (it reports its event count about once a second).
+    let total: u64 = plan.tapes.iter().filter_map(|t| Tape::open(t).ok()).map(|t| t.len() as u64).sum();
+    let bar = crate::progress::Bar::new("events", total, 0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let outcome = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some((n, _)) = crate::supervise::progress(staging.dir()) {
+                    bar.set(n);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let o = crate::supervise::supervise(args, staging.dir(), time_limit, memory_limit);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        o
+    })?;
+    bar.finish();
     let dir = staging.dir().to_path_buf();
     let progress = crate::supervise::progress(&dir);
     for f in [crate::supervise::STATUS, crate::supervise::PROGRESS, PROVENANCE] {

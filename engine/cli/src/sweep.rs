@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -527,27 +527,11 @@ impl Work<'_> {
         std::fs::create_dir_all(self.dir.join(ROWS))
             .with_context(|| format!("cannot create {}/rows", self.dir.display()))?;
         std::fs::create_dir_all(self.dir.join(INFLIGHT))?;
-        let next = AtomicUsize::new(0);
-        let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
-        std::thread::scope(|s| {
-            for _ in 0..threads.min(todo.len()).max(1) {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&r) = todo.get(i) else { break };
-                        let replay = replays[self.plan.runs[r].set].as_ref().expect("opened above");
-                        if let Err(e) = self.one(r, replay.as_ref()) {
-                            *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                            next.store(usize::MAX / 2, Ordering::Relaxed);
-                        }
-                    }
-                });
-            }
-        });
-        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        ticktape_engine::pool::run_indexed(todo.len(), threads, |i| {
+            let r = todo[i];
+            let replay = replays[self.plan.runs[r].set].as_ref().expect("opened above");
+            self.one(r, replay.as_ref())
+        })
     }
 
     /// Runs run `r` and writes its row; an error is one the sweep cannot
@@ -825,7 +809,11 @@ fn supervised(
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
-                let n = mine.iter().filter(|r| row_path(dir, **r).is_file()).count();
+                // Row files of this shard only exist in its folder.
+                let n = std::fs::read_dir(dir.join(ROWS)).map_or(0, |d| {
+                    d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count()
+                });
+                let n = n.min(mine.len());
                 bar.set(n as u64);
                 std::thread::sleep(Duration::from_millis(200));
             }
@@ -1068,6 +1056,26 @@ pub(crate) fn render_report(dir: &Path, out: &Path, heatmap: Option<&str>) -> Re
     page.push(Section::new("Runs (click a column to sort)").with(Block::Table(runs_table(&columns, &table_rows))));
     page.write(out)?;
     Ok(())
+}
+
+/// For `ticktape bench sweep`: runs every run of the sweep file `file` in
+/// this process on `threads` workers into `dir` (rows only, no table);
+/// returns the wall time, seconds.
+pub(crate) fn bench_pass(file: &Path, plugin: &Plugin, dir: &Path, threads: usize) -> Result<f64> {
+    let plan = load(file)?;
+    let identity = serde_json::Value::Null;
+    let work = Work { plan: &plan, plugin, dir, keep_runs: false, identity: &identity };
+    let all: Vec<usize> = (0..plan.runs.len()).collect();
+    let t0 = Instant::now();
+    work.run_all(&all, threads)?;
+    let secs = t0.elapsed().as_secs_f64();
+    for r in &all {
+        let row = read_row(&row_path(dir, *r))?;
+        if row.status != "ok" {
+            bail!("run {r} failed: {}", row.error.unwrap_or_default());
+        }
+    }
+    Ok(secs)
 }
 
 #[cfg(test)]
