@@ -54,9 +54,7 @@ fn sweep(c: &mut Criterion) {
     let tiny = tape(1000, small.path());
     let mut g = c.benchmark_group("sweep overhead");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("one run over a 1000-event tape (create, setup, run, summary)", |b| {
-        b.iter(|| pass(&tiny, 1, 1))
-    });
+    g.bench_function("one run over a 1000-event tape (create, setup, run, summary)", |b| b.iter(|| pass(&tiny, 1, 1)));
     g.finish();
 }
 

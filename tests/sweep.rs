@@ -411,8 +411,10 @@ fn an_interrupted_sweep_leaves_only_complete_runs() {
     }
     let o = child.wait_with_output().unwrap();
     assert_one_error_line(&o, &["interrupted", "--resume finishes it"]);
-    let rows: Vec<String> =
-        fs::read_dir(out.join("rows")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let rows: Vec<String> = fs::read_dir(out.join("rows"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(rows, ["0.json"], "only the complete run is kept");
     let row: serde_json::Value = serde_json::from_slice(&fs::read(out.join("rows/0.json")).unwrap()).unwrap();
     assert_eq!(row["status"], "ok");
@@ -438,7 +440,8 @@ fn run_and_sweep_report_flags_and_the_log_file() {
     assert!(html.contains("<svg"), "run --report drew no chart");
 
     let file = dir.path().join("s.toml");
-    fs::write(&file, format!("strategy = \"{p}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nhalf_spread_ticks = [1, 2]\n")).unwrap();
+    fs::write(&file, format!("strategy = \"{p}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nhalf_spread_ticks = [1, 2]\n"))
+        .unwrap();
     let log = dir.path().join("log.jsonl");
     let sw = dir.path().join("sweep");
     let o = sweep(&file, &sw, &["--report", "--log-file", log.to_str().unwrap()]);

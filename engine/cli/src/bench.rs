@@ -508,10 +508,7 @@ fn sweep_bench(a: SweepBench) -> Result<()> {
     let work = tempfile::tempdir().context("cannot create a temporary folder")?;
     let sweep_file = |name: &str, tapes: &str, runs: u32| -> Result<PathBuf> {
         let values: Vec<String> = (0..runs).map(|i| (100 + 10 * i).to_string()).collect();
-        let text = format!(
-            "strategy = {spec:?}\ntapes = [{tapes:?}]\n[grid]\nrequote_ms = [{}]\n",
-            values.join(", ")
-        );
+        let text = format!("strategy = {spec:?}\ntapes = [{tapes:?}]\n[grid]\nrequote_ms = [{}]\n", values.join(", "));
         let p = work.path().join(name);
         std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
         Ok(p)
@@ -555,14 +552,18 @@ fn sweep_bench(a: SweepBench) -> Result<()> {
         );
         medians.push((t, m));
     }
-    if let (Some(&(t1, m1)), Some(&(tn, mn))) = (medians.first(), medians.last()) {
-        if tn != t1 {
-            println!("speed-up {tn} vs {t1} threads: {:.2}x", m1 / mn);
-        }
+    if let (Some(&(t1, m1)), Some(&(tn, mn))) = (medians.first(), medians.last())
+        && tn != t1
+    {
+        println!("speed-up {tn} vs {t1} threads: {:.2}x", m1 / mn);
     }
     let tmax = a.threads.iter().copied().max().unwrap_or(1);
     let (_, heap_q) = pass(&quarter, tmax)?;
-    println!("  {} runs on {tmax} thread(s): peak heap {} (memory follows threads, not runs)", a.runs.div_ceil(4), fmt::bytes(heap_q as u64));
+    println!(
+        "  {} runs on {tmax} thread(s): peak heap {} (memory follows threads, not runs)",
+        a.runs.div_ceil(4),
+        fmt::bytes(heap_q as u64)
+    );
     let mut per_run = Vec::new();
     for _ in 0..a.repeat {
         let (secs, _) = pass(&tiny, 1)?;

@@ -547,10 +547,9 @@ impl Work<'_> {
             let config = self.plan.config(spec).map_err(|e| format!("{e:#}"))?;
             let mut inst = self.plugin.create(&config).map_err(|e| e.to_string())?;
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                ticktape_engine::sim::run(replay, &self.plan.sim, &mut inst)
+                ticktape_engine::sim::run(replay, &self.plan.sim, &mut inst).map_err(|e| e.to_string())
             }))
-            .map_err(|p| format!("the engine panicked: {}", panic_text(&p)))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|p| format!("the engine panicked: {}", panic_text(&p)))??;
             let summary = summarize(&out, &crate::run::label(self.plugin.info()));
             let value = serde_json::to_value(&summary).map_err(|e| e.to_string())?;
             for (m, name) in metrics.iter_mut().zip(METRICS) {
@@ -597,10 +596,39 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_default()
 }
 
+/// Writes a row file under a temporary name and renames it into place, so a
+/// killed sweep never leaves a partial row. It is not synced (a sync costs
+/// milliseconds per run): after a power loss a row may be empty or cut, and
+/// `--resume` redoes such rows (see [`drop_bad_rows`]).
 fn write_row(dir: &Path, row: &Row) -> Result<()> {
-    let value = serde_json::to_value(row)?;
-    results::write_json(&row_path(dir, row.run), &value)?;
+    let path = row_path(dir, row.run);
+    let tmp = dir.join(ROWS).join(format!(".{}.json.tmp-{}", row.run, std::process::id()));
+    let mut json = serde_json::to_vec_pretty(row)?;
+    json.push(b'\n');
+    std::fs::write(&tmp, &json).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename {} into place", tmp.display()))?;
     Ok(())
+}
+
+/// Removes the row files of `runs` in `dir` that do not parse (cut by a
+/// power loss), so that they are redone; returns how many.
+fn drop_bad_rows(dir: &Path, runs: &[usize]) -> usize {
+    // Temporary files of rows that were being written when a sweep was killed.
+    for e in std::fs::read_dir(dir.join(ROWS)).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    let mut n = 0;
+    for &r in runs {
+        let p = row_path(dir, r);
+        if p.is_file() && read_row(&p).is_err() {
+            crate::progress::warn(&format!("{} is not a complete row; run {r} is redone", p.display()));
+            let _ = std::fs::remove_file(&p);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Writes runs.parquet and timings.parquet of `rows` (sorted by run).
@@ -682,6 +710,7 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
     results::write_json(&dir.join("manifest.json"), &man)?;
     let _ = std::fs::remove_file(dir.join("runs.parquet"));
     let mine: Vec<usize> = (0..plan.runs.len()).filter(|&r| in_shard(r, shard)).collect();
+    drop_bad_rows(dir, &mine);
     let done = |r: &usize| row_path(dir, *r).is_file();
     let skipped = mine.iter().filter(|r| done(r)).count();
     let n_threads = threads(a.threads);
@@ -810,9 +839,8 @@ fn supervised(
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 // Row files of this shard only exist in its folder.
-                let n = std::fs::read_dir(dir.join(ROWS)).map_or(0, |d| {
-                    d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count()
-                });
+                let n = std::fs::read_dir(dir.join(ROWS))
+                    .map_or(0, |d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count());
                 let n = n.min(mine.len());
                 bar.set(n as u64);
                 std::thread::sleep(Duration::from_millis(200));
@@ -1084,7 +1112,13 @@ mod tests {
 
     #[test]
     fn every_numeric_summary_field_is_a_metric_column() {
-        let out = ticktape_engine::sim::RunOutput::default();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ticktape_engine::synth::SynthConfig::new(2000);
+        let tapes: Vec<PathBuf> =
+            ticktape_engine::synth::generate(&cfg, dir.path()).unwrap().into_iter().map(|t| t.path).collect();
+        let replay = Replay::open(&tapes).unwrap();
+        let mut strategy = ticktape_engine::plugin::Native(ticktape_counter::Counter::default());
+        let out = ticktape_engine::sim::run(&replay, &SimConfig::default(), &mut strategy).unwrap();
         let s = serde_json::to_value(summarize(&out, "x")).unwrap();
         for (k, v) in s.as_object().unwrap() {
             let numeric = v.is_number() || (v.is_null() && k != "error");
