@@ -103,7 +103,7 @@ pub(crate) struct SweepArgs {
     /// Continue the sweep in DIR: skip the runs already complete there.
     #[arg(long)]
     resume: bool,
-    /// Also write every run's full results into DIR/runs/<run>/.
+    /// Also write every run's full results into DIR/runs/RUN/ (RUN: the run number).
     #[arg(long)]
     keep_runs: bool,
     /// Also draw DIR/report.html: a heatmap and the sortable table of runs.
