@@ -25,6 +25,7 @@ enum What {
     Convert(ConvertBench),
     Clusterlob(ClusterlobBench),
     Rbsa(crate::research::bench::RbsaBench),
+    Sweep(SweepBench),
 }
 
 /// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
@@ -61,6 +62,38 @@ pub(crate) struct ClusterlobBench {
     /// Most rows the k-means runs on (train's --fit-rows).
     #[arg(long, default_value = "500k", value_parser = fmt::parse_count)]
     fit_rows: u64,
+}
+
+/// Sweep throughput: RUNS backtests of the template market maker (one
+/// `requote_ms` value each) over one shared tape, on 1 and on 2 worker
+/// threads (--threads), in this process, through the code `ticktape sweep`
+/// runs (rows written as in a sweep). Reports the median wall time of
+/// --repeat passes per thread count, the speed-up, the peak heap (it grows
+/// with threads, not with runs: also measured with a quarter of the runs),
+/// and the per-run overhead: the same runs over a 1000-event tape (instance
+/// creation, setup, summary and row write dominate) and the one-off plugin
+/// load.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape bench sweep                           # 64 runs over a 10M-event tape, 1 vs 2 threads
+  ticktape bench sweep --events 2M --runs 16 --repeat 1
+  ticktape bench sweep --threads 1,2,4")]
+struct SweepBench {
+    /// Events of the shared tape (trades + L2).
+    #[arg(long, default_value = "10M", value_parser = fmt::parse_count)]
+    events: u64,
+    /// Runs per sweep.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Thread counts to compare (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Timed passes per thread count.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// Strategy plugin [default: the template beside the binary].
+    #[arg(long, value_name = "PLUGIN")]
+    strategy: Option<String>,
 }
 
 /// Converter throughput: a Tardis/Binance trades CSV into a tape, on one
@@ -183,6 +216,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Convert(c) => convert_bench(c),
         What::Clusterlob(c) => clusterlob_bench(c),
         What::Rbsa(r) => crate::research::bench::run(r),
+        What::Sweep(s) => sweep_bench(s),
     }
 }
 
@@ -632,4 +666,110 @@ fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
         resident_peak().map_or("unknown".to_owned(), fmt::bytes)
     );
     Ok(())
+}
+fn sweep_bench(a: SweepBench) -> Result<()> {
+    let spec = match &a.strategy {
+        Some(s) => s.clone(),
+        None => default_strategy()?,
+    };
+    let t0 = Instant::now();
+    let plugin = crate::run::load_strategy(&spec)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let (paths, _tmp) = tapes_or_generate(&[], a.events, &["BTCUSDT".to_owned()], false)?;
+    let small = tempfile::tempdir().context("cannot create a temporary folder")?;
+    generate(&SynthConfig::new(1000), small.path())?;
+    let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let sweep_file = |name: &str, tapes: &str, runs: u32| -> Result<PathBuf> {
+        let values: Vec<String> = (0..runs).map(|i| (100 + 10 * i).to_string()).collect();
+        let text = format!("strategy = {spec:?}\ntapes = [{tapes:?}]\n[grid]\nrequote_ms = [{}]\n", values.join(", "));
+        let p = work.path().join(name);
+        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+        Ok(p)
+    };
+    let dir = paths[0].parent().map(PathBuf::from).unwrap_or_default();
+    let big = sweep_file("big.toml", &format!("{}/*.tape", dir.display()), a.runs)?;
+    let quarter = sweep_file("quarter.toml", &format!("{}/*.tape", dir.display()), a.runs.div_ceil(4))?;
+    let tiny = sweep_file("tiny.toml", &format!("{}/*.tape", small.path().display()), a.runs)?;
+    println!("machine: {}", machine());
+    println!(
+        "sweep: {} runs of {} {} over one shared {}-event tape set; {} passes per thread count",
+        a.runs,
+        plugin.info().name,
+        plugin.info().version,
+        fmt::thousands(a.events),
+        a.repeat
+    );
+    // Wall time, CPU time of the process (user + system) and peak heap.
+    let pass = |file: &std::path::Path, threads: usize| -> Result<(f64, f64, usize)> {
+        let out = work.path().join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        let base = alloc::live();
+        alloc::reset_peak();
+        let cpu0 = cpu_seconds();
+        let secs = crate::sweep::bench_pass(file, &plugin, &out, threads)?;
+        Ok((secs, cpu_seconds() - cpu0, alloc::peak().saturating_sub(base)))
+    };
+    let mut medians = Vec::new();
+    for &t in &a.threads {
+        let (mut times, mut cpus) = (Vec::new(), Vec::new());
+        let mut heap = 0;
+        for _ in 0..a.repeat {
+            let (secs, cpu, peak) = pass(&big, t)?;
+            times.push(secs);
+            cpus.push(cpu);
+            heap = heap.max(peak);
+        }
+        let (m, c) = (median(&mut times), median(&mut cpus));
+        println!(
+            "  {t} thread(s): median {m:.3} s ({:.2} runs/s, {}), CPU {c:.3} s ({:.1} ms per run), peak heap {}",
+            f64::from(a.runs) / m,
+            fmt::rate(a.events as f64 * f64::from(a.runs) / m),
+            c / f64::from(a.runs) * 1e3,
+            fmt::bytes(heap as u64)
+        );
+        medians.push((t, m, c));
+    }
+    if let (Some(&(t1, m1, c1)), Some(&(tn, mn, cn))) = (medians.first(), medians.last())
+        && tn != t1
+    {
+        println!(
+            "speed-up {tn} vs {t1} threads: {:.2}x wall; CPU per run at {tn} vs {t1} threads: {:.2}x (1.00: the threads do \
+             not slow each other, so on an idle machine the wall speed-up is about {tn}/{t1})",
+            m1 / mn,
+            cn / c1
+        );
+    }
+    let tmax = a.threads.iter().copied().max().unwrap_or(1);
+    let (_, _, heap_q) = pass(&quarter, tmax)?;
+    println!(
+        "  {} runs on {tmax} thread(s): peak heap {} (memory follows threads, not runs)",
+        a.runs.div_ceil(4),
+        fmt::bytes(heap_q as u64)
+    );
+    let (mut per_run, mut per_run_cpu) = (Vec::new(), Vec::new());
+    for _ in 0..a.repeat {
+        let (secs, cpu, _) = pass(&tiny, 1)?;
+        per_run.push(secs / f64::from(a.runs) * 1e3);
+        per_run_cpu.push(cpu / f64::from(a.runs) * 1e3);
+    }
+    println!(
+        "per-run overhead: median {:.3} ms wall, {:.3} ms CPU (a run over a 1000-event tape: instance, setup, summary, \
+         row write; 1 thread); plugin load {load_ms:.3} ms once per process",
+        median(&mut per_run),
+        median(&mut per_run_cpu)
+    );
+    Ok(())
+}
+
+/// User + system CPU time of this process so far, seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass; no other
+    // preconditions.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `u` is a valid, writable rusage.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(u.ru_utime) + tv(u.ru_stime)
 }

@@ -5,6 +5,7 @@ mod bench;
 mod export;
 mod fmt;
 mod inspect;
+mod progress;
 mod replay;
 mod report;
 mod research;
@@ -12,6 +13,7 @@ mod run;
 mod scaffold;
 mod slice;
 mod supervise;
+mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +37,8 @@ static GLOBAL: alloc::Counting = alloc::Counting;
   ticktape run examples/demo/run.toml
   ticktape run --strategy target/release/libticktape_template.so --tape sample/*.tape --out results/mm
   ticktape report results/mm -o mm.html
+  ticktape sweep examples/demo/sweep.toml -o results/sweep --report
+  ticktape merge out/shard-1 out/shard-2 out/shard-3 -o results/sweep
   ticktape new-strategy my-strategy
   ticktape gen --out data --events 2M --symbols BTCUSDT,ETHUSDT
   ticktape inspect data/synthetic.BTCUSDT.trades.tape --verify
@@ -44,6 +48,16 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print only errors (no progress, no notes).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Also write every message and progress update as JSON lines
+    /// (ts, level, pid, msg) to FILE (appended to).
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +70,8 @@ enum Command {
     Export(export::ExportArgs),
     Replay(replay::ReplayArgs),
     Run(Box<run::RunArgs>),
+    Sweep(sweep::SweepArgs),
+    Merge(sweep::MergeArgs),
     Report(report::ReportArgs),
     Research(research::ResearchArgs),
     NewStrategy(scaffold::NewStrategyArgs),
@@ -115,6 +131,10 @@ fn default_sigpipe() {
 fn main() -> ExitCode {
     default_sigpipe();
     let cli = Cli::parse();
+    if let Err(e) = progress::init(cli.quiet, cli.verbose, cli.log_file.as_deref()) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Gen(a) => gen_cmd(a),
         Command::Convert(a) => ticktape_data::cli::run(&a).map(|_| ()).map_err(anyhow::Error::from),
@@ -122,6 +142,8 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Run(a) => run::run(*a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Merge(a) => sweep::merge(a),
         Command::Report(a) => report::run(a),
         Command::Research(a) => research::run(a),
         Command::NewStrategy(a) => scaffold::run(a),

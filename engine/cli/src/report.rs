@@ -12,10 +12,15 @@ use anyhow::Result;
 /// inventory per symbol, the fills over the price (buys and sells, maker and
 /// taker), the PnL distribution and the attribution per order tag. Charts are
 /// inline SVG and the page needs no network: open it from disk or mail it.
+///
+/// DIR may also be a sweep folder (what `ticktape sweep` or `ticktape merge`
+/// writes): the page then holds a heatmap of a metric over two parameters
+/// (--heatmap) and the sortable table of runs.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ticktape run examples/demo/run.toml && ticktape report results/demo -o demo.html
   ticktape report results/mm                    # writes results/mm/report.html
+  ticktape report results/sweep --heatmap sharpe_per_sample:half_spread_ticks:max_position_lots
   xdg-open results/mm/report.html")]
 pub(crate) struct ReportArgs {
     /// The run folder to draw.
@@ -24,11 +29,22 @@ pub(crate) struct ReportArgs {
     /// The HTML file to write [default: DIR/report.html].
     #[arg(short, long, value_name = "REPORT.html")]
     out: Option<PathBuf>,
+    /// For a sweep folder: the heatmap, METRIC:PARAM_X:PARAM_Y [default:
+    /// net_pnl over the first two parameters].
+    #[arg(long, value_name = "METRIC:X:Y")]
+    heatmap: Option<String>,
 }
 
 pub(crate) fn run(a: ReportArgs) -> Result<()> {
     let out = a.out.unwrap_or_else(|| a.dir.join("report.html"));
-    ticktape_report::render_run_report(&a.dir, &out)?;
+    if crate::sweep::is_sweep_folder(&a.dir) {
+        crate::sweep::render_report(&a.dir, &out, a.heatmap.as_deref())?;
+    } else {
+        if a.heatmap.is_some() {
+            anyhow::bail!("--heatmap is for sweep folders; {} is not one (no sweep manifest.json)", a.dir.display());
+        }
+        ticktape_report::render_run_report(&a.dir, &out)?;
+    }
     let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     println!("wrote {} ({})", out.display(), crate::fmt::bytes(bytes));
     Ok(())

@@ -120,6 +120,10 @@ pub(crate) struct RunArgs {
     /// profiling and debuggers).
     #[arg(long)]
     in_process: bool,
+    /// Also draw the results as OUT/report.html (what `ticktape report OUT`
+    /// writes).
+    #[arg(long)]
+    report: bool,
     /// Internal: run as the supervised backtest process writing into DIR.
     #[arg(long, hide = true, value_name = "DIR")]
     child_dir: Option<PathBuf>,
@@ -205,7 +209,7 @@ pub(crate) struct RunPlan {
 
 /// `base/rel` with `.` and `..` resolved lexically where possible, so
 /// messages show `target/release/x.so`, not `examples/demo/../../target/...`.
-fn join_clean(base: &Path, rel: &str) -> PathBuf {
+pub(crate) fn join_clean(base: &Path, rel: &str) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in base.join(rel).components() {
@@ -220,7 +224,7 @@ fn join_clean(base: &Path, rel: &str) -> PathBuf {
     out
 }
 
-fn expand(base: &Path, patterns: &[String], what: &str) -> Result<Vec<PathBuf>> {
+pub(crate) fn expand(base: &Path, patterns: &[String], what: &str) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in patterns {
         let full = join_clean(base, p);
@@ -242,6 +246,40 @@ fn expand(base: &Path, patterns: &[String], what: &str) -> Result<Vec<PathBuf>> 
     Ok(out)
 }
 
+/// The plan of a run described by the run-file keys in `table` (paths
+/// relative to `base`) over `tapes`, with no flags: what `ticktape sweep`
+/// builds each run from. `what` names the file in errors.
+pub(crate) fn plan_from_table(table: toml::Table, base: &Path, tapes: Vec<PathBuf>, what: &Path) -> Result<RunPlan> {
+    let file: RunFile =
+        table.try_into().map_err(|e: toml::de::Error| anyhow!("{}: {}", what.display(), e.message()))?;
+    let args = RunArgs {
+        run_file: None,
+        strategy: None,
+        config: None,
+        tapes,
+        funding: Vec::new(),
+        out: Some(PathBuf::from(".")),
+        feed_latency: None,
+        entry_latency: None,
+        response_latency: None,
+        maker_fee_bps: None,
+        taker_fee_bps: None,
+        fill: Vec::new(),
+        capital: None,
+        sample: None,
+        seed: None,
+        allow_gaps: false,
+        slice: Default::default(),
+        force: false,
+        time_limit: None,
+        memory_limit: None,
+        in_process: false,
+        report: false,
+        child_dir: None,
+    };
+    args.plan_with(file, base.to_path_buf())
+}
+
 impl RunArgs {
     pub(crate) fn plan(&self) -> Result<RunPlan> {
         let (file, base) = match &self.run_file {
@@ -254,6 +292,10 @@ impl RunArgs {
             }
             None => (RunFile::default(), PathBuf::new()),
         };
+        self.plan_with(file, base)
+    }
+
+    fn plan_with(&self, file: RunFile, base: PathBuf) -> Result<RunPlan> {
         let cwd = PathBuf::new();
         let mut tapes = if self.tapes.is_empty() {
             expand(&base, file.tapes.as_deref().unwrap_or_default(), "tape")?
@@ -401,6 +443,7 @@ pub(crate) fn plan_of_file(run_file: &Path) -> Result<RunPlan> {
         time_limit: None,
         memory_limit: None,
         in_process: false,
+        report: false,
         child_dir: None,
     }
     .plan()
@@ -447,7 +490,7 @@ fn execute_probed<P: ticktape_engine::sim::Probe>(
 }
 
 /// The strategy as summaries name it.
-fn label(info: &PluginInfo) -> String {
+pub(crate) fn label(info: &PluginInfo) -> String {
     format!("{} {}", info.name, info.version)
 }
 
@@ -471,54 +514,65 @@ const PROVENANCE: &str = ".provenance.json";
 /// What a run was made of, for `summary.json`: ticktape's version, every
 /// tape with its size and XXH3-128 content hash, the strategy config and
 /// the effective simulator settings (seed included).
-fn provenance(plan: &RunPlan) -> Result<serde_json::Value> {
+/// The size and XXH3-128 content hash (hex) of the file at `path`; `what`
+/// names it in errors.
+pub(crate) fn hash_file(path: &Path, what: &str) -> Result<(u64, String)> {
     use std::io::Read;
-    let mut tapes = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
-    for t in &plan.tapes {
-        let mut f = std::fs::File::open(t).with_context(|| format!("cannot open tape {}", t.display()))?;
-        let mut h = twox_hash::XxHash3_128::new();
-        let mut size = 0u64;
-        loop {
-            let n = f.read(&mut buf).with_context(|| format!("cannot read tape {}", t.display()))?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            h.write(&buf[..n]);
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {what} {}", path.display()))?;
+    let mut h = twox_hash::XxHash3_128::new();
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).with_context(|| format!("cannot read {what} {}", path.display()))?;
+        if n == 0 {
+            break;
         }
+        size += n as u64;
+        h.write(&buf[..n]);
+    }
+    Ok((size, format!("{:032x}", h.finish_128())))
+}
+
+/// The effective simulator settings, as `summary.json` shows them.
+pub(crate) fn sim_json(s: &SimConfig) -> serde_json::Value {
+    serde_json::json!({
+        "feed_latency": s.feed.to_string(),
+        "entry_latency": s.entry.to_string(),
+        "response_latency": s.response.to_string(),
+        "maker_fee_bps": s.maker_fee_bps,
+        "taker_fee_bps": s.taker_fee_bps,
+        "fills": { "touch": s.fills.touch, "partial": s.fills.partial, "queue": s.fills.queue,
+                   "book_cross": s.fills.book_cross },
+        "max_position": s.max_position,
+        "max_notional": s.max_notional,
+        "capital": s.capital,
+        "mark": match s.mark { MarkSource::Mid => "mid", MarkSource::Mark => "mark" },
+        "sample_ns": s.sample_ns,
+        "seed": s.seed,
+    })
+}
+
+fn provenance(plan: &RunPlan) -> Result<serde_json::Value> {
+    let mut tapes = Vec::new();
+    for t in &plan.tapes {
+        let (size, hash) = hash_file(t, "tape")?;
         tapes.push(serde_json::json!({
             "path": t.to_string_lossy(),
             "bytes": size,
-            "xxh3_128": format!("{:032x}", h.finish_128()),
+            "xxh3_128": hash,
         }));
     }
-    let s = &plan.sim;
     Ok(serde_json::json!({
         "ticktape_version": env!("CARGO_PKG_VERSION"),
         "strategy_path": plan.strategy,
         "strategy_config": plan.config_text,
         "tapes": tapes,
         "slice": plan.slice.to_json(),
-        "sim": {
-            "feed_latency": s.feed.to_string(),
-            "entry_latency": s.entry.to_string(),
-            "response_latency": s.response.to_string(),
-            "maker_fee_bps": s.maker_fee_bps,
-            "taker_fee_bps": s.taker_fee_bps,
-            "fills": { "touch": s.fills.touch, "partial": s.fills.partial, "queue": s.fills.queue,
-                       "book_cross": s.fills.book_cross },
-            "max_position": s.max_position,
-            "max_notional": s.max_notional,
-            "capital": s.capital,
-            "mark": match s.mark { MarkSource::Mid => "mid", MarkSource::Mark => "mark" },
-            "sample_ns": s.sample_ns,
-            "seed": s.seed,
-        },
+        "sim": sim_json(&plan.sim),
     }))
 }
 
-fn with_plugin(mut prov: serde_json::Value, info: &PluginInfo) -> serde_json::Value {
+pub(crate) fn with_plugin(mut prov: serde_json::Value, info: &PluginInfo) -> serde_json::Value {
     if let Some(m) = prov.as_object_mut() {
         m.insert(
             "plugin".into(),
@@ -586,6 +640,9 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         };
         staging.promote()?;
         print_summary(&summary, &info, secs, &plan.out, &renamed(&files, &plan.out));
+        if a.report {
+            write_report(&plan.out)?;
+        }
         if let Some(e) = &out.error {
             bail!("{e}; results up to the failure are in {}", plan.out.display());
         }
@@ -594,7 +651,24 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
     results::write_json(&staging.dir().join(PROVENANCE), &prov)?;
     // The child gets the same arguments; it skips the checks above.
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let outcome = crate::supervise::supervise(args, staging.dir(), time_limit, memory_limit)?;
+    // Progress of the child (it reports its event count about once a second).
+    let total: u64 = plan.tapes.iter().filter_map(|t| Tape::open(t).ok()).map(|t| t.len() as u64).sum();
+    let bar = crate::progress::Bar::new("events", total, 0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let outcome = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some((n, _)) = crate::supervise::progress(staging.dir()) {
+                    bar.set(n);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let o = crate::supervise::supervise(args, staging.dir(), time_limit, memory_limit);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        o
+    })?;
+    bar.finish();
     let dir = staging.dir().to_path_buf();
     let progress = crate::supervise::progress(&dir);
     let clock = crate::supervise::clock(&dir);
@@ -607,6 +681,9 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
             let wrote = std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false);
             if wrote {
                 staging.promote()?;
+                if a.report && plan.out.join("summary.json").is_file() {
+                    write_report(&plan.out)?;
+                }
             } else {
                 let _ = std::fs::remove_dir_all(&dir);
             }
@@ -675,6 +752,14 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
             bail!("{error}; {kept}{}", if stderr.is_empty() { "" } else { " and the process's stderr.log" })
         }
     }
+}
+
+/// Writes `out/report.html` and says so.
+fn write_report(out: &Path) -> Result<()> {
+    let path = out.join("report.html");
+    ticktape_report::render_run_report(out, &path)?;
+    println!("report        {}", path.display());
+    Ok(())
 }
 
 /// The supervised backtest process: runs the plan, writes the results into

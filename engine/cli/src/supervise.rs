@@ -43,6 +43,11 @@ extern "C" fn on_interrupt(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
+/// Whether ticktape received SIGINT or SIGTERM while supervising.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// How the child ended.
 pub(crate) enum Outcome {
     /// The child reported completion (`ok` true) or a reported error; its

@@ -29,6 +29,7 @@
 pub mod book;
 pub mod error;
 pub mod plugin;
+pub mod pool;
 pub mod replay;
 pub mod results;
 pub mod sim;

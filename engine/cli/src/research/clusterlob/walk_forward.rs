@@ -248,7 +248,10 @@ struct StepPnl {
 impl Backtests {
     fn open(run_file: &Path) -> Result<Self> {
         let plan = crate::run::plan_of_file(run_file)?;
-        let replay = Replay::open_with(&plan.tapes, ReplayOptions { allow_gaps: plan.allow_gaps, from: plan.slice.from, to: plan.slice.to })?;
+        let replay = Replay::open_with(
+            &plan.tapes,
+            ReplayOptions { allow_gaps: plan.allow_gaps, from: plan.slice.from, to: plan.slice.to },
+        )?;
         let plugin = crate::run::load_strategy(&plan.strategy)?;
         let config: toml::Table =
             toml::from_str(&plan.config_text).map_err(|e| anyhow!("{}: [strategy_config]: {e}", run_file.display()))?;

@@ -1,0 +1,456 @@
+//! End-to-end sweeps through `ticktape sweep` and `ticktape merge`: the same
+//! table for any thread count and any sharding, failing and crashing runs
+//! recorded while the others complete, `--resume`, the sweep report, and a
+//! 3-task array sweep on a real single-node Slurm when one is running.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// Synthetic tapes shared by the tests of one binary (generated once).
+fn tapes() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ticktape-sweep-tapes-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        gen_tapes(&dir, "60k", "BTCUSDT");
+        dir
+    })
+}
+
+/// A sweep file of the template market maker: a 3 × 2 grid, one explicit
+/// point with a bad value, two tape sets (the same tapes twice, so the
+/// runs of a point agree).
+fn template_sweep(dir: &Path) -> PathBuf {
+    let t = tapes().display();
+    let text = format!(
+        r#"strategy = "{plugin}"
+config = {{ size_lots = 1, requote_ms = 200 }}
+tape_sets = [["{t}/*.tape"], ["{t}/*trades.tape", "{t}/*l2.tape"]]
+[grid]
+half_spread_ticks = [1, 2, 4]
+max_position_lots = [5, 20]
+[[runs]]
+half_spread_ticks = "wide"
+[latency]
+entry = "lognormal(2ms, 0.3)"
+[account]
+sample = "1s"
+"#,
+        plugin = plugin("ticktape_template").display()
+    );
+    let p = dir.join("sweep.toml");
+    fs::write(&p, text).unwrap();
+    p
+}
+
+fn sweep(file: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"];
+    args.extend_from_slice(extra);
+    let o =
+        ticktape().args(&args).env_remove("SLURM_ARRAY_TASK_ID").env_remove("JOB_COMPLETION_INDEX").output().unwrap();
+    assert!(!stderr(&o).contains("panicked at"), "{}", stderr(&o));
+    o
+}
+
+fn ok(o: &std::process::Output) {
+    assert!(o.status.success(), "stdout: {}\nstderr: {}", stdout(o), stderr(o));
+}
+
+/// The rows of runs.parquet as (column name, values rendered as text).
+fn table(path: &Path) -> Vec<(String, Vec<String>)> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, UInt64Type};
+    let f = fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let mut cols: Vec<(String, Vec<String>)> = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        for (i, field) in batch.schema().fields().iter().enumerate() {
+            if cols.len() <= i {
+                cols.push((field.name().clone(), Vec::new()));
+            }
+            let a = batch.column(i);
+            for r in 0..a.len() {
+                let v = if a.is_null(r) {
+                    "null".to_owned()
+                } else {
+                    match a.data_type() {
+                        arrow_schema::DataType::Float64 => a.as_primitive::<Float64Type>().value(r).to_string(),
+                        arrow_schema::DataType::UInt64 => a.as_primitive::<UInt64Type>().value(r).to_string(),
+                        arrow_schema::DataType::Utf8 => a.as_string::<i32>().value(r).to_owned(),
+                        t => panic!("unexpected column type {t}"),
+                    }
+                };
+                cols[i].1.push(v);
+            }
+        }
+    }
+    cols
+}
+
+fn col<'a>(t: &'a [(String, Vec<String>)], name: &str) -> &'a [String] {
+    &t.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no column {name}")).1
+}
+
+#[test]
+fn sweep_results_are_identical_with_1_and_2_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = template_sweep(dir.path());
+    let (a, b) = (dir.path().join("t1"), dir.path().join("t2"));
+    ok(&sweep(&file, &a, &["--threads", "1"]));
+    ok(&sweep(&file, &b, &["--threads", "2"]));
+    let ta = fs::read(a.join("runs.parquet")).unwrap();
+    assert_eq!(ta, fs::read(b.join("runs.parquet")).unwrap(), "runs.parquet differs between 1 and 2 threads");
+    assert_eq!(fs::read(a.join("manifest.json")).unwrap(), fs::read(b.join("manifest.json")).unwrap());
+
+    let t = table(&a.join("runs.parquet"));
+    // 6 grid points + 1 explicit point, × 2 tape sets, in the documented order.
+    assert_eq!(col(&t, "run"), (0..14).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(col(&t, "tape_set")[..4], ["0", "1", "0", "1"]);
+    assert_eq!(col(&t, "half_spread_ticks")[..6], ["1", "1", "1", "1", "2", "2"]);
+    assert_eq!(col(&t, "max_position_lots")[..6], ["5", "5", "20", "20", "5", "5"]);
+    assert_eq!(col(&t, "half_spread_ticks")[12], "wide");
+    assert_eq!(col(&t, "max_position_lots")[12], "null");
+    let status = col(&t, "status");
+    assert!(status[..12].iter().all(|s| s == "ok"), "{status:?}");
+    assert_eq!(status[12..], ["error", "error"]);
+    assert!(col(&t, "error")[12].contains("configuration error"), "{}", col(&t, "error")[12]);
+    // Every summary metric is a column; the two tape sets hold the same data.
+    for m in ["net_pnl", "sharpe", "sharpe_per_sample", "fills", "orders", "max_drawdown", "turnover", "events"] {
+        assert_eq!(col(&t, m).len(), 14, "{m}");
+    }
+    assert_eq!(col(&t, "net_pnl")[0], col(&t, "net_pnl")[1]);
+    assert!(col(&t, "orders")[0].parse::<f64>().unwrap() > 0.0);
+    assert_ne!(col(&t, "orders")[0], col(&t, "orders")[8], "half spread 1 vs 4 quote differently");
+    assert_eq!(col(&t, "net_pnl")[12], "null");
+    // Wall time is kept apart, so the table stays byte-identical.
+    assert!(t.iter().all(|(n, _)| n != "wall_s"));
+    assert_eq!(col(&table(&a.join("timings.parquet")), "wall_s").len(), 14);
+
+    // The sweep report: a heatmap and the sortable table of runs.
+    let o = run(&["report", a.to_str().unwrap(), "--heatmap", "orders:half_spread_ticks:max_position_lots"]);
+    ok(&o);
+    let html = fs::read_to_string(a.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("class=\"sortable\""), "no heatmap or table");
+    assert!(html.contains("orders over half_spread_ticks and max_position_lots"));
+    let bad = run(&["report", a.to_str().unwrap(), "--heatmap", "nope:half_spread_ticks:max_position_lots"]);
+    assert_one_error_line(&bad, &["no metric \"nope\""]);
+}
+
+#[test]
+fn shards_merged_equal_the_unsharded_sweep_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = template_sweep(dir.path());
+    let whole = dir.path().join("whole");
+    ok(&sweep(&file, &whole, &["--threads", "2"]));
+    let shard = |i: usize| dir.path().join(format!("shard-{i}"));
+    for i in 1..=3 {
+        ok(&sweep(&file, &shard(i), &["--shard", &format!("{i}/3"), "--threads", "1"]));
+        let runs = col(&table(&shard(i).join("runs.parquet")), "run").to_vec();
+        let want: Vec<String> = (0..14).filter(|r| r % 3 == i - 1).map(|r| r.to_string()).collect();
+        assert_eq!(runs, want, "shard {i}/3 takes runs r with r mod 3 = {}", i - 1);
+    }
+    let merged = dir.path().join("merged");
+    let s: Vec<String> = (1..=3).map(|i| shard(i).display().to_string()).collect();
+    let o = run(&["merge", &s[2], &s[0], &s[1], "-o", merged.to_str().unwrap()]);
+    ok(&o);
+    for f in ["runs.parquet", "manifest.json"] {
+        assert_eq!(fs::read(whole.join(f)).unwrap(), fs::read(merged.join(f)).unwrap(), "{f} differs");
+    }
+
+    // Refusals: a missing shard, a shard twice, a shard of another sweep.
+    let out = dir.path().join("m2");
+    let o = run(&["merge", &s[0], &s[1], "-o", out.to_str().unwrap()]);
+    assert_one_error_line(&o, &["missing shard(s) 3/3"]);
+    let o = run(&["merge", &s[0], &s[1], &s[1], "-o", out.to_str().unwrap()]);
+    assert_one_error_line(&o, &["shard 2/3 is given twice"]);
+    let other = dir.path().join("other.toml");
+    fs::write(&other, fs::read_to_string(&file).unwrap().replace("[1, 2, 4]", "[1, 2, 3]")).unwrap();
+    let foreign = dir.path().join("foreign-3");
+    ok(&sweep(&other, &foreign, &["--shard", "3/3"]));
+    let o = run(&["merge", &s[0], &s[1], foreign.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_one_error_line(&o, &["are shards of different sweeps"]);
+    // A shard given as Slurm gives it (0-based array ids here).
+    let env_shard = dir.path().join("env-shard");
+    let o = ticktape()
+        .args(["sweep", file.to_str().unwrap(), "-o", env_shard.to_str().unwrap(), "-q"])
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(fs::read(env_shard.join("runs.parquet")).unwrap(), fs::read(shard(2).join("runs.parquet")).unwrap());
+    // And as a Kubernetes Indexed Job gives it (0-based index, count from --shard N).
+    let k8s_shard = dir.path().join("k8s-shard");
+    let o = ticktape()
+        .args(["sweep", file.to_str().unwrap(), "-o", k8s_shard.to_str().unwrap(), "-q", "--shard", "3"])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env("JOB_COMPLETION_INDEX", "2")
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(fs::read(k8s_shard.join("runs.parquet")).unwrap(), fs::read(shard(3).join("runs.parquet")).unwrap());
+}
+
+#[test]
+fn a_panicking_or_crashing_configuration_is_recorded_and_the_others_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tapes().display();
+    let file = dir.path().join("faulty.toml");
+    fs::write(
+        &file,
+        format!(
+            "strategy = \"{}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\npanic_in = [\"\", \"event\", \"create\", \"finish\"]\nat_event = [50]\n",
+            plugin("ticktape_fixture_faulty").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("faulty");
+    ok(&sweep(&file, &out, &["--threads", "2"]));
+    let tb = table(&out.join("runs.parquet"));
+    assert_eq!(col(&tb, "panic_in"), ["", "event", "create", "finish"]);
+    assert_eq!(col(&tb, "status"), ["ok", "error", "error", "error"]);
+    let errors = col(&tb, "error");
+    assert_eq!(errors[0], "null");
+    assert!(errors[1].contains("fixture panic on event 50"), "{}", errors[1]);
+    assert!(errors[2].contains("fixture panic in create"), "{}", errors[2]);
+    assert!(errors[3].contains("fixture panic in finish"), "{}", errors[3]);
+    let events = |i: usize| col(&tb, "events")[i].parse::<f64>().unwrap();
+    assert!(events(1) >= 50.0 && events(1) < events(0), "metrics cover the run up to the panic");
+
+    // A plugin that kills its process: the run is recorded as crashed, the
+    // runs that shared the process with it are redone and complete.
+    let file = dir.path().join("hostile.toml");
+    fs::write(
+        &file,
+        format!(
+            "strategy = \"{}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nmode = [\"\", \"segfault\", \"abort\", \"\"]\nat_event = [20]\n",
+            plugin("ticktape_fixture_hostile").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("hostile");
+    ok(&sweep(&file, &out, &["--threads", "2"]));
+    let tb = table(&out.join("runs.parquet"));
+    assert_eq!(col(&tb, "status"), ["ok", "crashed", "crashed", "ok"]);
+    assert!(col(&tb, "error")[1].contains("SIGSEGV"), "{}", col(&tb, "error")[1]);
+    assert!(col(&tb, "error")[2].contains("SIGABRT"), "{}", col(&tb, "error")[2]);
+    assert_eq!(col(&tb, "events")[0], col(&tb, "events")[3]);
+    assert!(!out.join(".inflight").exists());
+}
+
+#[test]
+fn resume_redoes_nothing_and_finishes_an_interrupted_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = template_sweep(dir.path());
+    let out = dir.path().join("out");
+    ok(&sweep(&file, &out, &["--threads", "2", "--keep-runs"]));
+    let table0 = fs::read(out.join("runs.parquet")).unwrap();
+    assert!(out.join("runs/3/summary.json").is_file() && out.join("runs/3/fills.parquet").is_file());
+    let mtimes = |d: &Path| -> Vec<(PathBuf, std::time::SystemTime)> {
+        let mut v: Vec<_> = fs::read_dir(d.join("rows"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path(), e.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = mtimes(&out);
+    assert_eq!(before.len(), 14);
+
+    // Without --resume an existing sweep is refused.
+    let o = sweep(&file, &out, &[]);
+    assert_one_error_line(&o, &["already holds this sweep; pass --resume"]);
+
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let o = sweep(&file, &out, &["--resume"]);
+    ok(&o);
+    assert_eq!(mtimes(&out), before, "--resume redid a complete run");
+    assert_eq!(fs::read(out.join("runs.parquet")).unwrap(), table0);
+
+    // An interrupted sweep: two runs never finished, no table yet.
+    fs::remove_file(out.join("rows/5.json")).unwrap();
+    fs::remove_file(out.join("rows/9.json")).unwrap();
+    fs::remove_file(out.join("runs.parquet")).unwrap();
+    let o = sweep(&file, &out, &["--resume", "--threads", "2"]);
+    ok(&o);
+    let after = mtimes(&out);
+    let changed: Vec<String> = after
+        .iter()
+        .filter(|(p, t)| before.iter().all(|(q, u)| q != p || u != t))
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(changed, ["5.json", "9.json"], "only the missing runs are redone");
+    assert_eq!(fs::read(out.join("runs.parquet")).unwrap(), table0);
+
+    // A different sweep into the same folder is refused.
+    let other = dir.path().join("other.toml");
+    fs::write(&other, fs::read_to_string(&file).unwrap().replace("[5, 20]", "[5, 21]")).unwrap();
+    let o = sweep(&other, &out, &["--resume"]);
+    assert_one_error_line(&o, &["holds another sweep"]);
+}
+
+#[test]
+fn sweep_file_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    let t = tapes().display();
+    let p = plugin("ticktape_template");
+    let cases = [
+        (format!("strategy = \"{}\"\n", p.display()), "no tapes"),
+        (
+            format!("strategy = \"{}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nx = 3\n", p.display()),
+            "[grid] x must be a non-empty list",
+        ),
+        (format!("strategy = \"{}\"\ntapes = [\"{t}/*.tape\"]\nbogus = 1\n", p.display()), "bogus"),
+        ("tapes = [\"nothing/*.tape\"]\n".to_owned(), "matches no file"),
+    ];
+    for (text, needle) in cases {
+        fs::write(&file, text).unwrap();
+        let o = sweep(&file, &dir.path().join("o"), &[]);
+        assert_one_error_line(&o, &[needle]);
+    }
+    let o = sweep(&template_sweep(dir.path()), &dir.path().join("o"), &["--shard", "4/3"]);
+    assert_one_error_line(&o, &["shard 4/3"]);
+}
+
+/// A 3-task Slurm array sweep (engine/cli/deploy/slurm/sweep-array.sh) on
+/// the single-node Slurm that `.ci/slurm-up` starts; the merge must equal
+/// the unsharded sweep byte for byte.
+#[test]
+fn slurm_array_sweep_merges_to_the_unsharded_table() {
+    let sbatch_ok = Command::new("sinfo").args(["-h", "-o", "%T"]).output().is_ok_and(|o| {
+        let s = String::from_utf8_lossy(&o.stdout).to_string();
+        o.status.success() && ["idle", "mixed", "allocated"].iter().any(|x| s.contains(x))
+    });
+    if !sbatch_ok {
+        assert!(
+            std::env::var_os("TICKTAPE_REQUIRE_SLURM").is_none(),
+            "TICKTAPE_REQUIRE_SLURM is set but no Slurm node is up (sinfo)"
+        );
+        skip("no Slurm running here (sinfo shows no idle node; .ci/slurm-up starts one)");
+        return;
+    }
+    // Slurm jobs run as the submitting user and must see the files: a folder
+    // in the workspace's target/.
+    let dir = tempfile::Builder::new().prefix("slurm-sweep-").tempdir_in(root().join("target")).unwrap();
+    let file = template_sweep(dir.path());
+    let whole = dir.path().join("whole");
+    ok(&sweep(&file, &whole, &["--threads", "2"]));
+    let out = dir.path().join("array");
+    let script = root().join("engine/cli/deploy/slurm/sweep-array.sh");
+    let o = Command::new("sbatch")
+        .args(["--wait", "--array=1-3", "--cpus-per-task=1", "--time=10:00"])
+        .arg(format!("--output={}/task-%a.log", dir.path().display()))
+        .arg(&script)
+        .arg(&file)
+        .arg(&out)
+        .env("TICKTAPE", env!("CARGO_BIN_EXE_ticktape"))
+        .output()
+        .unwrap();
+    let logs: String = (1..=3)
+        .map(|i| fs::read_to_string(dir.path().join(format!("task-{i}.log"))).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(o.status.success(), "sbatch: {}{}\ntask logs:\n{logs}", stdout(&o), stderr(&o));
+    let shards: Vec<String> = (1..=3).map(|i| out.join(format!("shard-{i}")).display().to_string()).collect();
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend(["-o", merged.to_str().unwrap()]);
+    ok(&run(&args));
+    assert_eq!(
+        fs::read(whole.join("runs.parquet")).unwrap(),
+        fs::read(merged.join("runs.parquet")).unwrap(),
+        "Slurm array merge differs from the unsharded sweep"
+    );
+    let m: serde_json::Value = serde_json::from_slice(&fs::read(out.join("shard-2/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["shard"]["index"], 2);
+    assert_eq!(m["shard"]["count"], 3);
+}
+
+#[test]
+fn an_interrupted_sweep_leaves_only_complete_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tapes().display();
+    let file = dir.path().join("hang.toml");
+    // Run 0 completes; run 1 spins forever from its first event.
+    fs::write(
+        &file,
+        format!(
+            "strategy = \"{}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nmode = [\"\", \"hang\"]\nat_event = [1]\n",
+            plugin("ticktape_fixture_hostile").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let child = ticktape()
+        .args(["sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1", "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !out.join("rows/0.json").is_file() {
+        assert!(t0.elapsed().as_secs() < 120, "run 0 never finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: sending SIGTERM to a child we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_one_error_line(&o, &["interrupted", "--resume finishes it"]);
+    let rows: Vec<String> = fs::read_dir(out.join("rows"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(rows, ["0.json"], "only the complete run is kept");
+    let row: serde_json::Value = serde_json::from_slice(&fs::read(out.join("rows/0.json")).unwrap()).unwrap();
+    assert_eq!(row["status"], "ok");
+    assert!(!out.join("runs.parquet").exists(), "no table of an unfinished sweep");
+}
+
+#[test]
+fn run_and_sweep_report_flags_and_the_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let t = tapes().display().to_string();
+    let tape_args: Vec<String> =
+        fs::read_dir(tapes()).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+    let mut args = vec!["run", "--strategy"];
+    let p = plugin("ticktape_template").display().to_string();
+    args.push(&p);
+    args.push("--tape");
+    args.extend(tape_args.iter().map(String::as_str));
+    args.extend(["--out", out.to_str().unwrap(), "--report"]);
+    let o = run(&args);
+    ok(&o);
+    let html = fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg"), "run --report drew no chart");
+
+    let file = dir.path().join("s.toml");
+    fs::write(&file, format!("strategy = \"{p}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nhalf_spread_ticks = [1, 2]\n"))
+        .unwrap();
+    let log = dir.path().join("log.jsonl");
+    let sw = dir.path().join("sweep");
+    let o = sweep(&file, &sw, &["--report", "--log-file", log.to_str().unwrap()]);
+    ok(&o);
+    let html = fs::read_to_string(sw.join("report.html")).unwrap();
+    assert!(html.contains("class=\"sortable\""), "sweep --report drew no table of runs");
+    let lines: Vec<serde_json::Value> =
+        fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert!(lines.iter().any(|l| l["level"] == "info" && l["msg"].as_str().unwrap().contains("2 runs")), "{lines:?}");
+    let last = lines.iter().rev().find(|l| l["level"] == "progress").expect("a progress line");
+    assert_eq!((last["done"].as_u64(), last["total"].as_u64()), (Some(2), Some(2)));
+}
