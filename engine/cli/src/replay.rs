@@ -38,7 +38,7 @@ pub(crate) struct ReplayArgs {
 }
 
 pub(crate) fn run(a: ReplayArgs) -> Result<()> {
-    let replay = Replay::open_with(&a.tapes, ReplayOptions { allow_gaps: a.allow_gaps })?;
+    let replay = Replay::open_with(&a.tapes, ReplayOptions { allow_gaps: a.allow_gaps, ..ReplayOptions::default() })?;
     let bytes: u64 = replay.tapes().iter().map(|t| t.file_len()).sum();
     let t0 = Instant::now();
     let out = replay.run(&mut ())?;

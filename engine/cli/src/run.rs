@@ -35,7 +35,7 @@ use crate::fmt;
   ticktape run examples/demo/run.toml --out results/mm --force --time-limit 10m --memory-limit 8GB
 
 Defaults: feed latency `local` (tapes' receive times, else 1ms); entry and response latency 1ms;
-maker fee 2 bps, taker fee 5 bps; cross-only fills; capital 100000; mark mid; sample 1s; seed 1;
+maker fee 2 bps, taker fee 5 bps; cross-only fills; bar slippage 0 bps; capital 100000; mark mid; sample 1s; seed 1;
 --out ./results (refused if not empty, unless --force). Flags override the run file.
 
 Run-file keys (paths relative to the run file):
@@ -43,7 +43,7 @@ Run-file keys (paths relative to the run file):
   config = \"FILE\"  or a [strategy_config] table
   [latency]  feed, entry, response    (\"1ms\", \"lognormal(2ms, 0.5)\", \"series(FILE)\"; feed: \"local\")
   [fees]     maker_bps, taker_bps
-  [fills]    touch, partial, queue, book_cross   (true/false)
+  [fills]    touch, partial, queue, book_cross   (true/false); bar_slippage_bps
   [limits]   max_position, max_notional
   [account]  capital, mark (\"mid\" | \"mark\"), sample, seed
 
@@ -87,6 +87,11 @@ pub(crate) struct RunArgs {
     /// Fill options (comma-separated): touch, partial, queue, book-cross.
     #[arg(long, value_delimiter = ',', value_name = "OPTION")]
     fill: Vec<FillOpt>,
+    /// Bar-only instruments (a bar tape, no L2 or quotes): each bar sets the
+    /// book to one level a side at close ∓ this many basis points, so market
+    /// orders fill at the close plus slippage. Default 0.
+    #[arg(long, value_name = "BPS")]
+    bar_slippage_bps: Option<f64>,
     /// Starting capital, quote currency.
     #[arg(long)]
     capital: Option<f64>,
@@ -167,6 +172,7 @@ struct FillsFile {
     partial: Option<bool>,
     queue: Option<bool>,
     book_cross: Option<bool>,
+    bar_slippage_bps: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +199,7 @@ pub(crate) struct RunPlan {
     pub(crate) out: PathBuf,
     pub(crate) sim: SimConfig,
     pub(crate) allow_gaps: bool,
+    pub(crate) bar_slippage_bps: f64,
 }
 
 /// `base/rel` with `.` and `..` resolved lexically where possible, so
@@ -328,6 +335,12 @@ impl RunArgs {
             queue: self.fill.contains(&FillOpt::Queue) || fills.queue.unwrap_or(false),
             book_cross: self.fill.contains(&FillOpt::BookCross) || fills.book_cross.unwrap_or(false),
         };
+        let bar_slippage_bps = self.bar_slippage_bps.or(fills.bar_slippage_bps).unwrap_or(0.0);
+        if !(bar_slippage_bps.is_finite() && (0.0..10_000.0).contains(&bar_slippage_bps)) {
+            bail!(
+                "bar slippage ([fills] bar_slippage_bps, --bar-slippage-bps) {bar_slippage_bps}: give basis points in 0..10000, e.g. 2"
+            );
+        }
         let limits = file.limits.unwrap_or_default();
         sim.max_position = limits.max_position;
         sim.max_notional = limits.max_notional;
@@ -346,7 +359,7 @@ impl RunArgs {
         }
         sim.seed = self.seed.or(acct.seed).unwrap_or(sim.seed);
         sim.validate()?;
-        Ok(RunPlan { tapes, strategy, config_text, out, sim, allow_gaps: self.allow_gaps })
+        Ok(RunPlan { tapes, strategy, config_text, out, sim, allow_gaps: self.allow_gaps, bar_slippage_bps })
     }
 }
 
@@ -377,7 +390,10 @@ fn execute_probed<P: ticktape_engine::sim::Probe>(
     probe: &mut P,
     on_plugin: impl FnOnce(&mut P, &PluginInfo),
 ) -> Result<(RunOutput, Summary, PluginInfo, f64)> {
-    let replay = Replay::open_with(&plan.tapes, ReplayOptions { allow_gaps: plan.allow_gaps })?;
+    let replay = Replay::open_with(
+        &plan.tapes,
+        ReplayOptions { allow_gaps: plan.allow_gaps, bar_slippage_bps: plan.bar_slippage_bps },
+    )?;
     let plugin = load_strategy(&plan.strategy)?;
     on_plugin(probe, plugin.info());
     let mut instance = plugin.create(&plan.config_text)?;
@@ -449,7 +465,7 @@ fn provenance(plan: &RunPlan) -> Result<serde_json::Value> {
             "maker_fee_bps": s.maker_fee_bps,
             "taker_fee_bps": s.taker_fee_bps,
             "fills": { "touch": s.fills.touch, "partial": s.fills.partial, "queue": s.fills.queue,
-                       "book_cross": s.fills.book_cross },
+                       "book_cross": s.fills.book_cross, "bar_slippage_bps": plan.bar_slippage_bps },
             "max_position": s.max_position,
             "max_notional": s.max_notional,
             "capital": s.capital,

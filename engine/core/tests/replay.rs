@@ -333,7 +333,7 @@ fn regression_tapes_years_apart_are_refused_unless_gaps_are_allowed() {
         e.contains("a.tape") && e.contains("b.tape") && e.contains("do not overlap") && e.contains("--allow-gaps"),
         "{e}"
     );
-    let r = Replay::open_with(&[&a, &b], ReplayOptions { allow_gaps: true }).unwrap();
+    let r = Replay::open_with(&[&a, &b], ReplayOptions { allow_gaps: true, ..ReplayOptions::default() }).unwrap();
     assert_eq!(r.run(&mut ()).unwrap().events, 4);
 }
 

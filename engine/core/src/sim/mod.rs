@@ -328,6 +328,8 @@ struct Venue {
     mark: f64,
     /// Whether an L2 tape drives the book (otherwise quotes do).
     has_l2: bool,
+    /// Whether bars drive the book ([`crate::replay::Instrument::bar_driven`]).
+    bar_driven: bool,
     symbol: String,
     venue: String,
     price_exponent: i8,
@@ -384,6 +386,8 @@ pub struct Sim<'a> {
     timers_at_now: (i64, u32),
     /// Whether the strategy log already says that an order was invalid.
     warned_invalid: bool,
+    /// Bar slippage of bar-driven books, basis points.
+    bar_slippage_bps: f64,
 }
 
 impl<'a> Sim<'a> {
@@ -402,6 +406,7 @@ impl<'a> Sim<'a> {
                 sells: Resting::new(false),
                 mark: f64::NAN,
                 has_l2: i.has_l2,
+                bar_driven: i.bar_driven,
                 symbol: i.symbol.clone(),
                 venue: i.venue.clone(),
                 price_exponent: i.price_exponent,
@@ -429,6 +434,7 @@ impl<'a> Sim<'a> {
             fault: None,
             timers_at_now: (i64::MIN, 0),
             warned_invalid: false,
+            bar_slippage_bps: replay.bar_slippage_bps(),
             cfg,
         })
     }
@@ -480,6 +486,7 @@ impl<'a> Sim<'a> {
                 price_tick: v.tick,
                 qty_lot: v.lot,
                 has_l2: v.has_l2,
+                bar_driven: v.bar_driven,
                 book_tick: v.view.tick(),
             })
             .collect()
