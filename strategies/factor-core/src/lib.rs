@@ -22,6 +22,7 @@
 pub mod align;
 mod error;
 pub mod file;
+pub mod grid;
 pub mod position;
 pub mod signal;
 
