@@ -304,3 +304,222 @@ fn plugin_on_binance_vision_klines_with_a_taker_volume_factor() {
     check_positions(&out, 0.99);
     check_metrics_from_equity(&out);
 }
+
+/// The columns the issue names, in its order, first.
+const GRID_COLUMNS: [&str; 13] = [
+    "factor",
+    "symbol",
+    "model",
+    "direction",
+    "short_window",
+    "long_window",
+    "threshold",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "turnover",
+    "hit_rate",
+];
+
+fn parquet_columns(path: &Path) -> (Vec<String>, usize) {
+    let f = fs::File::open(path).unwrap();
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let names = b.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let rows = b.metadata().file_metadata().num_rows() as usize;
+    (names, rows)
+}
+
+#[test]
+fn grid_and_weights_on_perp_basket_daily_same_table_for_1_and_2_threads() {
+    let Some(real) = real_data() else {
+        skip("../shared/data/real not found");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hl = real.join("perp_basket_daily/hyperliquid_ccxt_top10_perps_daily_ohlcv_2024-06-11_2025-10-23.csv");
+    let (bars, factors) = (d.join("bars"), d.join("factors"));
+    ok(&["convert", "ohlcv-csv", hl.to_str().unwrap(), "-o", bars.to_str().unwrap(), "-q"]);
+    ok(&[
+        "convert",
+        "series-csv",
+        hl.to_str().unwrap(),
+        "--value-column",
+        "close",
+        "-o",
+        factors.to_str().unwrap(),
+        "-q",
+    ]);
+    let five = |dir: &Path| -> Vec<String> {
+        tapes_in(dir)
+            .into_iter()
+            .filter(|t| {
+                [".BTC_USDC_USDC.", ".ETH_USDC_USDC.", ".SOL_USDC_USDC.", ".DOGE_USDC_USDC.", ".XRP_USDC_USDC."]
+                    .iter()
+                    .any(|s| t.to_string_lossy().contains(s))
+            })
+            .map(|t| t.to_string_lossy().into_owned())
+            .collect()
+    };
+    let (b, f) = (five(&bars), five(&factors));
+    assert_eq!((b.len(), f.len()), (5, 5));
+    let grid = |out: &Path, threads: &str| {
+        let mut args: Vec<String> = vec!["research".into(), "factors".into(), "grid".into(), "--bars".into()];
+        args.extend(b.iter().cloned());
+        args.push("--factor".into());
+        args.extend(f.iter().cloned());
+        for x in ["--shorts", "1,3,5", "--longs", "10,20,40", "-j", threads, "-o", out.to_str().unwrap()] {
+            args.push(x.into());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&refs)
+    };
+    let printed = grid(&d.join("g1"), "1");
+    grid(&d.join("g2"), "2");
+    assert!(printed.contains("combinations/s"), "{printed}");
+    let t1 = fs::read(d.join("g1/grid.parquet")).unwrap();
+    assert_eq!(t1, fs::read(d.join("g2/grid.parquet")).unwrap(), "1 and 2 threads give different tables");
+    let (cols, rows) = parquet_columns(&d.join("g1/grid.parquet"));
+    assert_eq!(&cols[..13], &GRID_COLUMNS);
+    // Per pair: B has 9 window pairs (every short < every long) × 4 thresholds,
+    // R 3 longs × 4 thresholds; × 2 directions = 96; 5 factors × 5 symbols.
+    assert_eq!(rows, 25 * 96);
+    assert!(cols.contains(&"sharpe_p4".to_string()) && cols.contains(&"selected".to_string()));
+    assert!(fs::read_to_string(d.join("g1/heatmap_sharpe.svg")).unwrap().contains("<svg"));
+    let strategies = d.join("g1/strategies.csv");
+    let text = fs::read_to_string(&strategies).unwrap();
+    assert!(text.starts_with("strategy,weight,sym,dir,m,res,factor_id,p"));
+    assert!(text.lines().count() > 1, "nothing selected");
+    assert!(text.contains(",1d,"), "resolution from the bars");
+    // Weights: long-only, in the box, summing to one.
+    let weighted = d.join("w.csv");
+    let mut args: Vec<String> = vec!["research".into(), "factors".into(), "weights".into()];
+    args.push(strategies.to_string_lossy().into_owned());
+    args.push("--bars".into());
+    args.extend(b.iter().cloned());
+    args.push("--factor".into());
+    args.extend(f.iter().cloned());
+    for x in ["--max-weight", "0.25", "-o", weighted.to_str().unwrap()] {
+        args.push(x.into());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&refs);
+    let w = fs::read_to_string(&weighted).unwrap();
+    let mut per: std::collections::BTreeMap<(String, String), f64> = Default::default();
+    for l in w.lines().skip(1) {
+        let c: Vec<&str> = l.split(',').collect();
+        per.insert((c[2].to_owned(), c[6].to_owned()), c[1].parse().unwrap());
+    }
+    let sum: f64 = per.values().sum();
+    assert!((sum - 1.0).abs() < 1e-9, "weights sum to {sum}");
+    assert!(per.values().all(|&x| (0.0..=0.25 + 1e-12).contains(&x)), "{per:?}");
+    // The weighted file runs in the plugin.
+    let cfg = d.join("cfg.toml");
+    fs::write(&cfg, format!("strategies = {:?}\n", weighted.to_str().unwrap())).unwrap();
+    let out = d.join("run");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--strategy".into(),
+        factor_plugin().to_string_lossy().into_owned(),
+        "--config".into(),
+        cfg.to_string_lossy().into_owned(),
+        "--sample".into(),
+        "24h".into(),
+        "--out".into(),
+        out.to_string_lossy().into_owned(),
+        "--tape".into(),
+    ];
+    args.extend(b.iter().chain(&f).cloned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&refs);
+    check_positions(&out, 0.99);
+    check_metrics_from_equity(&out);
+}
+
+#[test]
+fn grid_on_binance_vision_klines_and_the_funding_sample() {
+    let Some(real) = real_data() else {
+        skip("../shared/data/real not found");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let klines = real.join("binance_vision/spot_daily_klines/BTCUSDT-1m-2020-01-02.csv");
+    let tapes = d.join("t");
+    ok(&["convert", "binance-vision", klines.to_str().unwrap(), "-o", tapes.to_str().unwrap(), "-q"]);
+    let text = fs::read_to_string(&klines).unwrap();
+    let mut csv = String::from("t,value\n");
+    for l in text.lines() {
+        let f: Vec<&str> = l.split(',').collect();
+        let (v, tb): (f64, f64) = (f[5].parse().unwrap(), f[9].parse().unwrap());
+        if v > 0.0 {
+            csv.push_str(&format!("{},{:.6}\n", f[6], tb / v));
+        }
+    }
+    fs::write(d.join("btc_taker_share.csv"), csv).unwrap();
+    ok(&[
+        "convert",
+        "series-csv",
+        d.join("btc_taker_share.csv").to_str().unwrap(),
+        "-o",
+        tapes.to_str().unwrap(),
+        "-q",
+    ]);
+    let bars = tapes_in(&tapes).into_iter().find(|t| t.to_string_lossy().contains("bars-1m")).unwrap();
+    let factor = tapes_in(&tapes).into_iter().find(|t| t.to_string_lossy().contains("btc_taker_share")).unwrap();
+    let out = d.join("g");
+    ok(&[
+        "research",
+        "factors",
+        "grid",
+        "--bars",
+        bars.to_str().unwrap(),
+        "--factor",
+        factor.to_str().unwrap(),
+        "--shorts",
+        "1,5",
+        "--longs",
+        "30,60,120",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (_, rows) = parquet_columns(&out.join("grid.parquet"));
+    assert_eq!(rows, (6 * 4 + 3 * 4) * 2);
+    assert!(fs::read_to_string(out.join("strategies.csv")).unwrap().starts_with("strategy,"));
+    // The real funding sample (BTCUSDT 2026-04, 8-hourly) as a factor of these
+    // 2020 bars: it starts after the last bar, so as of every close there is
+    // no value and no combination ever holds a position.
+    let fund = real.join("binance_vision/futures_um_monthly_fundingRate/BTCUSDT-fundingRate-2026-04.csv");
+    let ft = d.join("fund");
+    ok(&[
+        "convert",
+        "series-csv",
+        fund.to_str().unwrap(),
+        "--time-column",
+        "calc_time",
+        "--value-column",
+        "last_funding_rate",
+        "-o",
+        ft.to_str().unwrap(),
+        "-q",
+    ]);
+    let out2 = d.join("g2");
+    ok(&[
+        "research",
+        "factors",
+        "grid",
+        "--bars",
+        bars.to_str().unwrap(),
+        "--factor",
+        tapes_in(&ft)[0].to_str().unwrap(),
+        "--shorts",
+        "1",
+        "--longs",
+        "3",
+        "-o",
+        out2.to_str().unwrap(),
+    ]);
+    let strategies = fs::read_to_string(out2.join("strategies.csv")).unwrap();
+    assert_eq!(strategies.lines().count(), 1, "a factor from the future must never be used: {strategies}");
+}

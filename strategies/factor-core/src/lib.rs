@@ -25,5 +25,7 @@ pub mod file;
 pub mod grid;
 pub mod position;
 pub mod signal;
+#[cfg(feature = "weights")]
+pub mod weights;
 
 pub use error::{Error, Result};

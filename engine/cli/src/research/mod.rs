@@ -6,6 +6,8 @@
 
 use clap::Subcommand;
 
+pub(crate) mod factors;
+
 /// Research commands: turn tapes and tables into the tables and charts the
 /// strategies come from.
 #[derive(Debug, clap::Args)]
@@ -15,8 +17,13 @@ pub(crate) struct ResearchArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum Topic {}
+enum Topic {
+    /// Factor ensembles: grid search of signal models, portfolio weights.
+    Factors(factors::FactorsArgs),
+}
 
 pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
-    match a.topic {}
+    match a.topic {
+        Topic::Factors(f) => factors::run(f),
+    }
 }
