@@ -23,6 +23,7 @@ enum What {
     Replay(ReplayBench),
     Run(RunBench),
     Convert(ConvertBench),
+    Factors(crate::research::factors::FactorsBench),
 }
 
 /// Converter throughput: a Tardis/Binance trades CSV into a tape, on one
@@ -134,6 +135,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Replay(r) => replay(r),
         What::Run(r) => run_bench(r),
         What::Convert(c) => convert_bench(c),
+        What::Factors(f) => crate::research::factors::bench(f),
     }
 }
 

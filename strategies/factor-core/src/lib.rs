@@ -25,6 +25,7 @@ pub mod file;
 pub mod grid;
 pub mod position;
 pub mod signal;
+pub mod synth;
 #[cfg(feature = "weights")]
 pub mod weights;
 
