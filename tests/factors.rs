@@ -537,11 +537,14 @@ fn a_factor_stamped_one_second_after_a_close_is_not_used_for_that_bar() {
         bars.push_str(&format!("{},X,100,101,99,100,10\n", t0 + i * DAY));
     }
     // Bars close at open + 1 day − 1 ms; the factor is 0 at each close
-    // (stamped 1 ms before the next open), and 100 one second after the close of bar 30.
+    // (stamped 1 ms before the next open), and 100 one second after the close of bar 30
+    // (so as of the close of bar 31 the factor is 100; as of bar 30 it is still 0).
     let close = |i: i64| (t0 + (i + 1) * DAY) * 1000 - 1;
     let mut f = String::from("t,value\n");
     for i in 0..40 {
-        f.push_str(&format!("{},0\n", close(i)));
+        if i != 31 {
+            f.push_str(&format!("{},0\n", close(i)));
+        }
         if i == 30 {
             f.push_str(&format!("{},100\n", close(i) + 1000));
         }
@@ -551,16 +554,15 @@ fn a_factor_stamped_one_second_after_a_close_is_not_used_for_that_bar() {
     let t = d.join("t");
     ok(&["convert", "ohlcv-csv", d.join("bars.csv").to_str().unwrap(), "-o", t.to_str().unwrap(), "-q"]);
     ok(&["convert", "series-csv", d.join("spike.csv").to_str().unwrap(), "-o", t.to_str().unwrap(), "-q"]);
-    fs::write(
-        d.join("s.csv"),
-        "strategy,weight,sym,dir,m,res,factor_id,p\nspike,1,X,M,B,1d,spike,\"[1, 20, 1.0]\"\n",
-    )
-    .unwrap();
+    fs::write(d.join("s.csv"), "strategy,weight,sym,dir,m,res,factor_id,p\nspike,1,X,M,B,1d,spike,\"[1, 20, 1.0]\"\n")
+        .unwrap();
     fs::write(d.join("c.toml"), format!("strategies = {:?}\n", d.join("s.csv").to_str().unwrap())).unwrap();
     let out = d.join("out");
     let mut args: Vec<String> = ["run", "--strategy"].iter().map(|s| s.to_string()).collect();
     args.push(factor_plugin().to_string_lossy().into_owned());
-    for x in ["--config", d.join("c.toml").to_str().unwrap(), "--sample", "24h", "--out", out.to_str().unwrap(), "--tape"] {
+    for x in
+        ["--config", d.join("c.toml").to_str().unwrap(), "--sample", "24h", "--out", out.to_str().unwrap(), "--tape"]
+    {
         args.push(x.into());
     }
     args.extend(tapes_in(&t).iter().map(|p| p.to_string_lossy().into_owned()));
@@ -569,6 +571,9 @@ fn a_factor_stamped_one_second_after_a_close_is_not_used_for_that_bar() {
     let submits = column_f64(&out.join("orders.parquet"), "submit_ts");
     assert!(!submits.is_empty(), "the spike never traded");
     let first = submits[0] as i64;
-    assert!(first > close(30) * 1_000_000 + 1_000_000_000, "traded at {first}: the value stamped after bar 30 was used for it");
+    assert!(
+        first > close(30) * 1_000_000 + 1_000_000_000,
+        "traded at {first}: the value stamped after bar 30 was used for it"
+    );
     assert!(first < close(31) * 1_000_000 + 1_000_000_000, "traded at {first}, expected at the close of bar 31");
 }

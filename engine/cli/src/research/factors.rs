@@ -654,7 +654,8 @@ pub(crate) fn bench(a: FactorsBench) -> Result<()> {
     let plugin_path = match &a.strategy {
         Some(p) => Some(p.clone()),
         None => std::env::current_exe().ok().and_then(|e| {
-            let lib = format!("{}ticktape_factor_ensemble{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+            let lib =
+                format!("{}ticktape_factor_ensemble{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
             Some(e.parent()?.join(lib)).filter(|p| p.is_file())
         }),
     };
@@ -708,9 +709,10 @@ pub(crate) fn bench(a: FactorsBench) -> Result<()> {
         w.finish()?;
         tapes.push(bp);
         tapes.push(fp);
-        for (k, p) in ["M,B,1h,f{i},\"[6, 168, 1.0]\"", "M,B,1h,f{i},\"[24, 336, 0.5]\"", "M,R,1h,f{i},\"[1, 168, 0.2]\""]
-            .iter()
-            .enumerate()
+        for (k, p) in
+            ["M,B,1h,f{i},\"[6, 168, 1.0]\"", "M,B,1h,f{i},\"[24, 336, 0.5]\"", "M,R,1h,f{i},\"[1, 168, 0.2]\""]
+                .iter()
+                .enumerate()
         {
             csv.push_str(&format!("f{i}_{k},1,S{i},{}\n", p.replace("{i}", &i.to_string())));
         }
