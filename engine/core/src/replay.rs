@@ -49,6 +49,16 @@ pub struct Instrument {
     pub book_tick: i64,
 }
 
+impl Instrument {
+    /// An empty book for this instrument: on its book tick, with the
+    /// smallest window for a bar-driven book (it holds two levels that move
+    /// with every bar; a wide window would be re-centred at the cost of
+    /// clearing it, bar after bar).
+    pub fn new_book(&self) -> Book {
+        if self.bar_driven { Book::with_window(self.book_tick, 64) } else { Book::with_tick(self.book_tick) }
+    }
+}
+
 /// One event handed to a [`Handler`], borrowing the record in place.
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {
@@ -543,7 +553,7 @@ impl Replay {
 
     /// Replays every tape in merge order into `handler`.
     pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
-        let mut books: Vec<Book> = self.instruments.iter().map(|i| Book::with_tick(i.book_tick)).collect();
+        let mut books: Vec<Book> = self.instruments.iter().map(Instrument::new_book).collect();
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
         let quote_driven: Vec<bool> = self.instruments.iter().map(|i| !i.has_l2).collect();
         let bar_driven: Vec<bool> = self.instruments.iter().map(|i| i.bar_driven).collect();

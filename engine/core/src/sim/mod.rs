@@ -398,7 +398,7 @@ impl<'a> Sim<'a> {
             .instruments()
             .iter()
             .map(|i| Venue {
-                view: Book::with_tick(i.book_tick),
+                view: i.new_book(),
                 scale: Scale::new(i.price_exponent, i.qty_exponent),
                 tick: i.price_tick.max(1),
                 lot: i.qty_lot.max(1),
