@@ -645,13 +645,15 @@ pub(crate) fn bench(a: FactorsBench) -> Result<()> {
         println!("  run {}: {s:.3} s  {:.0} combinations/s", i + 1, rows.len() as f64 / s);
         times.push(s);
     }
-    let med = if a.skip_grid { f64::NAN } else { median(&mut times) };
-    println!(
-        "grid search: median {med:.3} s over {} runs = {:.0} combinations/s ({:.1} M bar-combinations/s); target < 30 s",
-        a.runs,
-        rows.len() as f64 / med,
-        rows.len() as f64 * bars_n as f64 / med / 1e6
-    );
+    if !a.skip_grid {
+        let med = median(&mut times);
+        println!(
+            "grid search: median {med:.3} s over {} runs = {:.0} combinations/s ({:.1} M bar-combinations/s); target < 30 s",
+            a.runs,
+            rows.len() as f64 / med,
+            rows.len() as f64 * bars_n as f64 / med / 1e6
+        );
+    }
 
     // One plugin backtest over the same span.
     let plugin_path = match &a.strategy {
