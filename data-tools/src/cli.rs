@@ -20,13 +20,14 @@ Examples:
   ticktape convert hftbacktest btcusdt.npz --symbol BTCUSDT --venue binance-futures --price-decimals 1 --qty-decimals 3 -o tapes/
   ticktape convert series-csv factor.csv --value-column momentum -o tapes/
   ticktape convert series-csv coinalyze_funding.csv --time-column timestamp --value-column funding_rate --decimals 10 -o tapes/
+  ticktape convert ohlcv-csv hyperliquid_ccxt_top10_perps_daily_ohlcv.csv --venue hyperliquid -o tapes/
   ticktape convert binance-ws trades_only_capture.gz --dataset trades -o tapes/
   ticktape convert --list
 
 Each (record kind, venue, symbol) becomes one tape named VENUE.SYMBOL.KIND.tape in DIR
 (with --per-input: DIR/INPUT_STEM/VENUE.SYMBOL.KIND.tape). Exponents come from the data
 unless --price-decimals/--qty-decimals/--value-decimals fix them; values are never rounded
-(series-csv excepted: --decimals N, default 12, counted in the summary). Impossible rows (non-positive
+(series-csv and ohlcv-csv excepted: --decimals N, default 12 and 8, counted in the summary). Impossible rows (non-positive
 prices, zero-size trades, repeated trade ids, also across the input files of one stream, crossed
 quotes, dates outside 2009..2100, the range a replay accepts) are errors, or dropped and counted
 with --skip-bad. Columns a dataset does not have are errors (series-csv: unless --value-column
@@ -88,20 +89,21 @@ pub struct ConvertArgs {
     /// Venue name written in the tapes (default: from the data or source).
     #[arg(long)]
     pub venue: Option<String>,
-    /// Symbol, for inputs that do not name one (hftbacktest arrays, series CSV).
+    /// Symbol, for inputs that do not name one (hftbacktest arrays, series and OHLCV CSV).
     #[arg(long)]
     pub symbol: Option<String>,
     /// Account address of Hyperliquid fill files (default: from the file name or data).
     #[arg(long)]
     pub account: Option<String>,
-    /// Series CSV: the time column (default: t, ts, time, timestamp, date or datetime).
+    /// Series / OHLCV CSV: the time column (default: t, ts, time, timestamp, date or datetime;
+    /// for OHLCV the bar's open time, and `date` + `time` columns are joined).
     #[arg(long)]
     pub time_column: Option<String>,
     /// Series CSV: value column(s); each becomes a series id 0, 1, … in order (default: `value`).
     #[arg(long)]
     pub value_column: Vec<String>,
-    /// Series CSV: round values with more decimals to N (half away from zero),
-    /// counted in the summary. Default 12.
+    /// Series / OHLCV CSV: round values with more decimals to N (half away from zero),
+    /// counted in the summary. Default 12 (series), 8 (OHLCV).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=18))]
     pub decimals: Option<u8>,
     /// No progress bar and no summary on stdout (errors still go to stderr).

@@ -31,17 +31,20 @@ pub enum SourceKind {
     Hftbacktest,
     /// Factor series CSV (`t,value`).
     SeriesCsv,
+    /// Plain OHLCV CSV (`date,symbol,open,high,low,close,volume`) to bar tapes.
+    OhlcvCsv,
 }
 
 impl SourceKind {
     /// Every source, in `--list` order.
-    pub const ALL: [SourceKind; 6] = [
+    pub const ALL: [SourceKind; 7] = [
         SourceKind::BinanceWs,
         SourceKind::BinanceVision,
         SourceKind::Tardis,
         SourceKind::Hyperliquid,
         SourceKind::Hftbacktest,
         SourceKind::SeriesCsv,
+        SourceKind::OhlcvCsv,
     ];
 
     /// The command-line name.
@@ -53,6 +56,7 @@ impl SourceKind {
             SourceKind::Hyperliquid => "hyperliquid",
             SourceKind::Hftbacktest => "hftbacktest",
             SourceKind::SeriesCsv => "series-csv",
+            SourceKind::OhlcvCsv => "ohlcv-csv",
         }
     }
 
@@ -65,6 +69,7 @@ impl SourceKind {
             SourceKind::Hyperliquid => crate::hyperliquid::DATASETS,
             SourceKind::Hftbacktest => &["events"],
             SourceKind::SeriesCsv => &["series"],
+            SourceKind::OhlcvCsv => &["ohlcv"],
         }
     }
 
@@ -88,6 +93,9 @@ impl SourceKind {
             }
             SourceKind::SeriesCsv => {
                 "factor series CSV: a time column (t/ts/time/timestamp/date: epoch s/ms/µs/ns or ISO 8601), a value column, optional symbol and id columns\n    ticktape convert series-csv momentum.csv --value-column value -o tapes/"
+            }
+            SourceKind::OhlcvCsv => {
+                "plain OHLCV CSV: date|time (bar open), optional symbol, open, high, low, close, volume → VENUE.SYMBOL.bars-INTERVAL.tape per symbol (interval inferred)\n    ticktape convert ohlcv-csv hyperliquid_ccxt_top10_perps_daily_ohlcv.csv --venue hyperliquid -o tapes/"
             }
         }
     }
@@ -522,6 +530,7 @@ fn convert_input(
             SourceKind::Hyperliquid => crate::hyperliquid::convert(&mut ctx, &mut m)?,
             SourceKind::Hftbacktest => crate::hftbacktest::convert(&mut ctx, &mut m)?,
             SourceKind::SeriesCsv => crate::factor_csv::convert(&mut ctx, &mut m)?,
+            SourceKind::OhlcvCsv => crate::ohlcv_csv::convert(&mut ctx, &mut m)?,
         };
         decoded += n;
         Ok(())

@@ -3,7 +3,7 @@
 //! `ticktape convert SOURCE INPUT... -o DIR` is [`cli::run`]; the library entry
 //! point is [`convert()`]. Each source has its own module ([`binance_ws`],
 //! [`binance_vision`], [`tardis`], [`hyperliquid`], [`hftbacktest`],
-//! [`factor_csv`]); they share an exact decimal parser ([`decimal`]), timestamp
+//! [`factor_csv`], [`ohlcv_csv`]); they share an exact decimal parser ([`decimal`]), timestamp
 //! parsing ([`time`]), input decoding ([`input`]) and a sink that sorts records
 //! within a tolerance and writes one tape per (kind, venue, symbol) through the
 //! tape crate's writer. Aggregated trades (Binance `aggTrade`/`aggTrades`)
@@ -56,6 +56,7 @@ pub mod factor_csv;
 pub mod hftbacktest;
 pub mod hyperliquid;
 pub mod input;
+pub mod ohlcv_csv;
 mod report;
 mod sink;
 pub mod synthetic;

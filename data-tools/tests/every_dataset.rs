@@ -95,6 +95,7 @@ const CASES: &[(SourceKind, &str, &str, Option<&str>)] = &[
     (SourceKind::Hyperliquid, "l2Book", "hl_sdk_l2Book_DYDX.json", None),
     (SourceKind::Hyperliquid, "capture", "hyperliquid_capture_btcusd_20250126.gz", None),
     (SourceKind::SeriesCsv, "series", "synthetic_series_momentum.csv", None),
+    (SourceKind::OhlcvCsv, "ohlcv", "synthetic_ohlcv_daily.csv", None),
 ];
 
 /// A one-trade hftbacktest `.npy` (64-byte `event_dtype` rows).

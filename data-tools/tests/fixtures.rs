@@ -268,6 +268,50 @@ fn series_csv_mixed_time_formats_sorted_per_symbol() {
 }
 
 #[test]
+fn ohlcv_csv_one_bar_tape_per_symbol_stamped_at_the_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.venue = Some("hyperliquid".into());
+    let r = convert(SourceKind::OhlcvCsv, &[fixture("synthetic_ohlcv_daily.csv")], &o).unwrap();
+    let mut names: Vec<String> =
+        r.tapes.iter().map(|t| t.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["hyperliquid.BTC_USDC_USDC.bars-1d.tape", "hyperliquid.ETH_USDC_USDC.bars-1d.tape"]);
+    let (h, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTC/USDC:USDC"));
+    assert_eq!(h.symbol(), "BTC/USDC:USDC");
+    assert_eq!(b.len(), 3);
+    // 2024-06-11 00:00 UTC open; close one day minus 1 ms later.
+    assert_eq!(b[0].open_ts, 1_718_064_000_000_000_000);
+    assert_eq!(b[0].ts.exchange, 1_718_064_000_000_000_000 + 86_400_000_000_000 - 1_000_000);
+    assert_same(b[1].high, h.price_exponent, "70000.5");
+    assert_same(b[2].close, h.price_exponent, "66900.0");
+    assert_same(b[0].volume, h.qty_exponent, "5576.00977");
+    let (h, e) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "ETH/USDC:USDC"));
+    assert_same(e[2].volume, h.qty_exponent, "0.288");
+    assert!(r.inputs[0].notes.iter().any(|n| n.contains("rounded to 8")), "{:?}", r.inputs[0].notes);
+}
+
+#[test]
+fn ohlcv_csv_refuses_repeated_bars_and_low_above_high() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.csv");
+    std::fs::write(&p, "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-01,1,2,0.5,1.5,10\n")
+        .unwrap();
+    let e = convert(SourceKind::OhlcvCsv, std::slice::from_ref(&p), &opts(&dir.path().join("o"))).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("x.csv:3:") && msg.contains("same time as line 2"), "{msg}");
+    std::fs::write(&p, "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,2.5,1.5,10\n")
+        .unwrap();
+    let e = convert(SourceKind::OhlcvCsv, std::slice::from_ref(&p), &opts(&dir.path().join("o"))).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("x.csv:3:") && msg.contains("low above high"), "{msg}");
+    std::fs::write(&p, "date,open,high,low,close,volume\n1990-01-01,1,2,0.5,1.5,10\n1990-01-02,1,2,0.5,1.5,10\n")
+        .unwrap();
+    let e = convert(SourceKind::OhlcvCsv, std::slice::from_ref(&p), &opts(&dir.path().join("o"))).unwrap_err();
+    assert!(e.to_string().contains("2000..2100"), "{e}");
+}
+
+#[test]
 fn many_inputs_in_parallel_merge_into_one_tape_per_kind_and_symbol() {
     let dir = tempfile::tempdir().unwrap();
     let csv =

@@ -287,3 +287,28 @@ fn series_csv_samples() {
     let rows = csv_rows(&p, true).len() as u64;
     assert_eq!(r.records() + r.skipped(), rows);
 }
+
+#[test]
+fn ohlcv_csv_samples() {
+    let Some(real) = real_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = real.join("perp_basket_daily/hyperliquid_ccxt_top10_perps_daily_ohlcv_2024-06-11_2025-10-23.csv");
+    let r = convert(SourceKind::OhlcvCsv, std::slice::from_ref(&p), &opts(dir.path())).unwrap();
+    let src = csv_rows(&p, true);
+    assert_eq!(r.records() as usize, src.len());
+    assert_eq!(r.tapes.len(), 10);
+    let (h, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "BTC/USDC:USDC"));
+    let btc: Vec<&Vec<String>> = src.iter().filter(|r| r[1] == "BTC/USDC:USDC").collect();
+    assert_eq!(b.len(), 500);
+    assert_same(b[0].close, h.price_exponent, &btc[0][5]);
+    assert_same(b[499].open, h.price_exponent, &btc[499][2]);
+    assert!(tape_of(&r, RecordKind::Bar, "BTC/USDC:USDC").ends_with("ohlcv.BTC_USDC_USDC.bars-1d.tape"));
+    // Bincentive: separate Date and Time columns, no symbol column.
+    let p = real.join("perp_basket_daily/bincentive_binance_spot_1d/binance-ETH-USDT-1d.csv");
+    let mut o = opts(&dir.path().join("b"));
+    o.symbol = Some("ETHUSDT".into());
+    let r = convert(SourceKind::OhlcvCsv, std::slice::from_ref(&p), &o).unwrap();
+    assert_eq!(r.records() as usize, csv_rows(&p, true).len());
+    let (_, b) = read::<Bar>(&tape_of(&r, RecordKind::Bar, "ETHUSDT"));
+    assert_eq!(b[0].open_ts, 1_502_928_000_000_000_000, "2017-08-17 00:00 UTC");
+}

@@ -26,6 +26,7 @@ enum What {
     Clusterlob(ClusterlobBench),
     Rbsa(crate::research::bench::RbsaBench),
     Sweep(SweepBench),
+    Factors(crate::research::factors::FactorsBench),
 }
 
 /// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
@@ -217,6 +218,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Clusterlob(c) => clusterlob_bench(c),
         What::Rbsa(r) => crate::research::bench::run(r),
         What::Sweep(s) => sweep_bench(s),
+        What::Factors(f) => crate::research::factors::bench(f),
     }
 }
 

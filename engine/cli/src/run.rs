@@ -37,7 +37,7 @@ use crate::fmt;
   ticktape run examples/demo/run.toml --from 2024-08-08T23:55:00Z --to 2024-08-08T23:56:00Z
 
 Defaults: feed latency `local` (tapes' receive times, else 1ms); entry and response latency 1ms;
-maker fee 2 bps, taker fee 5 bps; cross-only fills; capital 100000; mark mid; sample 1s; seed 1;
+maker fee 2 bps, taker fee 5 bps; cross-only fills; bar slippage 0 bps; capital 100000; mark mid; sample 1s; seed 1;
 --out ./results (refused if not empty, unless --force). Flags override the run file.
 
 Run-file keys (paths relative to the run file):
@@ -46,7 +46,7 @@ Run-file keys (paths relative to the run file):
   config = \"FILE\"  or a [strategy_config] table
   [latency]  feed, entry, response    (\"1ms\", \"lognormal(2ms, 0.5)\", \"series(FILE)\"; feed: \"local\")
   [fees]     maker_bps, taker_bps
-  [fills]    touch, partial, queue, book_cross   (true/false)
+  [fills]    touch, partial, queue, book_cross   (true/false); bar_slippage_bps
   [limits]   max_position, max_notional
   [account]  capital, mark (\"mid\" | \"mark\"), sample, seed
 
@@ -90,6 +90,11 @@ pub(crate) struct RunArgs {
     /// Fill options (comma-separated): touch, partial, queue, book-cross.
     #[arg(long, value_delimiter = ',', value_name = "OPTION")]
     fill: Vec<FillOpt>,
+    /// Bar-only instruments (a bar tape, no L2 or quotes): each bar sets the
+    /// book to one level a side at close ∓ this many basis points, so market
+    /// orders fill at the close plus slippage. Default 0.
+    #[arg(long, value_name = "BPS")]
+    bar_slippage_bps: Option<f64>,
     /// Starting capital, quote currency.
     #[arg(long)]
     capital: Option<f64>,
@@ -178,6 +183,7 @@ struct FillsFile {
     partial: Option<bool>,
     queue: Option<bool>,
     book_cross: Option<bool>,
+    bar_slippage_bps: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -205,6 +211,7 @@ pub(crate) struct RunPlan {
     pub(crate) sim: SimConfig,
     pub(crate) allow_gaps: bool,
     pub(crate) slice: crate::slice::SliceArgs,
+    pub(crate) bar_slippage_bps: f64,
 }
 
 /// `base/rel` with `.` and `..` resolved lexically where possible, so
@@ -270,6 +277,7 @@ pub(crate) fn plan_from_table(table: toml::Table, base: &Path, tapes: Vec<PathBu
         seed: None,
         allow_gaps: false,
         slice: Default::default(),
+        bar_slippage_bps: None,
         force: false,
         time_limit: None,
         memory_limit: None,
@@ -378,6 +386,12 @@ impl RunArgs {
             queue: self.fill.contains(&FillOpt::Queue) || fills.queue.unwrap_or(false),
             book_cross: self.fill.contains(&FillOpt::BookCross) || fills.book_cross.unwrap_or(false),
         };
+        let bar_slippage_bps = self.bar_slippage_bps.or(fills.bar_slippage_bps).unwrap_or(0.0);
+        if !(bar_slippage_bps.is_finite() && (0.0..10_000.0).contains(&bar_slippage_bps)) {
+            bail!(
+                "bar slippage ([fills] bar_slippage_bps, --bar-slippage-bps) {bar_slippage_bps}: give basis points in 0..10000, e.g. 2"
+            );
+        }
         let limits = file.limits.unwrap_or_default();
         sim.max_position = limits.max_position;
         sim.max_notional = limits.max_notional;
@@ -414,7 +428,7 @@ impl RunArgs {
             to: time("to", self.slice.to, &file.to)?,
         }
         .check()?;
-        Ok(RunPlan { tapes, strategy, config_text, out, sim, allow_gaps: self.allow_gaps, slice })
+        Ok(RunPlan { tapes, strategy, config_text, out, sim, allow_gaps: self.allow_gaps, slice, bar_slippage_bps })
     }
 }
 
@@ -439,6 +453,7 @@ pub(crate) fn plan_of_file(run_file: &Path) -> Result<RunPlan> {
         seed: None,
         allow_gaps: false,
         slice: Default::default(),
+        bar_slippage_bps: None,
         force: false,
         time_limit: None,
         memory_limit: None,
@@ -476,7 +491,12 @@ fn execute_probed<P: ticktape_engine::sim::Probe>(
     probe: &mut P,
     on_plugin: impl FnOnce(&mut P, &PluginInfo),
 ) -> Result<(RunOutput, Summary, PluginInfo, f64)> {
-    let options = ReplayOptions { allow_gaps: plan.allow_gaps, from: plan.slice.from, to: plan.slice.to };
+    let options = ReplayOptions {
+        allow_gaps: plan.allow_gaps,
+        from: plan.slice.from,
+        to: plan.slice.to,
+        bar_slippage_bps: plan.bar_slippage_bps,
+    };
     let replay = Replay::open_with(&plan.tapes, options)?;
     let plugin = load_strategy(&plan.strategy)?;
     on_plugin(probe, plugin.info());
@@ -569,6 +589,7 @@ fn provenance(plan: &RunPlan) -> Result<serde_json::Value> {
         "tapes": tapes,
         "slice": plan.slice.to_json(),
         "sim": sim_json(&plan.sim),
+        "bar_slippage_bps": plan.bar_slippage_bps,
     }))
 }
 

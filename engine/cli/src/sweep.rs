@@ -210,6 +210,8 @@ struct SweepPlan {
     allow_gaps: bool,
     /// The time slice of the run-file keys `from`/`to` (every run).
     slice: crate::slice::SliceArgs,
+    /// Bar-driven books' distance from the close (run-file `[fills] bar_slippage_bps`).
+    bar_slippage_bps: f64,
     params: Vec<Param>,
     runs: Vec<RunSpec>,
 }
@@ -320,6 +322,7 @@ fn load(path: &Path) -> Result<SweepPlan> {
         .collect();
     Ok(SweepPlan {
         slice: plan.slice,
+        bar_slippage_bps: plan.bar_slippage_bps,
         strategy: plan.strategy,
         base_config,
         sets,
@@ -527,6 +530,7 @@ impl Work<'_> {
                     allow_gaps: self.plan.allow_gaps,
                     from: self.plan.slice.from,
                     to: self.plan.slice.to,
+                    bar_slippage_bps: self.plan.bar_slippage_bps,
                 };
                 replays[set] = Some(Replay::open_with(&self.plan.sets[set], opts).map_err(|e| e.to_string()));
             }

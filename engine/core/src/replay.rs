@@ -36,12 +36,27 @@ pub struct Instrument {
     pub qty_lot: i64,
     /// Whether an L2 tape drives this instrument's book (otherwise quotes do).
     pub has_l2: bool,
+    /// Whether bars drive this instrument's book: it has a bar tape and no
+    /// L2 or quote tape. Each bar then sets the book to one level a side
+    /// around its close (see [`bar_quote`]), so market orders fill at the
+    /// close ± the bar slippage and positions are marked at the close.
+    pub bar_driven: bool,
     /// Slot width of the instrument's order books, in price units: the tick
     /// when a tape states it, otherwise the greatest common divisor of the
     /// price differences in the first book records (always a valid grid:
     /// a price off it just takes the book's slower overflow path). Only the
     /// books use it; order validation uses `price_tick`.
     pub book_tick: i64,
+}
+
+impl Instrument {
+    /// An empty book for this instrument: on its book tick, with the
+    /// smallest window for a bar-driven book (it holds two levels that move
+    /// with every bar; a wide window would be re-centred at the cost of
+    /// clearing it, bar after bar).
+    pub fn new_book(&self) -> Book {
+        if self.bar_driven { Book::with_window(self.book_tick, 64) } else { Book::with_tick(self.book_tick) }
+    }
 }
 
 /// One event handed to a [`Handler`], borrowing the record in place.
@@ -149,7 +164,7 @@ pub struct ReplayOutcome {
 }
 
 /// How a set of tapes may be combined.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ReplayOptions {
     /// Accept streams whose time ranges do not overlap (by default a replay
     /// refuses them: it would run through the gap with one stream silent).
@@ -161,6 +176,32 @@ pub struct ReplayOptions {
     /// Replay only records whose exchange time is before this (ns; the
     /// slice is half-open, `from..to`).
     pub to: Option<i64>,
+    /// Bar-driven books (see [`Instrument::bar_driven`]): the distance of
+    /// the bid and the ask from the close, basis points of the close
+    /// (rounded to the tick, at least 0). Default 0: both at the close.
+    pub bar_slippage_bps: f64,
+}
+
+/// Depth of each side of a bar-driven book, quantity units: 2^53, the
+/// largest order, so a market order fills whole at one price.
+pub const BAR_BOOK_DEPTH: i64 = 1 << 53;
+
+/// The one-level-a-side quote a bar sets on a bar-driven book: bid at
+/// close − h and ask at close + h, h = round(close × bps / 10⁴ / tick) × tick,
+/// each side [`BAR_BOOK_DEPTH`] deep (a side whose price would not be
+/// positive is left empty).
+#[inline]
+pub fn bar_quote(bar: &Bar, tick: i64, slippage_bps: f64) -> ticktape_tape::Quote {
+    let tick = tick.max(1);
+    let h = ((bar.close as f64 * slippage_bps / 10_000.0 / tick as f64).round().max(0.0) as i64) * tick;
+    let bid = bar.close - h;
+    ticktape_tape::Quote {
+        ts: bar.ts,
+        bid_price: if bid > 0 { bid } else { ticktape_tape::UNDEF },
+        bid_qty: BAR_BOOK_DEPTH,
+        ask_price: bar.close + h,
+        ask_qty: BAR_BOOK_DEPTH,
+    }
 }
 
 /// A set of open tapes ready to replay.
@@ -176,6 +217,7 @@ pub struct Replay {
     tapes: Vec<Tape>,
     instruments: Vec<Instrument>,
     tape_instrument: Vec<usize>,
+    bar_slippage_bps: f64,
 }
 
 enum Source<'a> {
@@ -513,6 +555,7 @@ impl Replay {
                         price_tick: 0,
                         qty_lot: 0,
                         has_l2: false,
+                        bar_driven: false,
                         book_tick: 0,
                     });
                     first_tape.push(usize::MAX);
@@ -553,6 +596,11 @@ impl Replay {
             }
             tape_of.push(idx);
         }
+        for (idx, inst) in instruments.iter_mut().enumerate() {
+            let kinds = || tapes.iter().zip(&tape_of).filter(move |&(_, &i)| i == idx).map(|(t, _)| t.kind());
+            inst.bar_driven = kinds().any(|k| k == RecordKind::Bar)
+                && !kinds().any(|k| matches!(k, RecordKind::Level | RecordKind::Quote));
+        }
         // Book slot widths: the stated tick, else estimated from the L2 tape
         // (or the quotes when there is none: best prices alone can suggest a
         // coarser grid than the book's).
@@ -579,7 +627,7 @@ impl Replay {
                 sorted.iter().position(|i| i.symbol == h.symbol() && i.venue == h.venue()).unwrap_or(0)
             })
             .collect();
-        Ok(Replay { tapes, instruments: sorted, tape_instrument })
+        Ok(Replay { tapes, instruments: sorted, tape_instrument, bar_slippage_bps: options.bar_slippage_bps.max(0.0) })
     }
 
     /// The instruments, in canonical (venue, symbol) order; handler
@@ -591,6 +639,11 @@ impl Replay {
     /// The tapes, in the order given.
     pub fn tapes(&self) -> &[Tape] {
         &self.tapes
+    }
+
+    /// The bar slippage of bar-driven books, basis points ([`ReplayOptions::bar_slippage_bps`]).
+    pub fn bar_slippage_bps(&self) -> f64 {
+        self.bar_slippage_bps
     }
 
     /// Which instrument each tape belongs to.
@@ -676,9 +729,12 @@ impl Replay {
 
     /// Replays every tape in merge order into `handler`.
     pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
-        let mut books: Vec<Book> = self.instruments.iter().map(|i| Book::with_tick(i.book_tick)).collect();
+        let mut books: Vec<Book> = self.instruments.iter().map(Instrument::new_book).collect();
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
         let quote_driven: Vec<bool> = self.instruments.iter().map(|i| !i.has_l2).collect();
+        let bar_driven: Vec<bool> = self.instruments.iter().map(|i| i.bar_driven).collect();
+        let bar_ticks: Vec<i64> = self.instruments.iter().map(|i| i.price_tick.max(1)).collect();
+        let slip = self.bar_slippage_bps;
         let last_ts: Vec<i64> = self.tapes.iter().map(|t| t.header().last_ts).collect();
         self.warm_books(&mut books)?;
         let mut merge = Merge::new(self.tapes.iter().collect());
@@ -714,6 +770,9 @@ impl Replay {
                 }),
                 Source::Bar(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
+                    if bar_driven[inst] {
+                        books[inst].apply_quote(&bar_quote(r, bar_ticks[inst], slip));
+                    }
                     handler.on_event(inst, Event::Bar(r), &books);
                 }),
                 Source::Series(recs) => drive(recs, start, bound, last, ck, |r| {

@@ -21,6 +21,8 @@ pub struct Instrument {
     pub price_exponent: i8,
     /// Decimal exponent of quantities.
     pub qty_exponent: i8,
+    /// Decimal exponent of money amounts, rates and series values.
+    pub value_exponent: i8,
     /// Tick in price units (≥ 1).
     pub price_tick: i64,
     /// Lot in quantity units (≥ 1).
@@ -140,6 +142,7 @@ impl<'a> Context<'a> {
             venue: unsafe { info.venue.as_str() }.into_owned(),
             price_exponent: info.price_exponent,
             qty_exponent: info.qty_exponent,
+            value_exponent: info.value_exponent,
             price_tick: info.price_tick,
             qty_lot: info.qty_lot,
         })

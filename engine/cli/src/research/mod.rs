@@ -10,6 +10,7 @@ use clap::Subcommand;
 
 pub(crate) mod bench;
 mod data;
+pub(crate) mod factors;
 pub(crate) mod rbsa;
 pub(crate) mod styles;
 
@@ -26,6 +27,8 @@ enum Topic {
     Clusterlob(clusterlob::ClusterlobArgs),
     Rbsa(rbsa::RbsaArgs),
     Styles(styles::StylesArgs),
+    /// Factor ensembles: grid search of signal models, portfolio weights.
+    Factors(factors::FactorsArgs),
 }
 
 pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
@@ -33,5 +36,6 @@ pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
         Topic::Clusterlob(a) => clusterlob::run(a),
         Topic::Rbsa(a) => rbsa::run(a),
         Topic::Styles(a) => styles::run(a),
+        Topic::Factors(f) => factors::run(f),
     }
 }

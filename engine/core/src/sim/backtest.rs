@@ -201,7 +201,12 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                         (RecordKind::Quote, (r as *const ticktape_tape::Quote).cast())
                     }
                     Event::Funding(r) => (RecordKind::Funding, (r as *const ticktape_tape::Funding).cast()),
-                    Event::Bar(r) => (RecordKind::Bar, (r as *const ticktape_tape::Bar).cast()),
+                    Event::Bar(r) => {
+                        if v.bar_driven {
+                            v.view.apply_quote(&crate::replay::bar_quote(r, v.tick, self.sim.bar_slippage_bps));
+                        }
+                        (RecordKind::Bar, (r as *const ticktape_tape::Bar).cast())
+                    }
                     Event::Series(r) => (RecordKind::Series, (r as *const ticktape_tape::Series).cast()),
                     Event::Fill(_) => continue,
                 };

@@ -347,6 +347,8 @@ struct Venue {
     mark: f64,
     /// Whether an L2 tape drives the book (otherwise quotes do).
     has_l2: bool,
+    /// Whether bars drive the book ([`crate::replay::Instrument::bar_driven`]).
+    bar_driven: bool,
     symbol: String,
     venue: String,
     price_exponent: i8,
@@ -406,6 +408,8 @@ pub struct Sim<'a> {
     timers_at_now: (i64, u32),
     /// Whether the strategy log already says that an order was invalid.
     warned_invalid: bool,
+    /// Bar slippage of bar-driven books, basis points.
+    bar_slippage_bps: f64,
 }
 
 impl<'a> Sim<'a> {
@@ -416,7 +420,7 @@ impl<'a> Sim<'a> {
             .instruments()
             .iter()
             .map(|i| Venue {
-                view: Book::with_tick(i.book_tick),
+                view: i.new_book(),
                 scale: Scale::new(i.price_exponent, i.qty_exponent),
                 tick: i.price_tick.max(1),
                 lot: i.qty_lot.max(1),
@@ -424,6 +428,7 @@ impl<'a> Sim<'a> {
                 sells: Resting::new(false),
                 mark: f64::NAN,
                 has_l2: i.has_l2,
+                bar_driven: i.bar_driven,
                 symbol: i.symbol.clone(),
                 venue: i.venue.clone(),
                 price_exponent: i.price_exponent,
@@ -451,6 +456,7 @@ impl<'a> Sim<'a> {
             fault: None,
             timers_at_now: (i64::MIN, 0),
             warned_invalid: false,
+            bar_slippage_bps: replay.bar_slippage_bps(),
             cfg,
         })
     }
@@ -505,6 +511,7 @@ impl<'a> Sim<'a> {
                 price_tick: v.tick,
                 qty_lot: v.lot,
                 has_l2: v.has_l2,
+                bar_driven: v.bar_driven,
                 book_tick: v.view.tick(),
             })
             .collect()

@@ -250,7 +250,12 @@ impl Backtests {
         let plan = crate::run::plan_of_file(run_file)?;
         let replay = Replay::open_with(
             &plan.tapes,
-            ReplayOptions { allow_gaps: plan.allow_gaps, from: plan.slice.from, to: plan.slice.to },
+            ReplayOptions {
+                allow_gaps: plan.allow_gaps,
+                from: plan.slice.from,
+                to: plan.slice.to,
+                bar_slippage_bps: plan.bar_slippage_bps,
+            },
         )?;
         let plugin = crate::run::load_strategy(&plan.strategy)?;
         let config: toml::Table =
