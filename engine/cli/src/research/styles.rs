@@ -59,7 +59,7 @@ raw = { win_rate = { min = 0.55 }, hit_rate = { min = 0.5 } }
 /// centroid meets.
 ///
 /// Writes DIR/elbow.parquet (k, inertia), DIR/styles.parquet (account,
-/// cluster, label, days, the raw features, and z_<feature> standardised;
+/// cluster, label, days, the raw features, and `z_<feature>` standardised;
 /// accounts with fewer than --min-days days get cluster -1 and label
 /// "skipped") and DIR/report.html (elbow chart, cluster sizes and centroids).
 ///

@@ -61,7 +61,7 @@ pub(crate) struct WalkForwardArgs {
     /// Output folder.
     #[arg(short, long, value_name = "DIR")]
     out: PathBuf,
-    /// Run file of the backtests (tapes, plugin, settings, [strategy_config]); default
+    /// Run file of the backtests (tapes, plugin, settings, `[strategy_config]`); default
     /// examples/clusterlob/run.toml if it exists, else no backtests.
     #[arg(long, value_name = "RUN_FILE")]
     run: Option<PathBuf>,
