@@ -20,7 +20,7 @@
 //! (default 8) decimals are rounded half away from zero and counted (float
 //! artefacts such as `0.28800000000000003` need it). Refused, as in every
 //! converter: bad numbers, low above high, negative volume, dates outside
-//! 2000..2100, and two bars of one symbol with the same open time.
+//! 2009..2100, and two bars of one symbol with the same open time.
 //!
 //! The file is read whole before anything is written (the interval must be
 //! known to name the tapes); OHLCV files are small (one row per bar).

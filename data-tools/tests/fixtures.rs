@@ -308,7 +308,7 @@ fn ohlcv_csv_refuses_repeated_bars_and_low_above_high() {
     std::fs::write(&p, "date,open,high,low,close,volume\n1990-01-01,1,2,0.5,1.5,10\n1990-01-02,1,2,0.5,1.5,10\n")
         .unwrap();
     let e = convert(SourceKind::OhlcvCsv, std::slice::from_ref(&p), &opts(&dir.path().join("o"))).unwrap_err();
-    assert!(e.to_string().contains("2000..2100"), "{e}");
+    assert!(e.to_string().contains("2009..2100"), "{e}");
 }
 
 #[test]
