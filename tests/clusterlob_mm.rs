@@ -46,18 +46,7 @@ model = "{model}"
 half_life_ms = 5000
 max_position_lots = 20
 {extra}
-[latency]
-feed = "local"
-entry = "lognormal(2ms, 0.3)"
-response = "lognormal(2ms, 0.3)"
-[fees]
-maker_bps = -0.5
-taker_bps = 5.0
-[limits]
-max_position = 0.05
-[account]
-capital = 100000
-sample = "1s"
+{SIM_KEYS}
 "#,
         tapes = tapes.display(),
         plugin = plugin("ticktape_clusterlob").display(),

@@ -70,3 +70,19 @@ pub fn skip(why: &str) {
     let test = std::thread::current().name().unwrap_or("a test").to_owned();
     let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
 }
+
+/// The simulator keys the end-to-end run files share (latency, fees,
+/// limits, account), as run-file TOML.
+#[allow(dead_code)]
+pub const SIM_KEYS: &str = r#"[latency]
+feed = "local"
+entry = "lognormal(2ms, 0.3)"
+response = "lognormal(2ms, 0.3)"
+[fees]
+maker_bps = -0.5
+taker_bps = 5.0
+[limits]
+max_position = 0.05
+[account]
+capital = 100000
+sample = "1s""#;

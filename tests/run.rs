@@ -29,18 +29,7 @@ out = "{out}"
 [strategy_config]
 half_spread_ticks = 1
 max_position_lots = 20
-[latency]
-feed = "local"
-entry = "lognormal(2ms, 0.3)"
-response = "lognormal(2ms, 0.3)"
-[fees]
-maker_bps = -0.5
-taker_bps = 5.0
-[limits]
-max_position = 0.05
-[account]
-capital = 100000
-sample = "1s"
+{SIM_KEYS}
 "#,
         tapes = tapes.display(),
         plugin = plugin("ticktape_template").display(),

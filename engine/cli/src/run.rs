@@ -27,7 +27,7 @@ use crate::fmt;
 /// (when the strategy records series), summary.json and strategy.log. The
 /// summary splits orders, fills, maker share and PnL by order tag (by_tag). If the strategy fails, what was simulated up to then is
 /// still written and ticktape exits with status 1.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 #[command(after_help = "Examples:
   ticktape run examples/demo/run.toml
   ticktape run --strategy target/release/libticktape_template.so --tape data/*.tape --out results/mm
@@ -259,32 +259,7 @@ pub(crate) fn expand(base: &Path, patterns: &[String], what: &str) -> Result<Vec
 pub(crate) fn plan_from_table(table: toml::Table, base: &Path, tapes: Vec<PathBuf>, what: &Path) -> Result<RunPlan> {
     let file: RunFile =
         table.try_into().map_err(|e: toml::de::Error| anyhow!("{}: {}", what.display(), e.message()))?;
-    let args = RunArgs {
-        run_file: None,
-        strategy: None,
-        config: None,
-        tapes,
-        funding: Vec::new(),
-        out: Some(PathBuf::from(".")),
-        feed_latency: None,
-        entry_latency: None,
-        response_latency: None,
-        maker_fee_bps: None,
-        taker_fee_bps: None,
-        fill: Vec::new(),
-        capital: None,
-        sample: None,
-        seed: None,
-        allow_gaps: false,
-        slice: Default::default(),
-        bar_slippage_bps: None,
-        force: false,
-        time_limit: None,
-        memory_limit: None,
-        in_process: false,
-        report: false,
-        child_dir: None,
-    };
+    let args = RunArgs { tapes, out: Some(PathBuf::from(".")), ..RunArgs::default() };
     args.plan_with(file, base.to_path_buf())
 }
 
@@ -435,33 +410,7 @@ impl RunArgs {
 /// The plan of a run file alone, as `ticktape run RUN_FILE` would resolve
 /// it without flags: for commands that run a strategy themselves.
 pub(crate) fn plan_of_file(run_file: &Path) -> Result<RunPlan> {
-    RunArgs {
-        run_file: Some(run_file.to_path_buf()),
-        strategy: None,
-        config: None,
-        tapes: Vec::new(),
-        funding: Vec::new(),
-        out: None,
-        feed_latency: None,
-        entry_latency: None,
-        response_latency: None,
-        maker_fee_bps: None,
-        taker_fee_bps: None,
-        fill: Vec::new(),
-        capital: None,
-        sample: None,
-        seed: None,
-        allow_gaps: false,
-        slice: Default::default(),
-        bar_slippage_bps: None,
-        force: false,
-        time_limit: None,
-        memory_limit: None,
-        in_process: false,
-        report: false,
-        child_dir: None,
-    }
-    .plan()
+    RunArgs { run_file: Some(run_file.to_path_buf()), ..RunArgs::default() }.plan()
 }
 
 /// Loads the strategy plugin at `spec`.
