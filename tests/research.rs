@@ -346,28 +346,22 @@ fn rbsa_errors_are_one_line_naming_the_file() {
     let bad = dir.path().join("bad.csv");
     fs::write(&bad, "acct,day,pnl\na,2024-01-01,1\n").unwrap();
     let out = dir.path().join("o");
-    let o = run(&[
-        "research",
-        "rbsa",
-        "--pnl",
-        bad.to_str().unwrap(),
-        "--closes",
-        closes.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let rbsa = || {
+        run(&[
+            "research",
+            "rbsa",
+            "--pnl",
+            bad.to_str().unwrap(),
+            "--closes",
+            closes.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = rbsa();
     assert_one_error_line(&o, &["bad.csv", "line 1", "no `account` column"]);
     fs::write(&bad, "account,date,pnl\na,2024-01-01,1\na,2024/01/02,2\n").unwrap();
-    let o = run(&[
-        "research",
-        "rbsa",
-        "--pnl",
-        bad.to_str().unwrap(),
-        "--closes",
-        closes.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = rbsa();
     assert_one_error_line(&o, &["bad.csv", "line 3", "not YYYY-MM-DD"]);
     assert!(!out.exists());
 }
