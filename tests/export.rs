@@ -199,6 +199,9 @@ fn export_csv_of_every_record_kind_in_human_units() {
             "trade_id",
             "crossed",
             "liquidation",
+            "liquidated",
+            "twap",
+            "builder",
         ],
     ];
     let mut tables = Vec::new();
@@ -252,6 +255,9 @@ fn export_csv_of_every_record_kind_in_human_units() {
             "77",
             "88",
             "true",
+            "false",
+            "false",
+            "false",
             "false"
         ]
     );

@@ -16,7 +16,9 @@
 //! records carry their own coin; `hyperliquid.accounts.csv` beside the tapes maps
 //! ids to addresses. `fee` and `closedPnl` use the value exponent (fees are in
 //! `feeToken`, USDC unless stated). `side` `B` is a buy; `crossed` sets
-//! `CROSSED`; a `liquidation` object sets `LIQUIDATION`.
+//! `CROSSED`; a `liquidation` object sets `LIQUIDATION`, and also `LIQUIDATED`
+//! when its `liquidatedUser` is the account itself; a non-null `twapId` sets
+//! `TWAP`; a `builder` or `builderFee` sets `BUILDER`.
 //!
 //! JSON documents are read whole (API responses are capped in size, e.g. 2,000
 //! fills); captures are streamed line by line. API arrays come newest first, so
@@ -246,8 +248,18 @@ fn fill(ctx: &mut Ctx<'_>, line: u64, f: &Value, account: &(u64, String)) -> Res
     if f.get("crossed").and_then(Value::as_bool) == Some(true) {
         flags |= fill_flags::CROSSED;
     }
-    if f.get("liquidation").is_some_and(|l| !l.is_null()) {
+    if let Some(liq) = f.get("liquidation").filter(|l| !l.is_null()) {
         flags |= fill_flags::LIQUIDATION;
+        let victim = liq.get("liquidatedUser").and_then(Value::as_str).map(|a| account_id(&a.to_ascii_lowercase()));
+        if account.0 != 0 && victim == Some(account.0) {
+            flags |= fill_flags::LIQUIDATED;
+        }
+    }
+    if f.get("twapId").is_some_and(|t| !t.is_null()) {
+        flags |= fill_flags::TWAP;
+    }
+    if ["builder", "builderFee"].iter().any(|k| f.get(*k).is_some_and(|b| !b.is_null())) {
+        flags |= fill_flags::BUILDER;
     }
     let rec = Fill {
         ts: Stamp { exchange: ts, local: ts },

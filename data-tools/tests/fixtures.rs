@@ -147,6 +147,37 @@ fn binance_vision_zip_with_checksum_csv_with_and_without_header() {
 }
 
 #[test]
+fn hyperliquid_fill_flags_liquidated_twap_builder() {
+    // The same liquidation fill seen by the liquidator and by the liquidated
+    // user, plus a TWAP slice with a builder fee.
+    let dir = tempfile::tempdir().unwrap();
+    let victim = "0x360878d351f05975e25f1807a27895e1e5e004fb";
+    let fill = |extra: &str| {
+        format!(
+            r#"{{"coin":"BTC","px":"66653.0","sz":"0.001","side":"A","time":1781528065899,"startPosition":"-0.0213","dir":"Open Short","closedPnl":"0.0","oid":1,"crossed":false,"fee":"0.01"{extra}}}"#
+        )
+    };
+    let liq =
+        format!(r#","liquidation":{{"liquidatedUser":"{victim}","markPx":"66607.0","method":"market"}},"twapId":null"#);
+    let doc = format!("[{},{}]", fill(&liq), fill(r#","twapId":42,"builderFee":"0.001""#));
+    let path = dir.path().join("fills.json");
+    std::fs::write(&path, doc).unwrap();
+    for (account, liquidated) in [("0xaaaa000000000000000000000000000000000001", false), (victim, true)] {
+        let out = dir.path().join(&account[..10]);
+        let mut o = opts(&out);
+        o.account = Some(account.to_owned());
+        let r = convert(SourceKind::Hyperliquid, std::slice::from_ref(&path), &o).unwrap();
+        let (_, f) = read::<Fill>(&tape_of(&r, RecordKind::Fill, &format!("0x{}", &account[2..18])));
+        assert_eq!(f.len(), 2);
+        let (l, t) = (f[0].flags, f[1].flags);
+        assert_eq!(l & fill_flags::LIQUIDATION, fill_flags::LIQUIDATION);
+        assert_eq!(l & fill_flags::LIQUIDATED != 0, liquidated, "{account}");
+        assert_eq!(l & (fill_flags::TWAP | fill_flags::BUILDER), 0);
+        assert_eq!(t, fill_flags::TWAP | fill_flags::BUILDER);
+    }
+}
+
+#[test]
 fn hyperliquid_fills_book_candles_and_capture() {
     let dir = tempfile::tempdir().unwrap();
     let inputs = [

@@ -288,6 +288,9 @@ impl Columns for Fill {
             ("trade_id", Col::U64(r.iter().map(|f| f.trade_id).collect())),
             ("crossed", Col::Bool(r.iter().map(|f| f.flags & fill_flags::CROSSED != 0).collect())),
             ("liquidation", Col::Bool(r.iter().map(|f| f.flags & fill_flags::LIQUIDATION != 0).collect())),
+            ("liquidated", Col::Bool(r.iter().map(|f| f.flags & fill_flags::LIQUIDATED != 0).collect())),
+            ("twap", Col::Bool(r.iter().map(|f| f.flags & fill_flags::TWAP != 0).collect())),
+            ("builder", Col::Bool(r.iter().map(|f| f.flags & fill_flags::BUILDER != 0).collect())),
         ]);
         c
     }

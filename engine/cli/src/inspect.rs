@@ -199,6 +199,12 @@ fn fill(h: &Header, f: &Fill) -> String {
         format_fixed(f.fee, h.value_exponent),
         format_fixed(f.closed_pnl, h.value_exponent),
         if f.flags & ticktape_tape::fill_flags::CROSSED != 0 { "  taker" } else { "  maker" },
-        if f.flags & ticktape_tape::fill_flags::LIQUIDATION != 0 { "  LIQUIDATION" } else { "" }
+        if f.flags & ticktape_tape::fill_flags::LIQUIDATED != 0 {
+            "  LIQUIDATED"
+        } else if f.flags & ticktape_tape::fill_flags::LIQUIDATION != 0 {
+            "  LIQUIDATION"
+        } else {
+            ""
+        }
     )
 }

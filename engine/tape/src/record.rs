@@ -60,8 +60,21 @@ pub mod fill_flags {
     /// The fill took liquidity (crossed the spread); without it the fill was
     /// maker.
     pub const CROSSED: u8 = 1;
-    /// The fill was a liquidation of this account.
+    /// The fill is part of a liquidation: the venue's `liquidation` field is
+    /// set. The account is the liquidator (or the backstop vault) unless
+    /// [`LIQUIDATED`] is also set.
     pub const LIQUIDATION: u8 = 2;
+    /// The fill came from a TWAP order (the venue's `twap_id` is set).
+    pub const TWAP: u8 = 4;
+    /// This account is the liquidated user of the liquidation
+    /// (`liquidation.liquidatedUser` is the account's own address). Only set
+    /// with [`LIQUIDATION`].
+    pub const LIQUIDATED: u8 = 8;
+    /// The order was routed through a builder (the venue's `builder` field or
+    /// a `builderFee` is set).
+    pub const BUILDER: u8 = 16;
+    /// Every defined bit.
+    pub const ALL: u8 = CROSSED | LIQUIDATION | TWAP | LIQUIDATED | BUILDER;
 }
 
 /// Position direction codes used by [`Fill::dir`].
@@ -544,8 +557,10 @@ impl Record for Fill {
             Some("fill quantity is not positive")
         } else if self.dir > dir::OTHER {
             Some("fill direction code is unknown")
-        } else if self.flags & !(fill_flags::CROSSED | fill_flags::LIQUIDATION) != 0 {
-            Some("fill flags set undefined bits (only bits 0 and 1 are defined)")
+        } else if self.flags & !fill_flags::ALL != 0 {
+            Some("fill flags set undefined bits (only bits 0 to 4 are defined)")
+        } else if self.flags & fill_flags::LIQUIDATED != 0 && self.flags & fill_flags::LIQUIDATION == 0 {
+            Some("fill flag LIQUIDATED (bit 3) set without LIQUIDATION (bit 1)")
         } else if self.reserved != [0; 5] {
             Some("fill reserved bytes 99..104 are not zero")
         } else {
