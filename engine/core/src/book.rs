@@ -55,16 +55,16 @@ impl Divider {
     /// `Some(n / d)` if `d` divides `n` (`n` below the span).
     #[inline(always)]
     fn exact(self, n: u64) -> Option<u64> {
+        // A branch on `d`, not a select: measured faster (CPU time) even with
+        // the books of three instruments interleaving.
+        if self.d == 1 {
+            return Some(n);
+        }
         if self.wide != 0 {
             return Self::exact_wide(self.wide, n);
         }
-        // `d == 1` (c = 0) takes the multiply too and selects `n` after it:
-        // the books of several instruments interleave in a replay, and a
-        // branch on `d` mispredicts whenever the instrument changes.
         let p = u128::from(self.c) * u128::from(n);
-        let one = self.d == 1;
-        let q = std::hint::select_unpredictable(one, n, (p >> 64) as u64);
-        (one | ((p as u64) < self.c)).then_some(q)
+        ((p as u64) < self.c).then_some((p >> 64) as u64)
     }
 
     /// The 64-bit form: low 128 bits of `C × n` below `C` ⇔ divisible, and
