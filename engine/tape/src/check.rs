@@ -10,17 +10,18 @@
 //! * **per record, as it is replayed**: time order (never earlier than the
 //!   record before it, never later than the header's `last_ts`), a local time
 //!   within bounds and every code and value the record kind allows
-//!   ([`Record::check`]). The replay checks a tape a chunk of [`CHUNK`]
-//!   records at a time, just before its loop first reaches the chunk
-//!   ([`check_range`]): a branch-free, vectorised pass over the mapped
-//!   records (per-word [`Rule`]s, AVX2 where the CPU has it) that also brings
-//!   them into cache; its loop then hands out checked records with no
-//!   per-record check. A chunk the fast pass does not clear is checked
-//!   record by record ([`scan`]), which names the exact first bad record; the
-//!   replay stops there before delivering it, exactly where a per-record
-//!   check would have.
+//!   ([`Record::check`]). The replay checks each record in the loop that
+//!   delivers it ([`scan`]): a few branch-free compares folded into one
+//!   never-taken branch, which stops the replay before the bad record.
 //!
-//! [`Tape::verify_replayable`] runs [`scan`] over the whole tape and
+//! [`check_range`] is the bulk form: a branch-free, vectorised pass over a
+//! chunk of [`CHUNK`] mapped records (per-word [`Rule`]s, AVX2 where the CPU
+//! has it), with [`scan`] over any chunk it does not clear. It runs where
+//! there is nothing to overlap with, over whole files. In the replay loop it
+//! measured slower than the per-record checks, because its burst of reads no
+//! longer overlapped the book work.
+//!
+//! [`Tape::verify_replayable`] runs [`check_range`] over the whole tape, and
 //! [`check_range`] refuses exactly the records [`scan`] refuses (property
 //! tests hold it to that), so `ticktape inspect --verify` and a replay refuse
 //! exactly the same tapes.
@@ -179,8 +180,7 @@ impl Rule {
     }
 }
 
-/// Records checked per chunk by a replay: 24..48 KiB of records, read once
-/// by the check and again, from cache, by the replay loop.
+/// Records per chunk of [`check_range`] over a whole file: 24..48 KiB.
 pub const CHUNK: usize = 1024;
 
 /// Checks `recs[from..to]` exactly as [`scan`] would check them on the way
