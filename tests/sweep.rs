@@ -454,3 +454,155 @@ fn run_and_sweep_report_flags_and_the_log_file() {
     let last = lines.iter().rev().find(|l| l["level"] == "progress").expect("a progress line");
     assert_eq!((last["done"].as_u64(), last["total"].as_u64()), (Some(2), Some(2)));
 }
+
+/// Tapes of 300k events (a run of them reports progress several times).
+fn big_tapes() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ticktape-sweep-big-tapes-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        gen_tapes(&dir, "300k", "BTCUSDT");
+        dir
+    })
+}
+
+/// The `progress: ` lines of a command's stderr, each checked for the
+/// documented form (`progress: 41% 12.3 M/30.0 M events, 8.1 M/s, eta 2 s`).
+fn progress_lines(o: &std::process::Output, unit: &str) -> Vec<String> {
+    let lines: Vec<String> = stderr(o).lines().filter(|l| l.starts_with("progress: ")).map(str::to_owned).collect();
+    for l in &lines {
+        let rest = &l["progress: ".len()..];
+        let (pct, rest) = rest.split_once("% ").unwrap_or_else(|| panic!("no percentage: {l}"));
+        assert!(pct.parse::<u32>().is_ok_and(|p| p <= 100), "{l}");
+        assert!(rest.contains(&format!(" {unit}, ")) && rest.contains("/s, eta "), "{l}");
+    }
+    lines
+}
+
+/// Progress when stderr is not a terminal (a pipe here): plain lines every
+/// interval (TICKTAPE_PROGRESS_INTERVAL, tiny here) for sweep, run and
+/// convert, ending at 100 %; none with -q, in either position.
+#[test]
+fn progress_is_plain_lines_off_a_terminal_and_nothing_with_q() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = big_tapes().display();
+    let p = plugin("ticktape_template").display().to_string();
+    let with = |args: &[&str]| {
+        let o = ticktape()
+            .args(args)
+            .env("TICKTAPE_PROGRESS_INTERVAL", "0.01")
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .output()
+            .unwrap();
+        ok(&o);
+        o
+    };
+
+    // A sweep counts runs.
+    let file = dir.path().join("s.toml");
+    fs::write(
+        &file,
+        format!("strategy = \"{p}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nhalf_spread_ticks = [1, 2, 3, 4]\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("sw");
+    let o = with(&["sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1"]);
+    let lines = progress_lines(&o, "runs");
+    assert!(!lines.is_empty(), "no progress lines: {}", stderr(&o));
+    assert!(lines.last().unwrap().starts_with("progress: 100% 4/4 runs, "), "{lines:?}");
+    let out = dir.path().join("sw-q");
+    let o = with(&["sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1", "-q"]);
+    assert_eq!(stderr(&o), "", "-q: nothing on stderr");
+
+    // A backtest counts events.
+    let tape_args: Vec<String> =
+        fs::read_dir(big_tapes()).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+    let run_args = |out: &Path| -> Vec<String> {
+        let mut v: Vec<String> = vec!["run".into(), "--strategy".into(), p.clone(), "--tape".into()];
+        v.extend(tape_args.iter().cloned());
+        v.extend(["--out".into(), out.display().to_string()]);
+        v
+    };
+    let a = run_args(&dir.path().join("run"));
+    let o = with(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let lines = progress_lines(&o, "events");
+    assert!(!lines.is_empty(), "no progress lines: {}", stderr(&o));
+    assert!(lines.last().unwrap().starts_with("progress: 100% 300.0 k/300.0 k events, "), "{lines:?}");
+    let mut a = run_args(&dir.path().join("run-q"));
+    a.insert(0, "-q".into());
+    let o = with(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!stderr(&o).contains("progress"), "-q before the command: {}", stderr(&o));
+
+    // A conversion counts input bytes; its old `convert -q` still silences it
+    // (and its summary).
+    let sample = root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz");
+    let sample = sample.to_str().unwrap();
+    let c = dir.path().join("c");
+    let o = with(&["convert", "binance-ws", sample, "-o", c.to_str().unwrap()]);
+    let lines = progress_lines(&o, "input");
+    assert!(!lines.is_empty(), "no progress lines: {}", stderr(&o));
+    assert!(lines.last().unwrap().starts_with("progress: 100% "), "{lines:?}");
+    assert!(stdout(&o).contains("tape"), "the summary: {}", stdout(&o));
+    let c = dir.path().join("c-q");
+    let o = with(&["convert", "binance-ws", sample, "-o", c.to_str().unwrap(), "-q"]);
+    assert!(!stderr(&o).contains("progress"), "convert -q: {}", stderr(&o));
+    assert_eq!(stdout(&o), "", "convert -q prints no summary");
+}
+
+/// `time_limit` in SWEEP.toml (or `--time-limit`): a run over it is
+/// recorded as `timeout` and the others complete; a hung plugin does not
+/// hang the sweep, also when it is retried alone after a crash.
+#[test]
+fn a_run_over_the_time_limit_is_recorded_as_timeout_and_the_others_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tapes().display();
+    let hostile = plugin("ticktape_fixture_hostile").display().to_string();
+    let file = dir.path().join("hang.toml");
+    fs::write(
+        &file,
+        format!(
+            "strategy = \"{hostile}\"\ntapes = [\"{t}/*.tape\"]\ntime_limit = \"2s\"\n[grid]\nmode = [\"\", \"hang\", \"\", \"\"]\nat_event = [1]\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let t0 = std::time::Instant::now();
+    let o = sweep(&file, &out, &["--threads", "2"]);
+    ok(&o);
+    assert!(t0.elapsed().as_secs() < 120, "the sweep took {:?}", t0.elapsed());
+    assert!(stdout(&o).contains("(1 failed)") && stdout(&o).contains("run 1 timeout"), "{}", stdout(&o));
+    let tb = table(&out.join("runs.parquet"));
+    assert_eq!(col(&tb, "status"), ["ok", "timeout", "ok", "ok"]);
+    let e = &col(&tb, "error")[1];
+    assert!(e.contains("longer than the time limit of 2 s"), "{e}");
+    assert_eq!(col(&tb, "events")[1], "null");
+    assert_eq!(col(&tb, "events")[0], col(&tb, "events")[2]);
+    assert!(col(&table(&out.join("timings.parquet")), "wall_s")[1].parse::<f64>().unwrap() >= 2.0);
+    assert!(!out.join(".inflight").exists());
+
+    // --time-limit overrides the file; the table is the same for 1 thread.
+    let loose = dir.path().join("loose.toml");
+    fs::write(&loose, fs::read_to_string(&file).unwrap().replace("\"2s\"", "\"1h\"")).unwrap();
+    let out1 = dir.path().join("out1");
+    ok(&sweep(&loose, &out1, &["--threads", "1", "--time-limit", "2s"]));
+    assert_eq!(fs::read(out.join("runs.parquet")).unwrap(), fs::read(out1.join("runs.parquet")).unwrap());
+
+    // A hung run in flight when another crashes the process: retried alone,
+    // it hits the limit there.
+    let file = dir.path().join("both.toml");
+    fs::write(
+        &file,
+        format!(
+            "strategy = \"{hostile}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nmode = [\"hang\", \"segfault\", \"\"]\nat_event = [20]\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("both");
+    ok(&sweep(&file, &out, &["--threads", "2", "--time-limit", "2s"]));
+    let tb = table(&out.join("runs.parquet"));
+    assert_eq!(col(&tb, "status"), ["timeout", "crashed", "ok"]);
+
+    let o = sweep(&file, &dir.path().join("bad"), &["--time-limit", "soon"]);
+    assert_one_error_line(&o, &["--time-limit"]);
+}

@@ -579,17 +579,7 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
     if let Some(dir) = &a.child_dir {
         return child(&plan, dir);
     }
-    let time_limit = a
-        .time_limit
-        .as_deref()
-        .map(|s| -> Result<std::time::Duration> {
-            let ns = parse_duration(s).map_err(|e| anyhow!("--time-limit: {e}"))?;
-            if ns <= 0 {
-                bail!("--time-limit must be positive");
-            }
-            Ok(std::time::Duration::from_nanos(ns as u64))
-        })
-        .transpose()?;
+    let time_limit = a.time_limit.as_deref().map(|s| parse_time_limit(s, "--time-limit")).transpose()?;
     let memory_limit = a.memory_limit.as_deref().map(crate::supervise::parse_bytes).transpose()?;
     let staging = results::stage(&plan.out, a.force)?;
     let prov = match provenance(&plan) {
@@ -638,7 +628,10 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         o
     })?;
-    bar.finish();
+    match &outcome {
+        crate::supervise::Outcome::Reported { ok: true, .. } => bar.finish(),
+        _ => bar.stop(),
+    }
     let dir = staging.dir().to_path_buf();
     let progress = crate::supervise::progress(&dir);
     let clock = crate::supervise::clock(&dir);
@@ -722,6 +715,15 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
             bail!("{error}; {kept}{}", if stderr.is_empty() { "" } else { " and the process's stderr.log" })
         }
     }
+}
+
+/// Parses a wall-time limit (`30s`, `10m`, `1.5h`); `what` names it in errors.
+pub(crate) fn parse_time_limit(s: &str, what: &str) -> Result<std::time::Duration> {
+    let ns = parse_duration(s).map_err(|e| anyhow!("{what}: {e}"))?;
+    if ns <= 0 {
+        bail!("{what} must be positive (e.g. 30s, 10m)");
+    }
+    Ok(std::time::Duration::from_nanos(ns as u64))
 }
 
 /// Writes `out/report.html` and says so.

@@ -54,14 +54,19 @@ use crate::progress::Bar;
 /// points in file order; for each point, every tape set in order (run =
 /// point × tape sets + set). runs.parquet has one row per run in that
 /// order: `run`, one column per parameter, `tape_set`, `tapes`, `status`
-/// (ok, error, crashed), `error`, then every summary metric; it is
+/// (ok, error, crashed, timeout), `error`, then every summary metric; it is
 /// byte-identical for any --threads. Wall times are in timings.parquet.
 ///
 /// Tapes are mapped once per tape set and shared by every run; the plugin is
 /// loaded once. A run whose strategy fails (a panic, a bad config value) is
 /// recorded with its error and the others go on. The sweep runs in a child
 /// process: a run that crashes the process (segfault, abort) is retried
-/// alone and, if it crashes again, recorded as crashed.
+/// alone and, if it crashes again, recorded as crashed. With a time limit
+/// (`time_limit` or --time-limit), a run still going after it (a hung or
+/// slow plugin) is stopped with the process and recorded as timeout; the
+/// runs that shared the process are redone. Failed runs (error, crashed,
+/// timeout) are listed at the end and the sweep still exits 0: check
+/// `status` in runs.parquet.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ticktape sweep examples/demo/sweep.toml -o results/sweep
@@ -80,6 +85,7 @@ SWEEP.toml (paths relative to the file):
   [[runs]]                    (explicit points, after the grid)
   half_spread_ticks = 8
   [latency] [fees] [fills] [limits] [account]   as in a run file; allow_gaps = true
+  time_limit = \"10m\"          (each run's wall time; over it: status timeout)
 
 Shards: --shard i/N (1-based) takes runs r with r mod N = i - 1. Without --shard, a Slurm array
 task takes i = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1 and N = SLURM_ARRAY_TASK_COUNT; a
@@ -106,6 +112,11 @@ pub(crate) struct SweepArgs {
     /// Also write every run's full results into DIR/runs/RUN/ (RUN: the run number).
     #[arg(long)]
     keep_runs: bool,
+    /// Stop a run after this much wall time (e.g. 30s, 10m; as `run
+    /// --time-limit`) and record it with status `timeout`; the other runs go
+    /// on. Overrides `time_limit` in SWEEP.toml [default: none].
+    #[arg(long, value_name = "DURATION")]
+    time_limit: Option<String>,
     /// Also draw DIR/report.html: a heatmap and the sortable table of runs.
     #[arg(long)]
     report: bool,
@@ -185,6 +196,7 @@ struct SweepKeys {
     grid: Option<toml::Table>,
     runs: Option<Vec<toml::Table>>,
     allow_gaps: Option<bool>,
+    time_limit: Option<String>,
 }
 
 /// One run of the sweep.
@@ -208,6 +220,8 @@ struct SweepPlan {
     sets: Vec<Vec<PathBuf>>,
     sim: SimConfig,
     allow_gaps: bool,
+    /// Wall time a run may take (`time_limit`), if limited.
+    time_limit: Option<Duration>,
     /// The time slice of the run-file keys `from`/`to` (every run).
     slice: crate::slice::SliceArgs,
     /// Bar-driven books' distance from the close (run-file `[fills] bar_slippage_bps`).
@@ -236,7 +250,7 @@ fn load(path: &Path) -> Result<SweepPlan> {
     let mut table: toml::Table = toml::from_str(&text)
         .map_err(|e| anyhow!("{}: {}", path.display(), ticktape_sdk::export::toml_error_line(&e, &text)))?;
     let mut keys = toml::Table::new();
-    for k in ["tapes", "tape_sets", "grid", "runs", "allow_gaps"] {
+    for k in ["tapes", "tape_sets", "grid", "runs", "allow_gaps", "time_limit"] {
         if let Some(v) = table.remove(k) {
             keys.insert(k.into(), v);
         }
@@ -328,6 +342,11 @@ fn load(path: &Path) -> Result<SweepPlan> {
         sets,
         sim: plan.sim,
         allow_gaps: keys.allow_gaps.unwrap_or(false),
+        time_limit: keys
+            .time_limit
+            .as_deref()
+            .map(|t| crate::run::parse_time_limit(t, &format!("{}: time_limit", path.display())))
+            .transpose()?,
         params,
         runs,
     })
@@ -363,6 +382,21 @@ impl SweepPlan {
                 Some(v) => v.to_string().into(),
             })
             .collect()
+    }
+
+    /// The row of run `r` that ended without results (`crashed`, `timeout`).
+    fn failed_row(&self, r: usize, status: &str, error: String, wall_s: f64) -> Row {
+        let spec = &self.runs[r];
+        Row {
+            run: r,
+            params: self.param_values(spec),
+            tape_set: spec.set,
+            tapes: self.tapes_label(spec.set),
+            status: status.into(),
+            error: Some(error),
+            metrics: vec![None; METRICS.len()],
+            wall_s,
+        }
     }
 
     fn tapes_label(&self, set: usize) -> String {
@@ -679,6 +713,12 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
     let plan = load(&a.sweep)?;
     let plugin = crate::run::load_strategy(&plan.strategy)?;
     let shard = shard(a.shard.as_deref())?;
+    let limit = a
+        .time_limit
+        .as_deref()
+        .map(|t| crate::run::parse_time_limit(t, "--time-limit"))
+        .transpose()?
+        .or(plan.time_limit);
     if let Some(dir) = &a.child_dir {
         return child(&a, &plan, &plugin, dir, shard);
     }
@@ -741,6 +781,12 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
     // The supervised child runs everything left; after a crash, the runs
     // that were in flight are retried alone, then the rest again.
     let base_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let timed_out = |r: usize, secs: f64| -> Result<()> {
+        let limit = limit.map_or(0.0, |l| l.as_secs_f64());
+        crate::progress::warn(&format!("run {r} took longer than the time limit of {limit} s and was stopped"));
+        let error = format!("the run took longer than the time limit of {limit} s (wall time) and was stopped");
+        write_row(dir, &plan.failed_row(r, "timeout", error, secs))
+    };
     let mut crashes = 0usize;
     loop {
         let todo: Vec<usize> = mine.iter().copied().filter(|r| !done(r)).collect();
@@ -748,9 +794,11 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
             break;
         }
         let _ = std::fs::remove_dir_all(dir.join(INFLIGHT));
-        match supervised(&base_args, dir, None, &bar, &mine)? {
-            None => continue,
-            Some(what) => {
+        match supervised(&base_args, dir, None, &bar, &mine, limit)? {
+            Ended::Done => continue,
+            // The other runs in flight are redone by the next process.
+            Ended::TimedOut(r, secs) => timed_out(r, secs)?,
+            Ended::Crashed(what) => {
                 if crate::supervise::interrupted() {
                     bail!("the sweep was interrupted; {} holds the complete runs; --resume finishes it", dir.display());
                 }
@@ -767,26 +815,20 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
                         continue;
                     }
                     let _ = std::fs::remove_dir_all(dir.join(INFLIGHT));
-                    if let Some(what) = supervised(&base_args, dir, Some(r), &bar, &mine)? {
-                        if crate::supervise::interrupted() {
-                            bail!(
-                                "the sweep was interrupted; {} holds the complete runs; --resume finishes it",
-                                dir.display()
-                            );
+                    match supervised(&base_args, dir, Some(r), &bar, &mine, limit)? {
+                        Ended::Done => {}
+                        Ended::TimedOut(r, secs) => timed_out(r, secs)?,
+                        Ended::Crashed(what) => {
+                            if crate::supervise::interrupted() {
+                                bail!(
+                                    "the sweep was interrupted; {} holds the complete runs; --resume finishes it",
+                                    dir.display()
+                                );
+                            }
+                            crate::progress::warn(&format!("run {r} crashed its process: {what}"));
+                            let row = plan.failed_row(r, "crashed", format!("the run's process {what}"), 0.0);
+                            write_row(dir, &row)?;
                         }
-                        crate::progress::warn(&format!("run {r} crashed its process: {what}"));
-                        let spec = &plan.runs[r];
-                        let row = Row {
-                            run: r,
-                            params: plan.param_values(spec),
-                            tape_set: spec.set,
-                            tapes: plan.tapes_label(spec.set),
-                            status: "crashed".into(),
-                            error: Some(format!("the run's process {what}")),
-                            metrics: vec![None; METRICS.len()],
-                            wall_s: 0.0,
-                        };
-                        write_row(dir, &row)?;
                     }
                 }
                 if crashes > mine.len() + 1 {
@@ -829,15 +871,29 @@ fn inflight(dir: &Path) -> Vec<usize> {
     v
 }
 
+/// How a supervised sweep process ended.
+#[derive(Debug)]
+enum Ended {
+    /// It ran what it was given.
+    Done,
+    /// It died: what happened.
+    Crashed(String),
+    /// Run `.0` was still running after the time limit (`.1` seconds of wall
+    /// time), so the process was stopped.
+    TimedOut(usize, f64),
+}
+
 /// Runs the sweep (or only run `only`) in a supervised child, updating the
-/// progress bar; `None` when the child ended normally, else what happened.
+/// progress bar. With a time limit, a run in flight for longer than it
+/// (its `.inflight` marker seen for that long) stops the child.
 fn supervised(
     base: &[std::ffi::OsString],
     dir: &Path,
     only: Option<usize>,
     bar: &Bar,
     mine: &[usize],
-) -> Result<Option<String>> {
+    limit: Option<Duration>,
+) -> Result<Ended> {
     let mut args = base.to_vec();
     if let Some(r) = only {
         args.push("--child-only".into());
@@ -846,6 +902,7 @@ fn supervised(
     let status = dir.join(crate::supervise::STATUS);
     let _ = std::fs::remove_file(&status);
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut late: Option<(usize, f64)> = None;
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
@@ -857,17 +914,37 @@ fn supervised(
                 std::thread::sleep(Duration::from_millis(200));
             }
         });
-        let o = crate::supervise::supervise(args, dir, None, None);
+        let mut started: BTreeMap<usize, Instant> = BTreeMap::new();
+        let mut checked = Instant::now();
+        let mut watch = || -> Option<String> {
+            let limit = limit?;
+            if checked.elapsed() < Duration::from_millis(50) {
+                return None;
+            }
+            checked = Instant::now();
+            let now = inflight(dir);
+            started.retain(|r, _| now.contains(r));
+            for r in now {
+                started.entry(r).or_insert(checked);
+            }
+            let (&r, t) = started.iter().find(|(_, t)| t.elapsed() >= limit)?;
+            late = Some((r, t.elapsed().as_secs_f64()));
+            Some(format!("was stopped: run {r} reached the time limit"))
+        };
+        let o = crate::supervise::supervise_watched(args, dir, None, None, &mut watch);
         stop.store(true, Ordering::Relaxed);
         o
     })?;
     let _ = std::fs::remove_file(&status);
+    if let Some((r, secs)) = late {
+        return Ok(Ended::TimedOut(r, secs));
+    }
     match outcome {
         crate::supervise::Outcome::Reported { ok, stderr } => {
             use std::io::Write;
             let _ = std::io::stderr().write_all(&stderr);
             if ok {
-                Ok(None)
+                Ok(Ended::Done)
             } else {
                 // The child printed its one error line.
                 std::process::exit(1)
@@ -880,7 +957,7 @@ fn supervised(
                 old.extend_from_slice(&stderr);
                 let _ = std::fs::write(&log, old);
             }
-            Ok(Some(what))
+            Ok(Ended::Crashed(what))
         }
     }
 }
