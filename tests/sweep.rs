@@ -606,3 +606,196 @@ fn a_run_over_the_time_limit_is_recorded_as_timeout_and_the_others_complete() {
     let o = sweep(&file, &dir.path().join("bad"), &["--time-limit", "soon"]);
     assert_one_error_line(&o, &["--time-limit"]);
 }
+
+/// One manifest of engine/cli/deploy/kubernetes/ as JSON.
+fn k8s_manifest(name: &str) -> serde_json::Value {
+    let path = root().join("engine/cli/deploy/kubernetes").join(name);
+    let text = fs::read_to_string(&path).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
+}
+
+/// The one container of a Job's pod template: its command line as a shell
+/// script (`command: [/bin/sh, -c]` + `args: [SCRIPT]`), its env and its
+/// volume mounts (mount path, volume name, read-only).
+fn k8s_container(job: &serde_json::Value) -> (String, Vec<(String, String)>, Vec<(String, String, bool)>) {
+    assert_eq!(job["apiVersion"], "batch/v1");
+    assert_eq!(job["kind"], "Job");
+    let pod = &job["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1, "one container");
+    let c = &containers[0];
+    let strs = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().map(|s| s.as_str().expect("a string").to_owned()).collect()).unwrap_or_default()
+    };
+    let (command, args) = (strs(&c["command"]), strs(&c["args"]));
+    assert_eq!(command, ["/bin/sh", "-c"], "the container runs a shell command line");
+    assert_eq!(args.len(), 1, "args: one command line");
+    let env = c["env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| (e["name"].as_str().unwrap().to_owned(), e["value"].as_str().unwrap().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mounts = c["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap().to_owned(),
+                m["name"].as_str().unwrap().to_owned(),
+                m["readOnly"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    (args[0].clone(), env, mounts)
+}
+
+/// The claim a Job's volume `name` is, if a PersistentVolumeClaim.
+fn k8s_claim(job: &serde_json::Value, volume: &str) -> Option<String> {
+    let vols = job["spec"]["template"]["spec"]["volumes"].as_array()?;
+    let v = vols.iter().find(|v| v["name"] == volume)?;
+    v["persistentVolumeClaim"]["claimName"].as_str().map(str::to_owned)
+}
+
+/// The Kubernetes Indexed Job without a cluster: the manifests are read
+/// and checked (a batch/v1 Job in Indexed mode whose pods run
+/// `ticktape sweep --shard N --resume` with N = completions and the index
+/// from JOB_COMPLETION_INDEX, into a shared, writable claim that the merge
+/// Job mounts too), then the Job is emulated: the container's command line
+/// runs once per completion index 0..N-1 with JOB_COMPLETION_INDEX set, as
+/// Kubernetes runs it (the pods at once, up to `parallelism`), with the
+/// volumes' mount paths mapped to host folders and `ticktape` on PATH; one
+/// pod is run again (a restart); then the merge Job's command line. The
+/// merge must equal the unsharded sweep byte for byte. Not tested: the
+/// image (Dockerfile) build, a scheduler, real volumes.
+#[test]
+fn kubernetes_indexed_job_emulated_merges_to_the_unsharded_table() {
+    let job = k8s_manifest("sweep-indexed-job.yaml");
+    let spec = &job["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let n = spec["completions"].as_u64().expect("completions") as usize;
+    let parallelism = spec["parallelism"].as_u64().unwrap_or(1) as usize;
+    assert!(n >= 1 && (1..=n).contains(&parallelism), "completions {n}, parallelism {parallelism}");
+    let restart = spec["template"]["spec"]["restartPolicy"].as_str().unwrap();
+    assert!(["OnFailure", "Never"].contains(&restart), "a Job's pods restart OnFailure or Never: {restart}");
+    let (script, env, mounts) = k8s_container(&job);
+    assert!(script.contains("ticktape sweep "), "{script}");
+    assert!(
+        script.contains(&format!("--shard {n} ")) || script.ends_with(&format!("--shard {n}")),
+        "--shard {n} = completions: {script}"
+    );
+    assert!(script.contains("JOB_COMPLETION_INDEX"), "each pod's output folder comes from its index: {script}");
+    assert!(script.contains("--resume"), "a restarted pod continues its shard: {script}");
+    // The output folder is on a writable PersistentVolumeClaim.
+    let out_arg = script.split_whitespace().skip_while(|w| *w != "-o").nth(1).expect("-o DIR").trim_matches('"');
+    let (results_path, results_vol, ro) =
+        mounts.iter().find(|(p, _, _)| out_arg.starts_with(&format!("{p}/"))).expect("-o DIR is on a mounted volume");
+    assert!(!ro, "the results volume is mounted read-only");
+    let claim = k8s_claim(&job, results_vol).expect("the results volume is a PersistentVolumeClaim");
+
+    let merge = k8s_manifest("merge-job.yaml");
+    let (merge_script, merge_env, merge_mounts) = k8s_container(&merge);
+    assert!(merge_script.contains("ticktape merge "), "{merge_script}");
+    let (_, merge_vol, _) = merge_mounts.iter().find(|(p, _, _)| p == results_path).expect("merge mounts the results");
+    assert_eq!(k8s_claim(&merge, merge_vol), Some(claim), "the merge Job reads the claim the pods wrote");
+
+    // Emulation: host folders for the volumes, `ticktape` on PATH.
+    let dir = tempfile::tempdir().unwrap();
+    let host = |vol: &str| dir.path().join(format!("vol-{vol}"));
+    for (_, vol, _) in mounts.iter().chain(&merge_mounts) {
+        fs::create_dir_all(host(vol)).unwrap();
+    }
+    let map = |script: &str, mounts: &[(String, String, bool)]| -> String {
+        let mut s = script.to_owned();
+        for (path, vol, _) in mounts {
+            s = s.replace(&format!("{path}/"), &format!("{}/", host(vol).display()));
+        }
+        for (path, _, _) in mounts {
+            assert!(!s.contains(&format!(" {path}")), "a mount path is left in {s}");
+        }
+        s
+    };
+    // The sweep file the pods read (at the data volume's /data/sweep.toml).
+    let sweep_arg = script.split_whitespace().skip_while(|w| *w != "sweep").nth(1).expect("sweep SWEEP.toml");
+    let (data_path, data_vol, _) =
+        mounts.iter().find(|(p, _, _)| sweep_arg.starts_with(&format!("{p}/"))).expect("SWEEP.toml on a volume");
+    let file = template_sweep(dir.path());
+    let in_volume = host(data_vol).join(&sweep_arg[data_path.len() + 1..]);
+    fs::copy(&file, &in_volume).unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ticktape"), bin.join("ticktape")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let pod = |script: &str, env: &[(String, String)], index: Option<usize>| {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(script).env("PATH", &path).env_remove("SLURM_ARRAY_TASK_ID").envs(env.iter().cloned());
+        match index {
+            Some(i) => c.env("JOB_COMPLETION_INDEX", i.to_string()),
+            None => c.env_remove("JOB_COMPLETION_INDEX"),
+        };
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    let sweep_script = map(&script, &mounts);
+    for wave in (0..n).collect::<Vec<_>>().chunks(parallelism) {
+        let pods: Vec<_> = wave.iter().map(|&i| (i, pod(&sweep_script, &env, Some(i)))).collect();
+        for (i, p) in pods {
+            let o = p.wait_with_output().unwrap();
+            assert!(o.status.success(), "pod {i}: {}{}", stdout(&o), stderr(&o));
+        }
+    }
+    let results = host(results_vol);
+    let shard_dirs: Vec<PathBuf> = (1..=n).map(|i| results.join(format!("shard-{i}"))).collect();
+    for (i, d) in shard_dirs.iter().enumerate() {
+        let m: serde_json::Value = serde_json::from_slice(&fs::read(d.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!((m["shard"]["index"].as_u64(), m["shard"]["count"].as_u64()), (Some(i as u64 + 1), Some(n as u64)));
+    }
+    // A pod restarted after it finished (OnFailure, node loss) redoes nothing.
+    let before = fs::read(shard_dirs[0].join("runs.parquet")).unwrap();
+    let o = pod(&sweep_script, &env, Some(0)).wait_with_output().unwrap();
+    assert!(o.status.success(), "restarted pod 0: {}", stderr(&o));
+    assert_eq!(fs::read(shard_dirs[0].join("runs.parquet")).unwrap(), before);
+
+    let o = pod(&map(&merge_script, &merge_mounts), &merge_env, None).wait_with_output().unwrap();
+    assert!(o.status.success(), "merge Job: {}{}", stdout(&o), stderr(&o));
+    let merged = merge_script.split_whitespace().skip_while(|w| *w != "-o").nth(1).expect("merge -o DIR");
+    let merged = host(merge_vol).join(&merged[results_path.len() + 1..]);
+    let whole = dir.path().join("whole");
+    ok(&sweep(&file, &whole, &["--threads", "2"]));
+    for f in ["runs.parquet", "manifest.json"] {
+        assert_eq!(
+            fs::read(whole.join(f)).unwrap(),
+            fs::read(merged.join(f)).unwrap(),
+            "{f}: merge of the Job's shards"
+        );
+    }
+    assert!(merged.join("report.html").is_file() || !merge_script.contains("--report"));
+}
+
+/// The image the manifests name is built from packages of this workspace
+/// and puts `ticktape` on the default PATH (the Dockerfile itself is not
+/// built here: no container runtime).
+#[test]
+fn kubernetes_dockerfile_builds_workspace_packages() {
+    let text = fs::read_to_string(root().join("engine/cli/deploy/kubernetes/Dockerfile")).unwrap();
+    let build = text.lines().find(|l| l.contains("cargo build")).expect("a cargo build line");
+    let packages: Vec<&str> = build.split_whitespace().skip_while(|w| *w != "-p").filter(|w| *w != "-p").collect();
+    assert!(packages.contains(&"ticktape"), "{build}");
+    let members = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let names: Vec<String> = members
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"').and_then(|l| l.strip_suffix("\",")))
+        .filter_map(|m| fs::read_to_string(root().join(m).join("Cargo.toml")).ok())
+        .filter_map(|t| t.lines().find_map(|l| l.strip_prefix("name = \"").map(|n| n.trim_end_matches('"').to_owned())))
+        .collect();
+    for p in &packages {
+        assert!(names.iter().any(|n| n == p), "-p {p} is not a workspace package ({names:?})");
+    }
+    assert!(text.contains("/usr/local/bin/ticktape"), "ticktape is not installed on PATH");
+    for lib in text.split_whitespace().filter(|w| w.ends_with(".so")) {
+        let stem = lib.rsplit('/').next().unwrap().trim_start_matches("lib").trim_end_matches(".so").replace('_', "-");
+        assert!(packages.contains(&stem.as_str()), "{lib} is not built by the cargo build line");
+    }
+}
