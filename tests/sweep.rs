@@ -614,10 +614,13 @@ fn k8s_manifest(name: &str) -> serde_json::Value {
     serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
 }
 
+/// A volume mount: mount path, volume name, read-only.
+type Mount = (String, String, bool);
+
 /// The one container of a Job's pod template: its command line as a shell
-/// script (`command: [/bin/sh, -c]` + `args: [SCRIPT]`), its env and its
-/// volume mounts (mount path, volume name, read-only).
-fn k8s_container(job: &serde_json::Value) -> (String, Vec<(String, String)>, Vec<(String, String, bool)>) {
+/// script (`command: [/bin/sh, -c]` + `args: [SCRIPT]`), its env (name,
+/// value) and its volume mounts.
+fn k8s_container(job: &serde_json::Value) -> (String, Vec<(String, String)>, Vec<Mount>) {
     assert_eq!(job["apiVersion"], "batch/v1");
     assert_eq!(job["kind"], "Job");
     let pod = &job["spec"]["template"]["spec"];
@@ -708,7 +711,7 @@ fn kubernetes_indexed_job_emulated_merges_to_the_unsharded_table() {
     for (_, vol, _) in mounts.iter().chain(&merge_mounts) {
         fs::create_dir_all(host(vol)).unwrap();
     }
-    let map = |script: &str, mounts: &[(String, String, bool)]| -> String {
+    let map = |script: &str, mounts: &[Mount]| -> String {
         let mut s = script.to_owned();
         for (path, vol, _) in mounts {
             s = s.replace(&format!("{path}/"), &format!("{}/", host(vol).display()));
