@@ -802,3 +802,36 @@ fn kubernetes_dockerfile_builds_workspace_packages() {
         assert!(packages.contains(&stem.as_str()), "{lib} is not built by the cargo build line");
     }
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), progress is
+/// an indicatif bar with ETA, not plain lines.
+#[test]
+fn progress_on_a_terminal_is_a_bar() {
+    if Command::new("script").arg("--version").output().is_err() {
+        skip("no `script` (util-linux) to give ticktape a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = big_tapes().display();
+    let p = plugin("ticktape_template").display().to_string();
+    let file = dir.path().join("s.toml");
+    fs::write(&file, format!("strategy = \"{p}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nhalf_spread_ticks = [1, 2]\n"))
+        .unwrap();
+    let out = dir.path().join("sw");
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let cmd = [env!("CARGO_BIN_EXE_ticktape"), "sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap()]
+        .map(quote)
+        .join(" ");
+    let o = Command::new("script")
+        .args(["-qec", &format!("{cmd} --threads 1 >/dev/null"), "/dev/null"])
+        .env("TICKTAPE_PROGRESS_INTERVAL", "0.01")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .unwrap();
+    ok(&o);
+    let term = stdout(&o);
+    assert!(out.join("runs.parquet").is_file(), "the sweep did not finish: {term}");
+    assert!(term.contains("runs [") && term.contains(" ETA "), "no bar on the terminal: {term:?}");
+    assert!(!term.contains("progress: "), "plain lines on a terminal: {term:?}");
+}
