@@ -176,6 +176,13 @@ fn shards_merged_equal_the_unsharded_sweep_byte_for_byte() {
     ok(&sweep(&other, &foreign, &["--shard", "3/3"]));
     let o = run(&["merge", &s[0], &s[1], foreign.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_one_error_line(&o, &["are shards of different sweeps"]);
+    // Into a shard, or over another sweep's folder: refused; over this merge: replaced.
+    let o = run(&["merge", &s[0], &s[1], &s[2], "-o", &s[1]]);
+    assert_one_error_line(&o, &["is one of the shards"]);
+    let o = run(&["merge", &s[0], &s[1], &s[2], "-o", foreign.to_str().unwrap()]);
+    assert_one_error_line(&o, &["holds another sweep"]);
+    ok(&run(&["merge", &s[0], &s[1], &s[2], "-o", merged.to_str().unwrap()]));
+    assert_eq!(fs::read(whole.join("runs.parquet")).unwrap(), fs::read(merged.join("runs.parquet")).unwrap());
     // A shard given as Slurm gives it (0-based array ids here).
     let env_shard = dir.path().join("env-shard");
     let o = ticktape()

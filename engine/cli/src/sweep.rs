@@ -46,8 +46,8 @@ use crate::progress::Bar;
 /// set, or a list of them: one run per set and parameter point) and a
 /// `[grid]` of strategy config keys to lists of values (their cartesian
 /// product); `[[runs]]` tables add explicit parameter points. Every other
-/// key is a run-file key (latency, fees, fills, limits, account) and applies
-/// to every run.
+/// key is a run-file key (latency, fees, fills, limits, account, funding,
+/// from/to) and applies to every run.
 ///
 /// Runs are numbered 0.. in a fixed order: grid points first (keys in
 /// alphabetical order, the last key varying fastest), then the `[[runs]]`
@@ -74,6 +74,8 @@ use crate::progress::Bar;
   ticktape sweep sweep.toml -o results/sweep --resume          # finish an interrupted sweep
   ticktape sweep sweep.toml -o out/shard-2 --shard 2/3         # the second of three shards
   ticktape merge out/shard-1 out/shard-2 out/shard-3 -o results/sweep
+  ticktape sweep sweep.toml -o results/sweep --time-limit 5m   # a run over 5 min: status timeout
+  ticktape sweep sweep.toml -o results/sweep -q --log-file sweep.jsonl
 
 SWEEP.toml (paths relative to the file):
   strategy = \"target/release/libticktape_template.so\"
@@ -90,7 +92,12 @@ SWEEP.toml (paths relative to the file):
 Shards: --shard i/N (1-based) takes runs r with r mod N = i - 1. Without --shard, a Slurm array
 task takes i = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1 and N = SLURM_ARRAY_TASK_COUNT; a
 Kubernetes Indexed Job pod takes i = JOB_COMPLETION_INDEX + 1 (0-based) with N from --shard N.
-See engine/cli/deploy/ for a Slurm array script and a Kubernetes manifest.")]
+See engine/cli/deploy/ for a Slurm array script and a Kubernetes manifest.
+
+Progress: a bar with ETA on a terminal; otherwise (a batch log) a line such as
+`progress: 50% 7/14 runs, 1.2/s, eta 6 s` every 10 s (TICKTAPE_PROGRESS_INTERVAL=SECONDS); -q: none.
+Exit status: 0 when every run has a row (whatever its status), 1 on an error of the sweep itself
+(bad SWEEP.toml, unwritable DIR, Ctrl-C).")]
 pub(crate) struct SweepArgs {
     /// The sweep file (TOML).
     #[arg(value_name = "SWEEP.toml")]
@@ -135,13 +142,22 @@ pub(crate) struct SweepArgs {
 /// Join the outputs of a sharded sweep into one table of runs.
 ///
 /// Writes DIR/runs.parquet, timings.parquet and manifest.json exactly as one
-/// unsharded sweep writes them (byte for byte). Refuses shards of different
-/// sweeps (different plugin build, tapes, configs or grid), shards missing
-/// or given twice, and shards not finished.
+/// unsharded sweep writes them (byte for byte), and DIR/rows/. Refuses
+/// shards of different sweeps (different plugin build, tapes, configs or
+/// grid: the manifests' sweep hashes differ), shards of different shard
+/// counts, shards missing or given twice, and shards not finished. The
+/// order of the folders does not matter.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ticktape merge out/shard-1 out/shard-2 out/shard-3 -o results/sweep
-  ticktape merge out/shard-* -o results/sweep --report")]
+  ticktape merge out/shard-* -o results/sweep --report
+  ticktape merge /shared/results/sweep/shard-{1,2,3} -o /shared/results/sweep/merged   # a Slurm array's
+  ticktape report results/sweep --heatmap sharpe_per_sample:half_spread_ticks:max_position_lots
+
+Each SHARD_DIR is what `ticktape sweep SWEEP.toml --shard i/N -o SHARD_DIR` wrote (a Slurm array
+task or a Kubernetes Indexed Job pod writes one; see engine/cli/deploy/). A shard that is not finished
+(no runs.parquet: its task was stopped) is refused: run its sweep again with --resume, then merge.
+DIR must be new, empty, or hold an earlier merge of the same sweep (replaced).")]
 pub(crate) struct MergeArgs {
     /// The shard folders (what `ticktape sweep --shard i/N -o DIR` wrote).
     #[arg(value_name = "SHARD_DIR", required = true)]
@@ -1041,7 +1057,23 @@ pub(crate) fn merge(a: MergeArgs) -> Result<()> {
         rows.push(read_row(&p)?);
     }
     let dir = &a.out;
-    if dir.join("manifest.json").is_file() || dir.join("runs.parquet").is_file() {
+    let same = |p: &Path| match (std::fs::canonicalize(p), std::fs::canonicalize(dir)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if let Some((_, (d, _))) = shards.iter().find(|(_, (d, _))| same(d)) {
+        bail!("-o {} is one of the shards ({}); merge into another folder", dir.display(), d.display());
+    }
+    if dir.join("manifest.json").is_file() {
+        let old = read_manifest(dir)?;
+        if old["sweep"]["sweep_hash"] != identity["sweep_hash"] {
+            bail!(
+                "{} holds another sweep (sweep hash {} there, {} in the shards); choose another -o",
+                dir.display(),
+                old["sweep"]["sweep_hash"].as_str().unwrap_or("?"),
+                identity["sweep_hash"].as_str().unwrap_or("?")
+            );
+        }
         let _ = std::fs::remove_file(dir.join("runs.parquet"));
     } else if dir.is_dir() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
         bail!("{} is not empty and holds no sweep; choose another -o", dir.display());
