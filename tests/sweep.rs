@@ -332,8 +332,9 @@ fn sweep_file_errors_are_one_line() {
 }
 
 /// A 3-task Slurm array sweep (engine/cli/deploy/slurm/sweep-array.sh) on
-/// the single-node Slurm that `.ci/slurm-up` starts; the merge must equal
-/// the unsharded sweep byte for byte.
+/// the single-node Slurm that `.ci/slurm-up` starts, then the same through
+/// submit.sh (array + dependent merge job); each merge must equal the
+/// unsharded sweep byte for byte.
 #[test]
 fn slurm_array_sweep_merges_to_the_unsharded_table() {
     let sbatch_ok = Command::new("sinfo").args(["-h", "-o", "%T"]).output().is_ok_and(|o| {
@@ -384,6 +385,34 @@ fn slurm_array_sweep_merges_to_the_unsharded_table() {
     let m: serde_json::Value = serde_json::from_slice(&fs::read(out.join("shard-2/manifest.json")).unwrap()).unwrap();
     assert_eq!(m["shard"]["index"], 2);
     assert_eq!(m["shard"]["count"], 3);
+
+    // submit.sh: the array and a merge job that depends on it (`--wait`
+    // reaches both sbatch calls, so this returns when the merge is done).
+    let out = dir.path().join("submitted");
+    let o = Command::new(root().join("engine/cli/deploy/slurm/submit.sh"))
+        .arg("3")
+        .arg(&file)
+        .arg(&out)
+        .args(["--wait", "--cpus-per-task=1", "--time=10:00"])
+        .env("TICKTAPE", env!("CARGO_BIN_EXE_ticktape"))
+        .output()
+        .unwrap();
+    let logs: String = fs::read_dir(&out)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    assert!(o.status.success(), "submit.sh: {}{}\nlogs:\n{logs}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("array job") && stdout(&o).contains("merge job"), "{}", stdout(&o));
+    assert_eq!(
+        fs::read(whole.join("runs.parquet")).unwrap(),
+        fs::read(out.join("merged/runs.parquet")).unwrap(),
+        "submit.sh's merge differs from the unsharded sweep"
+    );
 }
 
 #[test]
