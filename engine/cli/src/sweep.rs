@@ -798,6 +798,10 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
     // that were in flight are retried alone, then the rest again.
     let base_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let timed_out = |r: usize, secs: f64| -> Result<()> {
+        if done(&r) {
+            // It wrote its row just as the limit struck: it finished.
+            return Ok(());
+        }
         let limit = limit.map_or(0.0, |l| l.as_secs_f64());
         crate::progress::warn(&format!("run {r} took longer than the time limit of {limit} s and was stopped"));
         let error = format!("the run took longer than the time limit of {limit} s (wall time) and was stopped");
@@ -953,6 +957,9 @@ fn supervised(
     })?;
     let _ = std::fs::remove_file(&status);
     if let Some((r, secs)) = late {
+        if let crate::supervise::Outcome::Crashed { stderr, .. } = &outcome {
+            keep_stderr(dir, stderr);
+        }
         return Ok(Ended::TimedOut(r, secs));
     }
     match outcome {
@@ -967,14 +974,19 @@ fn supervised(
             }
         }
         crate::supervise::Outcome::Crashed { what, stderr } => {
-            if !stderr.is_empty() {
-                let log = dir.join("stderr.log");
-                let mut old = std::fs::read(&log).unwrap_or_default();
-                old.extend_from_slice(&stderr);
-                let _ = std::fs::write(&log, old);
-            }
+            keep_stderr(dir, &stderr);
             Ok(Ended::Crashed(what))
         }
+    }
+}
+
+/// Appends what a sweep process that died printed to DIR/stderr.log.
+fn keep_stderr(dir: &Path, stderr: &[u8]) {
+    if !stderr.is_empty() {
+        let log = dir.join("stderr.log");
+        let mut old = std::fs::read(&log).unwrap_or_default();
+        old.extend_from_slice(stderr);
+        let _ = std::fs::write(&log, old);
     }
 }
 
