@@ -575,11 +575,17 @@ fn progress_is_plain_lines_off_a_terminal_and_nothing_with_q() {
     let sample = root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz");
     let sample = sample.to_str().unwrap();
     let c = dir.path().join("c");
-    let o = with(&["convert", "binance-ws", sample, "-o", c.to_str().unwrap()]);
+    let log = dir.path().join("convert.jsonl");
+    let o = with(&["convert", "binance-ws", sample, "-o", c.to_str().unwrap(), "--log-file", log.to_str().unwrap()]);
     let lines = progress_lines(&o, "input");
     assert!(!lines.is_empty(), "no progress lines: {}", stderr(&o));
     assert!(lines.last().unwrap().starts_with("progress: 100% "), "{lines:?}");
     assert!(stdout(&o).contains("tape"), "the summary: {}", stdout(&o));
+    let logged: Vec<serde_json::Value> =
+        fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let last = logged.iter().rev().find(|l| l["level"] == "progress").expect("progress in the log file");
+    let size = fs::metadata(sample).unwrap().len();
+    assert_eq!((last["done"].as_u64(), last["total"].as_u64()), (Some(size), Some(size)), "{last}");
     let c = dir.path().join("c-q");
     let o = with(&["convert", "binance-ws", sample, "-o", c.to_str().unwrap(), "-q"]);
     assert!(!stderr(&o).contains("progress"), "convert -q: {}", stderr(&o));

@@ -612,7 +612,13 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
     // The child gets the same arguments; it skips the checks above.
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     // Progress of the child (it reports its event count about once a second).
-    let total: u64 = plan.tapes.iter().filter_map(|t| Tape::open(t).ok()).map(|t| t.len() as u64).sum();
+    // With --from/--to, only the records in the slice are replayed.
+    let total: u64 = plan
+        .tapes
+        .iter()
+        .filter_map(|t| Tape::open(t).ok())
+        .map(|t| t.index_range(plan.slice.from, plan.slice.to).len() as u64)
+        .sum();
     let bar = crate::progress::Bar::new("events", total, 0);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let outcome = std::thread::scope(|s| {
