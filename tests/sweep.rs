@@ -713,7 +713,9 @@ fn k8s_claim(job: &serde_json::Value, volume: &str) -> Option<String> {
 /// runs once per completion index 0..N-1 with JOB_COMPLETION_INDEX set, as
 /// Kubernetes runs it (the pods at once, up to `parallelism`), with the
 /// volumes' mount paths mapped to host folders and `ticktape` on PATH; one
-/// pod is run again (a restart); then the merge Job's command line. The
+/// pod is first stopped part-way (SIGTERM) and restarted with the others,
+/// and one is run again after it finished; then the merge Job's command
+/// line. The
 /// merge must equal the unsharded sweep byte for byte. Not tested: the
 /// image (Dockerfile) build, a scheduler, real volumes.
 #[test]
@@ -784,6 +786,24 @@ fn kubernetes_indexed_job_emulated_merges_to_the_unsharded_table() {
         c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
     };
     let sweep_script = map(&script, &mounts);
+    let results = host(results_vol);
+    // A pod stopped part-way (eviction, node drain: SIGTERM) and restarted
+    // below with the others continues its shard.
+    let mut evicted = pod(&sweep_script, &env, Some(n - 1));
+    let rows = results.join(format!("shard-{n}/rows"));
+    let t0 = std::time::Instant::now();
+    while evicted.try_wait().unwrap().is_none()
+        && !fs::read_dir(&rows)
+            .is_ok_and(|mut d| d.any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".json")))
+    {
+        assert!(t0.elapsed().as_secs() < 120, "the pod never finished a run");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: sending SIGTERM to a child we started.
+    unsafe {
+        libc::kill(evicted.id() as i32, libc::SIGTERM);
+    }
+    let _ = evicted.wait_with_output().unwrap();
     for wave in (0..n).collect::<Vec<_>>().chunks(parallelism) {
         let pods: Vec<_> = wave.iter().map(|&i| (i, pod(&sweep_script, &env, Some(i)))).collect();
         for (i, p) in pods {
@@ -791,7 +811,6 @@ fn kubernetes_indexed_job_emulated_merges_to_the_unsharded_table() {
             assert!(o.status.success(), "pod {i}: {}{}", stdout(&o), stderr(&o));
         }
     }
-    let results = host(results_vol);
     let shard_dirs: Vec<PathBuf> = (1..=n).map(|i| results.join(format!("shard-{i}"))).collect();
     for (i, d) in shard_dirs.iter().enumerate() {
         let m: serde_json::Value = serde_json::from_slice(&fs::read(d.join("manifest.json")).unwrap()).unwrap();
