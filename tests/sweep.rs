@@ -176,6 +176,13 @@ fn shards_merged_equal_the_unsharded_sweep_byte_for_byte() {
     ok(&sweep(&other, &foreign, &["--shard", "3/3"]));
     let o = run(&["merge", &s[0], &s[1], foreign.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_one_error_line(&o, &["are shards of different sweeps"]);
+    // Into a shard, or over another sweep's folder: refused; over this merge: replaced.
+    let o = run(&["merge", &s[0], &s[1], &s[2], "-o", &s[1]]);
+    assert_one_error_line(&o, &["is one of the shards"]);
+    let o = run(&["merge", &s[0], &s[1], &s[2], "-o", foreign.to_str().unwrap()]);
+    assert_one_error_line(&o, &["holds another sweep"]);
+    ok(&run(&["merge", &s[0], &s[1], &s[2], "-o", merged.to_str().unwrap()]));
+    assert_eq!(fs::read(whole.join("runs.parquet")).unwrap(), fs::read(merged.join("runs.parquet")).unwrap());
     // A shard given as Slurm gives it (0-based array ids here).
     let env_shard = dir.path().join("env-shard");
     let o = ticktape()
@@ -325,8 +332,9 @@ fn sweep_file_errors_are_one_line() {
 }
 
 /// A 3-task Slurm array sweep (engine/cli/deploy/slurm/sweep-array.sh) on
-/// the single-node Slurm that `.ci/slurm-up` starts; the merge must equal
-/// the unsharded sweep byte for byte.
+/// the single-node Slurm that `.ci/slurm-up` starts, then the same through
+/// submit.sh (array + dependent merge job); each merge must equal the
+/// unsharded sweep byte for byte.
 #[test]
 fn slurm_array_sweep_merges_to_the_unsharded_table() {
     let sbatch_ok = Command::new("sinfo").args(["-h", "-o", "%T"]).output().is_ok_and(|o| {
@@ -377,6 +385,34 @@ fn slurm_array_sweep_merges_to_the_unsharded_table() {
     let m: serde_json::Value = serde_json::from_slice(&fs::read(out.join("shard-2/manifest.json")).unwrap()).unwrap();
     assert_eq!(m["shard"]["index"], 2);
     assert_eq!(m["shard"]["count"], 3);
+
+    // submit.sh: the array and a merge job that depends on it (`--wait`
+    // reaches both sbatch calls, so this returns when the merge is done).
+    let out = dir.path().join("submitted");
+    let o = Command::new(root().join("engine/cli/deploy/slurm/submit.sh"))
+        .arg("3")
+        .arg(&file)
+        .arg(&out)
+        .args(["--wait", "--cpus-per-task=1", "--time=10:00"])
+        .env("TICKTAPE", env!("CARGO_BIN_EXE_ticktape"))
+        .output()
+        .unwrap();
+    let logs: String = fs::read_dir(&out)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    assert!(o.status.success(), "submit.sh: {}{}\nlogs:\n{logs}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("array job") && stdout(&o).contains("merge job"), "{}", stdout(&o));
+    assert_eq!(
+        fs::read(whole.join("runs.parquet")).unwrap(),
+        fs::read(out.join("merged/runs.parquet")).unwrap(),
+        "submit.sh's merge differs from the unsharded sweep"
+    );
 }
 
 #[test]
@@ -453,4 +489,410 @@ fn run_and_sweep_report_flags_and_the_log_file() {
     assert!(lines.iter().any(|l| l["level"] == "info" && l["msg"].as_str().unwrap().contains("2 runs")), "{lines:?}");
     let last = lines.iter().rev().find(|l| l["level"] == "progress").expect("a progress line");
     assert_eq!((last["done"].as_u64(), last["total"].as_u64()), (Some(2), Some(2)));
+}
+
+/// Tapes of 300k events (a run of them reports progress several times).
+fn big_tapes() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ticktape-sweep-big-tapes-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        gen_tapes(&dir, "300k", "BTCUSDT");
+        dir
+    })
+}
+
+/// The `progress: ` lines of a command's stderr, each checked for the
+/// documented form (`progress: 41% 12.3 M/30.0 M events, 8.1 M/s, eta 2 s`).
+fn progress_lines(o: &std::process::Output, unit: &str) -> Vec<String> {
+    let lines: Vec<String> = stderr(o).lines().filter(|l| l.starts_with("progress: ")).map(str::to_owned).collect();
+    for l in &lines {
+        let rest = &l["progress: ".len()..];
+        let (pct, rest) = rest.split_once("% ").unwrap_or_else(|| panic!("no percentage: {l}"));
+        assert!(pct.parse::<u32>().is_ok_and(|p| p <= 100), "{l}");
+        assert!(rest.contains(&format!(" {unit}, ")) && rest.contains("/s, eta "), "{l}");
+    }
+    lines
+}
+
+/// Progress when stderr is not a terminal (a pipe here): plain lines every
+/// interval (TICKTAPE_PROGRESS_INTERVAL, tiny here) for sweep, run and
+/// convert, ending at 100 %; none with -q, in either position.
+#[test]
+fn progress_is_plain_lines_off_a_terminal_and_nothing_with_q() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = big_tapes().display();
+    let p = plugin("ticktape_template").display().to_string();
+    let with = |args: &[&str]| {
+        let o = ticktape()
+            .args(args)
+            .env("TICKTAPE_PROGRESS_INTERVAL", "0.01")
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .output()
+            .unwrap();
+        ok(&o);
+        o
+    };
+
+    // A sweep counts runs.
+    let file = dir.path().join("s.toml");
+    fs::write(
+        &file,
+        format!("strategy = \"{p}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nhalf_spread_ticks = [1, 2, 3, 4]\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("sw");
+    let o = with(&["sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1"]);
+    let lines = progress_lines(&o, "runs");
+    assert!(!lines.is_empty(), "no progress lines: {}", stderr(&o));
+    assert!(lines.last().unwrap().starts_with("progress: 100% 4/4 runs, "), "{lines:?}");
+    let out = dir.path().join("sw-q");
+    let o = with(&["sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1", "-q"]);
+    assert_eq!(stderr(&o), "", "-q: nothing on stderr");
+
+    // A backtest counts events.
+    let tape_args: Vec<String> =
+        fs::read_dir(big_tapes()).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+    let run_args = |out: &Path| -> Vec<String> {
+        let mut v: Vec<String> = vec!["run".into(), "--strategy".into(), p.clone(), "--tape".into()];
+        v.extend(tape_args.iter().cloned());
+        v.extend(["--out".into(), out.display().to_string()]);
+        v
+    };
+    let a = run_args(&dir.path().join("run"));
+    let o = with(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let lines = progress_lines(&o, "events");
+    assert!(!lines.is_empty(), "no progress lines: {}", stderr(&o));
+    assert!(lines.last().unwrap().starts_with("progress: 100% 300.0 k/300.0 k events, "), "{lines:?}");
+    let mut a = run_args(&dir.path().join("run-q"));
+    a.insert(0, "-q".into());
+    let o = with(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!stderr(&o).contains("progress"), "-q before the command: {}", stderr(&o));
+
+    // A conversion counts input bytes; its old `convert -q` still silences it
+    // (and its summary).
+    let sample = root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz");
+    let sample = sample.to_str().unwrap();
+    let c = dir.path().join("c");
+    let log = dir.path().join("convert.jsonl");
+    let o = with(&["convert", "binance-ws", sample, "-o", c.to_str().unwrap(), "--log-file", log.to_str().unwrap()]);
+    let lines = progress_lines(&o, "input");
+    assert!(!lines.is_empty(), "no progress lines: {}", stderr(&o));
+    assert!(lines.last().unwrap().starts_with("progress: 100% "), "{lines:?}");
+    assert!(stdout(&o).contains("tape"), "the summary: {}", stdout(&o));
+    let logged: Vec<serde_json::Value> =
+        fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let last = logged.iter().rev().find(|l| l["level"] == "progress").expect("progress in the log file");
+    let size = fs::metadata(sample).unwrap().len();
+    assert_eq!((last["done"].as_u64(), last["total"].as_u64()), (Some(size), Some(size)), "{last}");
+    let c = dir.path().join("c-q");
+    let o = with(&["convert", "binance-ws", sample, "-o", c.to_str().unwrap(), "-q"]);
+    assert!(!stderr(&o).contains("progress"), "convert -q: {}", stderr(&o));
+    assert_eq!(stdout(&o), "", "convert -q prints no summary");
+}
+
+/// `time_limit` in SWEEP.toml (or `--time-limit`): a run over it is
+/// recorded as `timeout` and the others complete; a hung plugin does not
+/// hang the sweep, also when it is retried alone after a crash.
+#[test]
+fn a_run_over_the_time_limit_is_recorded_as_timeout_and_the_others_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tapes().display();
+    let hostile = plugin("ticktape_fixture_hostile").display().to_string();
+    let file = dir.path().join("hang.toml");
+    fs::write(
+        &file,
+        format!(
+            "strategy = \"{hostile}\"\ntapes = [\"{t}/*.tape\"]\ntime_limit = \"2s\"\n[grid]\nmode = [\"\", \"hang\", \"\", \"\"]\nat_event = [1]\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let t0 = std::time::Instant::now();
+    let o = sweep(&file, &out, &["--threads", "2"]);
+    ok(&o);
+    assert!(t0.elapsed().as_secs() < 120, "the sweep took {:?}", t0.elapsed());
+    assert!(stdout(&o).contains("(1 failed)") && stdout(&o).contains("run 1 timeout"), "{}", stdout(&o));
+    let tb = table(&out.join("runs.parquet"));
+    assert_eq!(col(&tb, "status"), ["ok", "timeout", "ok", "ok"]);
+    let e = &col(&tb, "error")[1];
+    assert!(e.contains("longer than the time limit of 2 s"), "{e}");
+    assert_eq!(col(&tb, "events")[1], "null");
+    assert_eq!(col(&tb, "events")[0], col(&tb, "events")[2]);
+    assert!(col(&table(&out.join("timings.parquet")), "wall_s")[1].parse::<f64>().unwrap() >= 2.0);
+    assert!(!out.join(".inflight").exists());
+
+    // --time-limit overrides the file; the table is the same for 1 thread.
+    let loose = dir.path().join("loose.toml");
+    fs::write(&loose, fs::read_to_string(&file).unwrap().replace("\"2s\"", "\"1h\"")).unwrap();
+    let out1 = dir.path().join("out1");
+    ok(&sweep(&loose, &out1, &["--threads", "1", "--time-limit", "2s"]));
+    assert_eq!(fs::read(out.join("runs.parquet")).unwrap(), fs::read(out1.join("runs.parquet")).unwrap());
+
+    // A hung run in flight when another crashes the process: retried alone,
+    // it hits the limit there.
+    let file = dir.path().join("both.toml");
+    fs::write(
+        &file,
+        format!(
+            "strategy = \"{hostile}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nmode = [\"hang\", \"segfault\", \"\"]\nat_event = [20]\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("both");
+    ok(&sweep(&file, &out, &["--threads", "2", "--time-limit", "2s"]));
+    let tb = table(&out.join("runs.parquet"));
+    assert_eq!(col(&tb, "status"), ["timeout", "crashed", "ok"]);
+
+    let o = sweep(&file, &dir.path().join("bad"), &["--time-limit", "soon"]);
+    assert_one_error_line(&o, &["--time-limit"]);
+}
+
+/// One manifest of engine/cli/deploy/kubernetes/ as JSON.
+fn k8s_manifest(name: &str) -> serde_json::Value {
+    let path = root().join("engine/cli/deploy/kubernetes").join(name);
+    let text = fs::read_to_string(&path).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
+}
+
+/// A volume mount: mount path, volume name, read-only.
+type Mount = (String, String, bool);
+
+/// The one container of a Job's pod template: its command line as a shell
+/// script (`command: [/bin/sh, -c]` + `args: [SCRIPT]`), its env (name,
+/// value) and its volume mounts.
+fn k8s_container(job: &serde_json::Value) -> (String, Vec<(String, String)>, Vec<Mount>) {
+    assert_eq!(job["apiVersion"], "batch/v1");
+    assert_eq!(job["kind"], "Job");
+    let pod = &job["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1, "one container");
+    let c = &containers[0];
+    let strs = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().map(|s| s.as_str().expect("a string").to_owned()).collect()).unwrap_or_default()
+    };
+    let (command, args) = (strs(&c["command"]), strs(&c["args"]));
+    assert_eq!(command, ["/bin/sh", "-c"], "the container runs a shell command line");
+    assert_eq!(args.len(), 1, "args: one command line");
+    let env = c["env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| (e["name"].as_str().unwrap().to_owned(), e["value"].as_str().unwrap().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mounts = c["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap().to_owned(),
+                m["name"].as_str().unwrap().to_owned(),
+                m["readOnly"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    (args[0].clone(), env, mounts)
+}
+
+/// The claim a Job's volume `name` is, if a PersistentVolumeClaim.
+fn k8s_claim(job: &serde_json::Value, volume: &str) -> Option<String> {
+    let vols = job["spec"]["template"]["spec"]["volumes"].as_array()?;
+    let v = vols.iter().find(|v| v["name"] == volume)?;
+    v["persistentVolumeClaim"]["claimName"].as_str().map(str::to_owned)
+}
+
+/// The Kubernetes Indexed Job without a cluster: the manifests are read
+/// and checked (a batch/v1 Job in Indexed mode whose pods run
+/// `ticktape sweep --shard N --resume` with N = completions and the index
+/// from JOB_COMPLETION_INDEX, into a shared, writable claim that the merge
+/// Job mounts too), then the Job is emulated: the container's command line
+/// runs once per completion index 0..N-1 with JOB_COMPLETION_INDEX set, as
+/// Kubernetes runs it (the pods at once, up to `parallelism`), with the
+/// volumes' mount paths mapped to host folders and `ticktape` on PATH; one
+/// pod is first stopped part-way (SIGTERM) and restarted with the others,
+/// and one is run again after it finished; then the merge Job's command
+/// line. The
+/// merge must equal the unsharded sweep byte for byte. Not tested: the
+/// image (Dockerfile) build, a scheduler, real volumes.
+#[test]
+fn kubernetes_indexed_job_emulated_merges_to_the_unsharded_table() {
+    let job = k8s_manifest("sweep-indexed-job.yaml");
+    let spec = &job["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let n = spec["completions"].as_u64().expect("completions") as usize;
+    let parallelism = spec["parallelism"].as_u64().unwrap_or(1) as usize;
+    assert!(n >= 1 && (1..=n).contains(&parallelism), "completions {n}, parallelism {parallelism}");
+    let restart = spec["template"]["spec"]["restartPolicy"].as_str().unwrap();
+    assert!(["OnFailure", "Never"].contains(&restart), "a Job's pods restart OnFailure or Never: {restart}");
+    let (script, env, mounts) = k8s_container(&job);
+    assert!(script.contains("ticktape sweep "), "{script}");
+    assert!(
+        script.contains(&format!("--shard {n} ")) || script.ends_with(&format!("--shard {n}")),
+        "--shard {n} = completions: {script}"
+    );
+    assert!(script.contains("JOB_COMPLETION_INDEX"), "each pod's output folder comes from its index: {script}");
+    assert!(script.contains("--resume"), "a restarted pod continues its shard: {script}");
+    // The output folder is on a writable PersistentVolumeClaim.
+    let out_arg = script.split_whitespace().skip_while(|w| *w != "-o").nth(1).expect("-o DIR").trim_matches('"');
+    let (results_path, results_vol, ro) =
+        mounts.iter().find(|(p, _, _)| out_arg.starts_with(&format!("{p}/"))).expect("-o DIR is on a mounted volume");
+    assert!(!ro, "the results volume is mounted read-only");
+    let claim = k8s_claim(&job, results_vol).expect("the results volume is a PersistentVolumeClaim");
+
+    let merge = k8s_manifest("merge-job.yaml");
+    let (merge_script, merge_env, merge_mounts) = k8s_container(&merge);
+    assert!(merge_script.contains("ticktape merge "), "{merge_script}");
+    let (_, merge_vol, _) = merge_mounts.iter().find(|(p, _, _)| p == results_path).expect("merge mounts the results");
+    assert_eq!(k8s_claim(&merge, merge_vol), Some(claim), "the merge Job reads the claim the pods wrote");
+
+    // Emulation: host folders for the volumes, `ticktape` on PATH.
+    let dir = tempfile::tempdir().unwrap();
+    let host = |vol: &str| dir.path().join(format!("vol-{vol}"));
+    for (_, vol, _) in mounts.iter().chain(&merge_mounts) {
+        fs::create_dir_all(host(vol)).unwrap();
+    }
+    let map = |script: &str, mounts: &[Mount]| -> String {
+        let mut s = script.to_owned();
+        for (path, vol, _) in mounts {
+            s = s.replace(&format!("{path}/"), &format!("{}/", host(vol).display()));
+        }
+        for (path, _, _) in mounts {
+            assert!(!s.contains(&format!(" {path}")), "a mount path is left in {s}");
+        }
+        s
+    };
+    // The sweep file the pods read (at the data volume's /data/sweep.toml).
+    let sweep_arg = script.split_whitespace().skip_while(|w| *w != "sweep").nth(1).expect("sweep SWEEP.toml");
+    let (data_path, data_vol, _) =
+        mounts.iter().find(|(p, _, _)| sweep_arg.starts_with(&format!("{p}/"))).expect("SWEEP.toml on a volume");
+    let file = template_sweep(dir.path());
+    let in_volume = host(data_vol).join(&sweep_arg[data_path.len() + 1..]);
+    fs::copy(&file, &in_volume).unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ticktape"), bin.join("ticktape")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let pod = |script: &str, env: &[(String, String)], index: Option<usize>| {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(script).env("PATH", &path).env_remove("SLURM_ARRAY_TASK_ID").envs(env.iter().cloned());
+        match index {
+            Some(i) => c.env("JOB_COMPLETION_INDEX", i.to_string()),
+            None => c.env_remove("JOB_COMPLETION_INDEX"),
+        };
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    let sweep_script = map(&script, &mounts);
+    let results = host(results_vol);
+    // A pod stopped part-way (eviction, node drain: SIGTERM) and restarted
+    // below with the others continues its shard.
+    let mut evicted = pod(&sweep_script, &env, Some(n - 1));
+    let rows = results.join(format!("shard-{n}/rows"));
+    let t0 = std::time::Instant::now();
+    while evicted.try_wait().unwrap().is_none()
+        && !fs::read_dir(&rows)
+            .is_ok_and(|mut d| d.any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".json")))
+    {
+        assert!(t0.elapsed().as_secs() < 120, "the pod never finished a run");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: sending SIGTERM to a child we started.
+    unsafe {
+        libc::kill(evicted.id() as i32, libc::SIGTERM);
+    }
+    let _ = evicted.wait_with_output().unwrap();
+    for wave in (0..n).collect::<Vec<_>>().chunks(parallelism) {
+        let pods: Vec<_> = wave.iter().map(|&i| (i, pod(&sweep_script, &env, Some(i)))).collect();
+        for (i, p) in pods {
+            let o = p.wait_with_output().unwrap();
+            assert!(o.status.success(), "pod {i}: {}{}", stdout(&o), stderr(&o));
+        }
+    }
+    let shard_dirs: Vec<PathBuf> = (1..=n).map(|i| results.join(format!("shard-{i}"))).collect();
+    for (i, d) in shard_dirs.iter().enumerate() {
+        let m: serde_json::Value = serde_json::from_slice(&fs::read(d.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!((m["shard"]["index"].as_u64(), m["shard"]["count"].as_u64()), (Some(i as u64 + 1), Some(n as u64)));
+    }
+    // A pod restarted after it finished (OnFailure, node loss) redoes nothing.
+    let before = fs::read(shard_dirs[0].join("runs.parquet")).unwrap();
+    let o = pod(&sweep_script, &env, Some(0)).wait_with_output().unwrap();
+    assert!(o.status.success(), "restarted pod 0: {}", stderr(&o));
+    assert_eq!(fs::read(shard_dirs[0].join("runs.parquet")).unwrap(), before);
+
+    let o = pod(&map(&merge_script, &merge_mounts), &merge_env, None).wait_with_output().unwrap();
+    assert!(o.status.success(), "merge Job: {}{}", stdout(&o), stderr(&o));
+    let merged = merge_script.split_whitespace().skip_while(|w| *w != "-o").nth(1).expect("merge -o DIR");
+    let merged = host(merge_vol).join(&merged[results_path.len() + 1..]);
+    let whole = dir.path().join("whole");
+    ok(&sweep(&file, &whole, &["--threads", "2"]));
+    for f in ["runs.parquet", "manifest.json"] {
+        assert_eq!(
+            fs::read(whole.join(f)).unwrap(),
+            fs::read(merged.join(f)).unwrap(),
+            "{f}: merge of the Job's shards"
+        );
+    }
+    assert!(merged.join("report.html").is_file() || !merge_script.contains("--report"));
+}
+
+/// The image the manifests name is built from packages of this workspace
+/// and puts `ticktape` on the default PATH (the Dockerfile itself is not
+/// built here: no container runtime).
+#[test]
+fn kubernetes_dockerfile_builds_workspace_packages() {
+    let text = fs::read_to_string(root().join("engine/cli/deploy/kubernetes/Dockerfile")).unwrap();
+    let build = text.lines().find(|l| l.contains("cargo build")).expect("a cargo build line");
+    let packages: Vec<&str> = build.split_whitespace().skip_while(|w| *w != "-p").filter(|w| *w != "-p").collect();
+    assert!(packages.contains(&"ticktape"), "{build}");
+    let members = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let names: Vec<String> = members
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"').and_then(|l| l.strip_suffix("\",")))
+        .filter_map(|m| fs::read_to_string(root().join(m).join("Cargo.toml")).ok())
+        .filter_map(|t| t.lines().find_map(|l| l.strip_prefix("name = \"").map(|n| n.trim_end_matches('"').to_owned())))
+        .collect();
+    for p in &packages {
+        assert!(names.iter().any(|n| n == p), "-p {p} is not a workspace package ({names:?})");
+    }
+    assert!(text.contains("/usr/local/bin/ticktape"), "ticktape is not installed on PATH");
+    for lib in text.split_whitespace().filter(|w| w.ends_with(".so")) {
+        let stem = lib.rsplit('/').next().unwrap().trim_start_matches("lib").trim_end_matches(".so").replace('_', "-");
+        assert!(packages.contains(&stem.as_str()), "{lib} is not built by the cargo build line");
+    }
+}
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), progress is
+/// an indicatif bar with ETA, not plain lines.
+#[test]
+fn progress_on_a_terminal_is_a_bar() {
+    if Command::new("script").arg("--version").output().is_err() {
+        skip("no `script` (util-linux) to give ticktape a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = big_tapes().display();
+    let p = plugin("ticktape_template").display().to_string();
+    let file = dir.path().join("s.toml");
+    fs::write(&file, format!("strategy = \"{p}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nhalf_spread_ticks = [1, 2]\n"))
+        .unwrap();
+    let out = dir.path().join("sw");
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let cmd = [env!("CARGO_BIN_EXE_ticktape"), "sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap()]
+        .map(quote)
+        .join(" ");
+    let o = Command::new("script")
+        .args(["-qec", &format!("{cmd} --threads 1 >/dev/null"), "/dev/null"])
+        .env("TICKTAPE_PROGRESS_INTERVAL", "0.01")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .unwrap();
+    ok(&o);
+    let term = stdout(&o);
+    assert!(out.join("runs.parquet").is_file(), "the sweep did not finish: {term}");
+    assert!(term.contains("runs [") && term.contains(" ETA "), "no bar on the terminal: {term:?}");
+    assert!(!term.contains("progress: "), "plain lines on a terminal: {term:?}");
 }

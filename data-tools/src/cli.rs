@@ -4,6 +4,8 @@
 //! subcommands and calls [`run`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use crate::convert::{ConvertOptions, SourceKind, convert};
 use crate::report::ConvertReport;
@@ -106,9 +108,15 @@ pub struct ConvertArgs {
     /// counted in the summary. Default 12 (series), 8 (OHLCV).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=18))]
     pub decimals: Option<u8>,
-    /// No progress bar and no summary on stdout (errors still go to stderr).
-    #[arg(short, long)]
+    /// No summary on stdout (errors and data warnings still go to stderr).
+    /// Not a flag of its own: the `ticktape` binary sets it from its global
+    /// `-q`/`--quiet`, which `ticktape convert -q` still spells.
+    #[arg(skip)]
     pub quiet: bool,
+    /// Where to count the input bytes read, for a progress display (see
+    /// [`ConvertOptions::progress`]); set by the `ticktape` binary.
+    #[arg(skip)]
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 impl ConvertArgs {
@@ -131,7 +139,7 @@ impl ConvertArgs {
             time_column: self.time_column.clone(),
             value_columns: self.value_column.clone(),
             series_decimals: self.decimals,
-            progress: !self.quiet,
+            progress: self.progress.clone(),
             ..ConvertOptions::default()
         }
     }

@@ -2,12 +2,11 @@
 //! final merge of each stream's segments into one tape.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ticktape_tape::{AtomicFile, Bar, Fill, Funding, Level, Quote, RecordKind, Series, Tape, TapeWriter, Trade};
 
@@ -146,8 +145,11 @@ pub struct ConvertOptions {
     pub value_columns: Vec<String>,
     /// Series CSV: decimals values with more are rounded to (`None`: [`DEFAULT_SERIES_DECIMALS`]).
     pub series_decimals: Option<u8>,
-    /// Show a progress bar when stderr is a terminal.
-    pub progress: bool,
+    /// Where to count the raw input bytes read so far (compressed bytes of
+    /// compressed inputs), for a progress display that polls it: the
+    /// `ticktape` binary draws its bar or plain lines from it. `None`: not
+    /// counted for anyone.
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 impl Default for ConvertOptions {
@@ -170,7 +172,7 @@ impl Default for ConvertOptions {
             time_column: None,
             value_columns: Vec::new(),
             series_decimals: None,
-            progress: false,
+            progress: None,
         }
     }
 }
@@ -373,8 +375,7 @@ pub fn convert(source: SourceKind, inputs: &[PathBuf], opts: &ConvertOptions) ->
         });
     }
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::io(&opts.out_dir, "create output folder", e))?;
-    let total_bytes: u64 = inputs.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum();
-    let raw = Arc::new(AtomicU64::new(0));
+    let raw = opts.progress.clone().unwrap_or_default();
     let jobs =
         if opts.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { opts.jobs }
             .clamp(1, inputs.len());
@@ -384,26 +385,8 @@ pub fn convert(source: SourceKind, inputs: &[PathBuf], opts: &ConvertOptions) ->
     let failed = AtomicBool::new(false);
     type Done = (InputReport, Vec<StreamOutput>, BTreeMap<u64, String>);
     let results: Mutex<Vec<Option<Result<Done>>>> = Mutex::new((0..inputs.len()).map(|_| None).collect());
-    let finished = AtomicBool::new(false);
-    let show = opts.progress && std::io::stderr().is_terminal();
 
     crossbeam::thread::scope(|s| {
-        if show {
-            let raw = raw.clone();
-            let finished = &finished;
-            s.spawn(move |_| {
-                let bar = indicatif::ProgressBar::new(total_bytes);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                while !finished.load(Ordering::Relaxed) {
-                    bar.set_position(raw.load(Ordering::Relaxed));
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                bar.finish_and_clear();
-            });
-        }
         let workers: Vec<_> = (0..jobs)
             .map(|_| {
                 s.spawn(|_| {
@@ -428,7 +411,6 @@ pub fn convert(source: SourceKind, inputs: &[PathBuf], opts: &ConvertOptions) ->
         for w in workers {
             let _ = w.join();
         }
-        finished.store(true, Ordering::Relaxed);
     })
     .map_err(|_| Error::Usage("a conversion thread panicked".into()))?;
 

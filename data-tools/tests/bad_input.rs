@@ -307,7 +307,7 @@ fn cli_arguments_reach_the_options_unmixed() {
     let o = args.options();
     assert_eq!(o.out_dir, Path::new("tapes"));
     assert_eq!(o.dataset.as_deref(), Some("trades"));
-    assert!(o.skip_bad && o.checksum && o.per_input && !o.progress);
+    assert!(o.skip_bad && o.checksum && o.per_input && o.progress.is_none());
     assert_eq!((o.decimals.price, o.decimals.qty, o.decimals.value), (Some(1), Some(3), Some(8)));
     assert_eq!((o.jobs, o.tolerance_ms), (2, Some(250)));
     assert_eq!((o.venue.as_deref(), o.symbol.as_deref()), (Some("binance-futures"), Some("BTCUSDT")));

@@ -1,7 +1,9 @@
-//! Progress and logs: `-q` (errors only), `-v` (more detail), `--log-file`
-//! (every message as one JSON line: time, level, message). Progress bars
-//! (indicatif, with ETA) when stderr is a terminal; plain periodic lines
-//! otherwise, so batch logs (Slurm, Kubernetes) show how far a job is.
+//! Progress and logs, the same for every command: `-q` (errors only), `-v`
+//! (more detail), `--log-file` (every message as one JSON line: time,
+//! level, message). Progress of sweeps (runs), backtests (events) and
+//! conversions (input bytes) is a bar with ETA (indicatif) when stderr is
+//! a terminal, and plain periodic lines otherwise, so batch logs (Slurm,
+//! Kubernetes) show how far a job is.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -73,34 +75,120 @@ pub(crate) fn debug(msg: &str) {
     }
 }
 
-/// Progress over a known number of items: a bar with ETA on a terminal,
-/// else a line every 10 s (every 2 s with `-v`) and at the end; nothing
-/// with `-q`. Every update also goes to the log file (at most once a second).
+/// How often the plain progress lines come when stderr is not a terminal:
+/// `TICKTAPE_PROGRESS_INTERVAL` seconds if set (a positive number, e.g.
+/// `0.5`; tests use a tiny one), else every 10 s, or 2 s with `-v`.
+pub(crate) fn interval() -> Duration {
+    static ENV: OnceLock<Option<Duration>> = OnceLock::new();
+    let env = ENV.get_or_init(|| {
+        std::env::var(INTERVAL_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+    });
+    env.unwrap_or(if level() >= 2 { Duration::from_secs(2) } else { Duration::from_secs(10) })
+}
+
+/// The environment variable that sets [`interval`].
+pub(crate) const INTERVAL_ENV: &str = "TICKTAPE_PROGRESS_INTERVAL";
+
+/// What a [`Bar`] counts.
+#[derive(Clone, Copy, Debug)]
+enum Unit {
+    /// Items named by the noun (`runs`, `events`).
+    Count(&'static str),
+    /// Bytes of input.
+    Bytes,
+}
+
+/// `12_345_678` → `12.3 M`; below 10 000 the number itself.
+fn human(n: f64) -> String {
+    if n >= 1e9 {
+        format!("{:.1} G", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1} M", n / 1e6)
+    } else if n >= 1e4 {
+        format!("{:.1} k", n / 1e3)
+    } else if n.fract() == 0.0 {
+        format!("{n:.0}")
+    } else {
+        format!("{n:.1}")
+    }
+}
+
+/// Seconds → `42 s`, `3 min 05 s`, `2 h 07 min`.
+fn eta_text(secs: f64) -> String {
+    let s = secs.round() as u64;
+    if s < 100 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} min", s / 3600, s % 3600 / 60)
+    }
+}
+
+/// Progress over a known number of items (runs, events, input bytes): a
+/// bar with ETA on a terminal (indicatif); otherwise a plain line every
+/// [`interval`] while the count moves, such as
+/// `progress: 41% 12.3 M/30.0 M events, 8.1 M/s, eta 2 s`, and a last one
+/// when it ends if any came before; nothing with `-q`. `-v` adds the
+/// elapsed time. Every update also goes to the log file (at most once a
+/// second).
 #[derive(Debug)]
 pub(crate) struct Bar {
-    what: &'static str,
+    unit: Unit,
     total: u64,
     start: u64,
     t0: Instant,
     bar: Option<indicatif::ProgressBar>,
-    last: Mutex<(Instant, Instant, u64)>,
+    last: Mutex<Last>,
+}
+
+/// What a [`Bar`] last showed.
+#[derive(Debug)]
+struct Last {
+    /// When the last plain line was printed (or the bar made).
+    line: Instant,
+    /// When progress was last logged.
+    logged: Instant,
+    /// The last count set.
+    done: u64,
+    /// The count of the last plain line, if one was printed.
+    printed: Option<u64>,
 }
 
 impl Bar {
-    /// A bar over `total` items of which `done` are done already.
+    /// A bar over `total` items (`what`: their noun, plural) of which `done`
+    /// are done already.
     pub(crate) fn new(what: &'static str, total: u64, done: u64) -> Bar {
+        Bar::with(Unit::Count(what), total, done)
+    }
+
+    /// A bar over `total` bytes of input.
+    pub(crate) fn bytes(total: u64) -> Bar {
+        Bar::with(Unit::Bytes, total, 0)
+    }
+
+    fn with(unit: Unit, total: u64, done: u64) -> Bar {
         let bar = (level() >= 1 && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new(total);
+            let (msg, template) = match unit {
+                Unit::Count(what) => (what, "{msg} [{bar:40}] {human_pos}/{human_len} {per_sec} ETA {eta}"),
+                Unit::Bytes => ("input", "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"),
+            };
             b.set_style(
-                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} ETA {eta}")
+                indicatif::ProgressStyle::with_template(template)
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            b.set_message(what);
+            b.set_message(msg);
             b.set_position(done);
             b
         });
         let now = Instant::now();
-        Bar { what, total, start: done, t0: now, bar, last: Mutex::new((now, now, done)) }
+        let last = Last { line: now, logged: now, done, printed: None };
+        Bar { unit, total, start: done, t0: now, bar, last: Mutex::new(last) }
     }
 
     /// Sets how many items are done.
@@ -109,35 +197,85 @@ impl Bar {
             b.set_position(done);
         }
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let every = if level() >= 2 { Duration::from_secs(2) } else { Duration::from_secs(10) };
-        if self.bar.is_none() && level() >= 1 && last.0.elapsed() >= every && done != last.2 {
-            last.0 = Instant::now();
+        if self.bar.is_none() && level() >= 1 && last.line.elapsed() >= interval() && done != last.done {
+            last.line = Instant::now();
+            last.printed = Some(done);
             eprintln!("{}", self.line(done));
         }
-        if LOG.get().is_some() && last.1.elapsed() >= Duration::from_secs(1) && done != last.2 {
-            last.1 = Instant::now();
+        if LOG.get().is_some() && last.logged.elapsed() >= Duration::from_secs(1) && done != last.done {
+            last.logged = Instant::now();
             log("progress", &self.line(done), Some(serde_json::json!({ "done": done, "total": self.total })));
         }
-        last.2 = done;
+        last.done = done;
     }
 
+    /// The plain progress line at `done`.
     fn line(&self, done: u64) -> String {
         let secs = self.t0.elapsed().as_secs_f64();
         let rate = done.saturating_sub(self.start) as f64 / secs.max(1e-9);
-        let eta = if rate > 0.0 {
-            format!(", ETA {:.0} s", self.total.saturating_sub(done) as f64 / rate)
+        let eta = if done >= self.total {
+            "eta 0 s".to_owned()
+        } else if rate > 0.0 {
+            format!("eta {}", eta_text(self.total.saturating_sub(done) as f64 / rate))
         } else {
-            String::new()
+            "eta -".to_owned()
         };
         let pct = if self.total == 0 { 100.0 } else { done as f64 * 100.0 / self.total as f64 };
-        format!("{}: {done}/{} ({pct:.0} %) in {secs:.0} s{eta}", self.what, self.total)
+        let amount = match self.unit {
+            Unit::Count(what) => {
+                format!("{}/{} {what}, {}/s", human(done as f64), human(self.total as f64), human(rate))
+            }
+            Unit::Bytes => format!(
+                "{}/{} input, {}/s",
+                crate::fmt::bytes(done),
+                crate::fmt::bytes(self.total),
+                crate::fmt::bytes(rate as u64)
+            ),
+        };
+        let elapsed = if level() >= 2 { format!(", {} elapsed", eta_text(secs)) } else { String::new() };
+        format!("progress: {:.0}% {amount}, {eta}{elapsed}", pct.floor())
     }
 
-    /// Ends the bar.
+    /// Ends the bar with every item done.
     pub(crate) fn finish(&self) {
+        self.end(self.total);
+    }
+
+    /// Ends the bar where it is (the work stopped short).
+    pub(crate) fn stop(&self) {
+        let done = self.last.lock().unwrap_or_else(|p| p.into_inner()).done;
+        self.end(done);
+    }
+
+    fn end(&self, done: u64) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
-        log("progress", &self.line(self.total), Some(serde_json::json!({ "done": self.total, "total": self.total })));
+        let printed = self.last.lock().unwrap_or_else(|p| p.into_inner()).printed;
+        if self.bar.is_none() && level() >= 1 && printed.is_some_and(|p| p != done) {
+            eprintln!("{}", self.line(done));
+        }
+        log("progress", &self.line(done), Some(serde_json::json!({ "done": done, "total": self.total })));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_read_well() {
+        assert_eq!(human(41.0), "41");
+        assert_eq!(human(12_345_678.0), "12.3 M");
+        assert_eq!(human(30_000_000.0), "30.0 M");
+        assert_eq!(human(52_000.0), "52.0 k");
+        assert_eq!(eta_text(2.4), "2 s");
+        assert_eq!(eta_text(185.0), "3 min 05 s");
+        assert_eq!(eta_text(7620.0), "2 h 07 min");
+        let b = Bar::new("events", 30_000_000, 0);
+        let l = b.line(12_300_000);
+        assert!(l.starts_with("progress: 41% 12.3 M/30.0 M events, "), "{l}");
+        assert!(l.contains("/s, eta "), "{l}");
+        assert!(Bar::bytes(2048).line(1024).starts_with("progress: 50% 1.00 KiB/2.00 KiB input, "));
     }
 }

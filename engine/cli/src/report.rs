@@ -21,9 +21,15 @@ use anyhow::Result;
   ticktape run examples/demo/run.toml && ticktape report results/demo -o demo.html
   ticktape report results/mm                    # writes results/mm/report.html
   ticktape report results/sweep --heatmap sharpe_per_sample:half_spread_ticks:max_position_lots
-  xdg-open results/mm/report.html")]
+  ticktape report out/shard-2 -o shard-2.html   # one shard's runs, before the merge
+  xdg-open results/mm/report.html
+
+METRIC is a column of runs.parquet (net_pnl, sharpe, sharpe_per_sample, max_drawdown, fills,
+fill_rate, maker_share, turnover, orders, ...); PARAM_X and PARAM_Y are two [grid] keys. Runs that
+did not end `ok` are left blank in the heatmap and listed with their error in the table.")]
 pub(crate) struct ReportArgs {
-    /// The run folder to draw.
+    /// The run folder (`ticktape run --out DIR`) or sweep folder (`ticktape
+    /// sweep -o DIR`, `ticktape merge -o DIR`) to draw.
     #[arg(value_name = "DIR")]
     dir: PathBuf,
     /// The HTML file to write [default: DIR/report.html].

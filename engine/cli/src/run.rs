@@ -579,17 +579,7 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
     if let Some(dir) = &a.child_dir {
         return child(&plan, dir);
     }
-    let time_limit = a
-        .time_limit
-        .as_deref()
-        .map(|s| -> Result<std::time::Duration> {
-            let ns = parse_duration(s).map_err(|e| anyhow!("--time-limit: {e}"))?;
-            if ns <= 0 {
-                bail!("--time-limit must be positive");
-            }
-            Ok(std::time::Duration::from_nanos(ns as u64))
-        })
-        .transpose()?;
+    let time_limit = a.time_limit.as_deref().map(|s| parse_time_limit(s, "--time-limit")).transpose()?;
     let memory_limit = a.memory_limit.as_deref().map(crate::supervise::parse_bytes).transpose()?;
     let staging = results::stage(&plan.out, a.force)?;
     let prov = match provenance(&plan) {
@@ -622,7 +612,13 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
     // The child gets the same arguments; it skips the checks above.
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     // Progress of the child (it reports its event count about once a second).
-    let total: u64 = plan.tapes.iter().filter_map(|t| Tape::open(t).ok()).map(|t| t.len() as u64).sum();
+    // With --from/--to, only the records in the slice are replayed.
+    let total: u64 = plan
+        .tapes
+        .iter()
+        .filter_map(|t| Tape::open(t).ok())
+        .map(|t| t.index_range(plan.slice.from, plan.slice.to).len() as u64)
+        .sum();
     let bar = crate::progress::Bar::new("events", total, 0);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let outcome = std::thread::scope(|s| {
@@ -638,7 +634,10 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         o
     })?;
-    bar.finish();
+    match &outcome {
+        crate::supervise::Outcome::Reported { ok: true, .. } => bar.finish(),
+        _ => bar.stop(),
+    }
     let dir = staging.dir().to_path_buf();
     let progress = crate::supervise::progress(&dir);
     let clock = crate::supervise::clock(&dir);
@@ -722,6 +721,15 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
             bail!("{error}; {kept}{}", if stderr.is_empty() { "" } else { " and the process's stderr.log" })
         }
     }
+}
+
+/// Parses a wall-time limit (`30s`, `10m`, `1.5h`); `what` names it in errors.
+pub(crate) fn parse_time_limit(s: &str, what: &str) -> Result<std::time::Duration> {
+    let ns = parse_duration(s).map_err(|e| anyhow!("{what}: {e}"))?;
+    if ns <= 0 {
+        bail!("{what} must be positive (e.g. 30s, 10m)");
+    }
+    Ok(std::time::Duration::from_nanos(ns as u64))
 }
 
 /// Writes `out/report.html` and says so.

@@ -80,6 +80,20 @@ pub(crate) fn supervise(
     time_limit: Option<Duration>,
     memory_limit: Option<u64>,
 ) -> Result<Outcome> {
+    supervise_watched(args, dir, time_limit, memory_limit, &mut || None)
+}
+
+/// [`supervise`], and while the child runs, `watch` is called about every
+/// 10 ms: when it returns what went wrong, the child is killed and the
+/// outcome is [`Outcome::Crashed`] with that text (how `ticktape sweep`
+/// stops a run over its time limit).
+pub(crate) fn supervise_watched(
+    args: Vec<std::ffi::OsString>,
+    dir: &Path,
+    time_limit: Option<Duration>,
+    memory_limit: Option<u64>,
+    watch: &mut dyn FnMut() -> Option<String>,
+) -> Result<Outcome> {
     let exe = std::env::current_exe().context("cannot find the ticktape binary to run the backtest in")?;
     let mut cmd = Command::new(exe);
     cmd.args(args).arg("--child-dir").arg(dir).stdin(Stdio::null()).stderr(Stdio::piped());
@@ -123,6 +137,9 @@ pub(crate) fn supervise(
                 let _ = child.kill();
             } else if let Some(limit) = time_limit.filter(|l| t0.elapsed() >= *l) {
                 stopped = Some(format!("reached --time-limit {:.3} s and was stopped", limit.as_secs_f64()));
+                let _ = child.kill();
+            } else if let Some(why) = watch() {
+                stopped = Some(why);
                 let _ = child.kill();
             }
         }
@@ -199,7 +216,8 @@ pub(crate) fn remove_checkpoints(dir: &Path) {
 pub(crate) type Writer = Box<dyn FnMut(&Path, &ticktape_engine::sim::RunOutput) -> Result<()>>;
 
 /// A [`ticktape_engine::sim::Probe`] for the child: counts events and,
-/// every 65 536 events, looks at the clock; about once a second it rewrites
+/// every 65 536 events, looks at the clock; about once a second (or every
+/// progress interval, if shorter) it rewrites
 /// the progress file (event count and last event time; temporary name, then
 /// renamed) and asks for a checkpoint, which it writes as a complete results
 /// folder (`checkpoint.tmp`, renamed to `checkpoint`). Checkpoints back off
@@ -213,6 +231,9 @@ pub(crate) struct Progress {
     _spare: Box<[i64; 2]>,
     dir: PathBuf,
     last: Instant,
+    /// How often the progress file is rewritten: once a second, or more
+    /// often when the progress lines come more often.
+    every: Duration,
     last_checkpoint: Instant,
     checkpoint_gap: Duration,
     /// When the last checkpoint was asked for (its cost includes the copy).
@@ -252,6 +273,7 @@ impl Progress {
             _spare: spare,
             dir: dir.to_path_buf(),
             last: now,
+            every: crate::progress::interval().min(Duration::from_secs(1)),
             last_checkpoint: now,
             checkpoint_gap: Duration::from_secs(1),
             asked: now,
@@ -267,7 +289,7 @@ impl Progress {
     #[cold]
     #[inline(never)]
     fn report(&mut self, ts: i64) -> bool {
-        if self.last.elapsed() < Duration::from_secs(1) {
+        if self.last.elapsed() < self.every {
             return false;
         }
         self.last = Instant::now();

@@ -46,22 +46,27 @@ use crate::progress::Bar;
 /// set, or a list of them: one run per set and parameter point) and a
 /// `[grid]` of strategy config keys to lists of values (their cartesian
 /// product); `[[runs]]` tables add explicit parameter points. Every other
-/// key is a run-file key (latency, fees, fills, limits, account) and applies
-/// to every run.
+/// key is a run-file key (latency, fees, fills, limits, account, funding,
+/// from/to) and applies to every run.
 ///
 /// Runs are numbered 0.. in a fixed order: grid points first (keys in
 /// alphabetical order, the last key varying fastest), then the `[[runs]]`
 /// points in file order; for each point, every tape set in order (run =
 /// point × tape sets + set). runs.parquet has one row per run in that
 /// order: `run`, one column per parameter, `tape_set`, `tapes`, `status`
-/// (ok, error, crashed), `error`, then every summary metric; it is
+/// (ok, error, crashed, timeout), `error`, then every summary metric; it is
 /// byte-identical for any --threads. Wall times are in timings.parquet.
 ///
 /// Tapes are mapped once per tape set and shared by every run; the plugin is
 /// loaded once. A run whose strategy fails (a panic, a bad config value) is
 /// recorded with its error and the others go on. The sweep runs in a child
 /// process: a run that crashes the process (segfault, abort) is retried
-/// alone and, if it crashes again, recorded as crashed.
+/// alone and, if it crashes again, recorded as crashed. With a time limit
+/// (`time_limit` or --time-limit), a run still going after it (a hung or
+/// slow plugin) is stopped with the process and recorded as timeout; the
+/// runs that shared the process are redone. Failed runs (error, crashed,
+/// timeout) are listed at the end and the sweep still exits 0: check
+/// `status` in runs.parquet.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ticktape sweep examples/demo/sweep.toml -o results/sweep
@@ -69,6 +74,8 @@ use crate::progress::Bar;
   ticktape sweep sweep.toml -o results/sweep --resume          # finish an interrupted sweep
   ticktape sweep sweep.toml -o out/shard-2 --shard 2/3         # the second of three shards
   ticktape merge out/shard-1 out/shard-2 out/shard-3 -o results/sweep
+  ticktape sweep sweep.toml -o results/sweep --time-limit 5m   # a run over 5 min: status timeout
+  ticktape sweep sweep.toml -o results/sweep -q --log-file sweep.jsonl
 
 SWEEP.toml (paths relative to the file):
   strategy = \"target/release/libticktape_template.so\"
@@ -80,11 +87,17 @@ SWEEP.toml (paths relative to the file):
   [[runs]]                    (explicit points, after the grid)
   half_spread_ticks = 8
   [latency] [fees] [fills] [limits] [account]   as in a run file; allow_gaps = true
+  time_limit = \"10m\"          (each run's wall time; over it: status timeout)
 
 Shards: --shard i/N (1-based) takes runs r with r mod N = i - 1. Without --shard, a Slurm array
 task takes i = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1 and N = SLURM_ARRAY_TASK_COUNT; a
 Kubernetes Indexed Job pod takes i = JOB_COMPLETION_INDEX + 1 (0-based) with N from --shard N.
-See engine/cli/deploy/ for a Slurm array script and a Kubernetes manifest.")]
+See engine/cli/deploy/ for a Slurm array script and a Kubernetes manifest.
+
+Progress: a bar with ETA on a terminal; otherwise (a batch log) a line such as
+`progress: 50% 7/14 runs, 1.2/s, eta 6 s` every 10 s (TICKTAPE_PROGRESS_INTERVAL=SECONDS); -q: none.
+Exit status: 0 when every run has a row (whatever its status), 1 on an error of the sweep itself
+(bad SWEEP.toml, unwritable DIR, Ctrl-C).")]
 pub(crate) struct SweepArgs {
     /// The sweep file (TOML).
     #[arg(value_name = "SWEEP.toml")]
@@ -106,6 +119,11 @@ pub(crate) struct SweepArgs {
     /// Also write every run's full results into DIR/runs/RUN/ (RUN: the run number).
     #[arg(long)]
     keep_runs: bool,
+    /// Stop a run after this much wall time (e.g. 30s, 10m; as `run
+    /// --time-limit`) and record it with status `timeout`; the other runs go
+    /// on. Overrides `time_limit` in SWEEP.toml [default: none].
+    #[arg(long, value_name = "DURATION")]
+    time_limit: Option<String>,
     /// Also draw DIR/report.html: a heatmap and the sortable table of runs.
     #[arg(long)]
     report: bool,
@@ -124,13 +142,22 @@ pub(crate) struct SweepArgs {
 /// Join the outputs of a sharded sweep into one table of runs.
 ///
 /// Writes DIR/runs.parquet, timings.parquet and manifest.json exactly as one
-/// unsharded sweep writes them (byte for byte). Refuses shards of different
-/// sweeps (different plugin build, tapes, configs or grid), shards missing
-/// or given twice, and shards not finished.
+/// unsharded sweep writes them (byte for byte), and DIR/rows/. Refuses
+/// shards of different sweeps (different plugin build, tapes, configs or
+/// grid: the manifests' sweep hashes differ), shards of different shard
+/// counts, shards missing or given twice, and shards not finished. The
+/// order of the folders does not matter.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ticktape merge out/shard-1 out/shard-2 out/shard-3 -o results/sweep
-  ticktape merge out/shard-* -o results/sweep --report")]
+  ticktape merge out/shard-* -o results/sweep --report
+  ticktape merge /shared/results/sweep/shard-{1,2,3} -o /shared/results/sweep/merged   # a Slurm array's
+  ticktape report results/sweep --heatmap sharpe_per_sample:half_spread_ticks:max_position_lots
+
+Each SHARD_DIR is what `ticktape sweep SWEEP.toml --shard i/N -o SHARD_DIR` wrote (a Slurm array
+task or a Kubernetes Indexed Job pod writes one; see engine/cli/deploy/). A shard that is not finished
+(no runs.parquet: its task was stopped) is refused: run its sweep again with --resume, then merge.
+DIR must be new, empty, or hold an earlier merge of the same sweep (replaced).")]
 pub(crate) struct MergeArgs {
     /// The shard folders (what `ticktape sweep --shard i/N -o DIR` wrote).
     #[arg(value_name = "SHARD_DIR", required = true)]
@@ -185,6 +212,7 @@ struct SweepKeys {
     grid: Option<toml::Table>,
     runs: Option<Vec<toml::Table>>,
     allow_gaps: Option<bool>,
+    time_limit: Option<String>,
 }
 
 /// One run of the sweep.
@@ -208,6 +236,8 @@ struct SweepPlan {
     sets: Vec<Vec<PathBuf>>,
     sim: SimConfig,
     allow_gaps: bool,
+    /// Wall time a run may take (`time_limit`), if limited.
+    time_limit: Option<Duration>,
     /// The time slice of the run-file keys `from`/`to` (every run).
     slice: crate::slice::SliceArgs,
     /// Bar-driven books' distance from the close (run-file `[fills] bar_slippage_bps`).
@@ -236,7 +266,7 @@ fn load(path: &Path) -> Result<SweepPlan> {
     let mut table: toml::Table = toml::from_str(&text)
         .map_err(|e| anyhow!("{}: {}", path.display(), ticktape_sdk::export::toml_error_line(&e, &text)))?;
     let mut keys = toml::Table::new();
-    for k in ["tapes", "tape_sets", "grid", "runs", "allow_gaps"] {
+    for k in ["tapes", "tape_sets", "grid", "runs", "allow_gaps", "time_limit"] {
         if let Some(v) = table.remove(k) {
             keys.insert(k.into(), v);
         }
@@ -328,6 +358,11 @@ fn load(path: &Path) -> Result<SweepPlan> {
         sets,
         sim: plan.sim,
         allow_gaps: keys.allow_gaps.unwrap_or(false),
+        time_limit: keys
+            .time_limit
+            .as_deref()
+            .map(|t| crate::run::parse_time_limit(t, &format!("{}: time_limit", path.display())))
+            .transpose()?,
         params,
         runs,
     })
@@ -363,6 +398,21 @@ impl SweepPlan {
                 Some(v) => v.to_string().into(),
             })
             .collect()
+    }
+
+    /// The row of run `r` that ended without results (`crashed`, `timeout`).
+    fn failed_row(&self, r: usize, status: &str, error: String, wall_s: f64) -> Row {
+        let spec = &self.runs[r];
+        Row {
+            run: r,
+            params: self.param_values(spec),
+            tape_set: spec.set,
+            tapes: self.tapes_label(spec.set),
+            status: status.into(),
+            error: Some(error),
+            metrics: vec![None; METRICS.len()],
+            wall_s,
+        }
     }
 
     fn tapes_label(&self, set: usize) -> String {
@@ -679,6 +729,12 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
     let plan = load(&a.sweep)?;
     let plugin = crate::run::load_strategy(&plan.strategy)?;
     let shard = shard(a.shard.as_deref())?;
+    let limit = a
+        .time_limit
+        .as_deref()
+        .map(|t| crate::run::parse_time_limit(t, "--time-limit"))
+        .transpose()?
+        .or(plan.time_limit);
     if let Some(dir) = &a.child_dir {
         return child(&a, &plan, &plugin, dir, shard);
     }
@@ -741,6 +797,16 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
     // The supervised child runs everything left; after a crash, the runs
     // that were in flight are retried alone, then the rest again.
     let base_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let timed_out = |r: usize, secs: f64| -> Result<()> {
+        if done(&r) {
+            // It wrote its row just as the limit struck: it finished.
+            return Ok(());
+        }
+        let limit = limit.map_or(0.0, |l| l.as_secs_f64());
+        crate::progress::warn(&format!("run {r} took longer than the time limit of {limit} s and was stopped"));
+        let error = format!("the run took longer than the time limit of {limit} s (wall time) and was stopped");
+        write_row(dir, &plan.failed_row(r, "timeout", error, secs))
+    };
     let mut crashes = 0usize;
     loop {
         let todo: Vec<usize> = mine.iter().copied().filter(|r| !done(r)).collect();
@@ -748,9 +814,11 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
             break;
         }
         let _ = std::fs::remove_dir_all(dir.join(INFLIGHT));
-        match supervised(&base_args, dir, None, &bar, &mine)? {
-            None => continue,
-            Some(what) => {
+        match supervised(&base_args, dir, None, &bar, &mine, limit)? {
+            Ended::Done => continue,
+            // The other runs in flight are redone by the next process.
+            Ended::TimedOut(r, secs) => timed_out(r, secs)?,
+            Ended::Crashed(what) => {
                 if crate::supervise::interrupted() {
                     bail!("the sweep was interrupted; {} holds the complete runs; --resume finishes it", dir.display());
                 }
@@ -767,26 +835,20 @@ pub(crate) fn run(a: SweepArgs) -> Result<()> {
                         continue;
                     }
                     let _ = std::fs::remove_dir_all(dir.join(INFLIGHT));
-                    if let Some(what) = supervised(&base_args, dir, Some(r), &bar, &mine)? {
-                        if crate::supervise::interrupted() {
-                            bail!(
-                                "the sweep was interrupted; {} holds the complete runs; --resume finishes it",
-                                dir.display()
-                            );
+                    match supervised(&base_args, dir, Some(r), &bar, &mine, limit)? {
+                        Ended::Done => {}
+                        Ended::TimedOut(r, secs) => timed_out(r, secs)?,
+                        Ended::Crashed(what) => {
+                            if crate::supervise::interrupted() {
+                                bail!(
+                                    "the sweep was interrupted; {} holds the complete runs; --resume finishes it",
+                                    dir.display()
+                                );
+                            }
+                            crate::progress::warn(&format!("run {r} crashed its process: {what}"));
+                            let row = plan.failed_row(r, "crashed", format!("the run's process {what}"), 0.0);
+                            write_row(dir, &row)?;
                         }
-                        crate::progress::warn(&format!("run {r} crashed its process: {what}"));
-                        let spec = &plan.runs[r];
-                        let row = Row {
-                            run: r,
-                            params: plan.param_values(spec),
-                            tape_set: spec.set,
-                            tapes: plan.tapes_label(spec.set),
-                            status: "crashed".into(),
-                            error: Some(format!("the run's process {what}")),
-                            metrics: vec![None; METRICS.len()],
-                            wall_s: 0.0,
-                        };
-                        write_row(dir, &row)?;
                     }
                 }
                 if crashes > mine.len() + 1 {
@@ -829,15 +891,29 @@ fn inflight(dir: &Path) -> Vec<usize> {
     v
 }
 
+/// How a supervised sweep process ended.
+#[derive(Debug)]
+enum Ended {
+    /// It ran what it was given.
+    Done,
+    /// It died: what happened.
+    Crashed(String),
+    /// Run `.0` was still running after the time limit (`.1` seconds of wall
+    /// time), so the process was stopped.
+    TimedOut(usize, f64),
+}
+
 /// Runs the sweep (or only run `only`) in a supervised child, updating the
-/// progress bar; `None` when the child ended normally, else what happened.
+/// progress bar. With a time limit, a run in flight for longer than it
+/// (its `.inflight` marker seen for that long) stops the child.
 fn supervised(
     base: &[std::ffi::OsString],
     dir: &Path,
     only: Option<usize>,
     bar: &Bar,
     mine: &[usize],
-) -> Result<Option<String>> {
+    limit: Option<Duration>,
+) -> Result<Ended> {
     let mut args = base.to_vec();
     if let Some(r) = only {
         args.push("--child-only".into());
@@ -846,6 +922,7 @@ fn supervised(
     let status = dir.join(crate::supervise::STATUS);
     let _ = std::fs::remove_file(&status);
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut late: Option<(usize, f64)> = None;
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
@@ -857,31 +934,59 @@ fn supervised(
                 std::thread::sleep(Duration::from_millis(200));
             }
         });
-        let o = crate::supervise::supervise(args, dir, None, None);
+        let mut started: BTreeMap<usize, Instant> = BTreeMap::new();
+        let mut checked = Instant::now();
+        let mut watch = || -> Option<String> {
+            let limit = limit?;
+            if checked.elapsed() < Duration::from_millis(50) {
+                return None;
+            }
+            checked = Instant::now();
+            let now = inflight(dir);
+            started.retain(|r, _| now.contains(r));
+            for r in now {
+                started.entry(r).or_insert(checked);
+            }
+            let (&r, t) = started.iter().find(|(_, t)| t.elapsed() >= limit)?;
+            late = Some((r, t.elapsed().as_secs_f64()));
+            Some(format!("was stopped: run {r} reached the time limit"))
+        };
+        let o = crate::supervise::supervise_watched(args, dir, None, None, &mut watch);
         stop.store(true, Ordering::Relaxed);
         o
     })?;
     let _ = std::fs::remove_file(&status);
+    if let Some((r, secs)) = late {
+        if let crate::supervise::Outcome::Crashed { stderr, .. } = &outcome {
+            keep_stderr(dir, stderr);
+        }
+        return Ok(Ended::TimedOut(r, secs));
+    }
     match outcome {
         crate::supervise::Outcome::Reported { ok, stderr } => {
             use std::io::Write;
             let _ = std::io::stderr().write_all(&stderr);
             if ok {
-                Ok(None)
+                Ok(Ended::Done)
             } else {
                 // The child printed its one error line.
                 std::process::exit(1)
             }
         }
         crate::supervise::Outcome::Crashed { what, stderr } => {
-            if !stderr.is_empty() {
-                let log = dir.join("stderr.log");
-                let mut old = std::fs::read(&log).unwrap_or_default();
-                old.extend_from_slice(&stderr);
-                let _ = std::fs::write(&log, old);
-            }
-            Ok(Some(what))
+            keep_stderr(dir, &stderr);
+            Ok(Ended::Crashed(what))
         }
+    }
+}
+
+/// Appends what a sweep process that died printed to DIR/stderr.log.
+fn keep_stderr(dir: &Path, stderr: &[u8]) {
+    if !stderr.is_empty() {
+        let log = dir.join("stderr.log");
+        let mut old = std::fs::read(&log).unwrap_or_default();
+        old.extend_from_slice(stderr);
+        let _ = std::fs::write(&log, old);
     }
 }
 
@@ -964,7 +1069,23 @@ pub(crate) fn merge(a: MergeArgs) -> Result<()> {
         rows.push(read_row(&p)?);
     }
     let dir = &a.out;
-    if dir.join("manifest.json").is_file() || dir.join("runs.parquet").is_file() {
+    let same = |p: &Path| match (std::fs::canonicalize(p), std::fs::canonicalize(dir)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if let Some((_, (d, _))) = shards.iter().find(|(_, (d, _))| same(d)) {
+        bail!("-o {} is one of the shards ({}); merge into another folder", dir.display(), d.display());
+    }
+    if dir.join("manifest.json").is_file() {
+        let old = read_manifest(dir)?;
+        if old["sweep"]["sweep_hash"] != identity["sweep_hash"] {
+            bail!(
+                "{} holds another sweep (sweep hash {} there, {} in the shards); choose another -o",
+                dir.display(),
+                old["sweep"]["sweep_hash"].as_str().unwrap_or("?"),
+                identity["sweep_hash"].as_str().unwrap_or("?")
+            );
+        }
         let _ = std::fs::remove_file(dir.join("runs.parquet"));
     } else if dir.is_dir() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
         bail!("{} is not empty and holds no sweep; choose another -o", dir.display());
