@@ -10,6 +10,7 @@
 //! Nothing is allocated per event.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ticktape_tape::check;
 use ticktape_tape::{Bar, Fill, Funding, Level, Merge, Quote, Record, RecordKind, Series, Tape, Trade};
@@ -209,7 +210,8 @@ pub fn bar_quote(bar: &Bar, tick: i64, slippage_bps: f64) -> ticktape_tape::Quot
 /// Opening checks every header, the first and last record of every tape
 /// (values, times within [`check::TS_MIN`]`..=`[`check::TS_MAX`]), that no
 /// stream is given twice and that the streams overlap in time; the replay then
-/// checks every record before it delivers it, a chunk at a time (see
+/// checks every record before it delivers it, a chunk at a time and mostly
+/// on a second thread that runs ahead of the loop (see [`Replay::run`] and
 /// [`ticktape_tape::check`]), and
 /// fails with the tape and byte offset of the first bad one.
 #[derive(Debug)]
@@ -218,6 +220,9 @@ pub struct Replay {
     instruments: Vec<Instrument>,
     tape_instrument: Vec<usize>,
     bar_slippage_bps: f64,
+    /// Per tape: records `..checked[i]` are known good ([`check::check_range`]),
+    /// shared by every run of this replay and by its check-ahead thread.
+    checked: Vec<AtomicUsize>,
 }
 
 enum Source<'a> {
@@ -244,31 +249,80 @@ impl<'a> Source<'a> {
     }
 }
 
+/// How far the run loop has checked one tape: records `..to` are good,
+/// `bad` is the first bad one once found.
+struct Checked<'s> {
+    to: usize,
+    bad: usize,
+    /// The replay's shared mark for this tape (see [`Replay::check_ahead`]).
+    shared: &'s AtomicUsize,
+}
+
+impl Checked<'_> {
+    /// Moves `to` past the next chunk: up to the shared mark if the
+    /// check-ahead thread got further, else by checking the chunk here.
+    #[inline(never)]
+    fn extend<R: Record>(&mut self, recs: &[R], last: i64) {
+        let shared = self.shared.load(Ordering::Acquire);
+        if shared > self.to {
+            self.to = shared;
+            return;
+        }
+        let to = (self.to + check::CHUNK).min(recs.len());
+        match check::check_range(recs, self.to, to, last) {
+            None => self.to = to,
+            Some(bad) => (self.to, self.bad) = (bad, bad),
+        }
+        self.shared.fetch_max(self.to, Ordering::Release);
+    }
+}
+
 /// Runs `f` over `recs[start..]` while records are within `bound`; returns
 /// where it stopped and the exchange time of the record there, if any, or
-/// the index of a bad record. Each record is checked just before it is
-/// delivered ([`check::scan`]: time order, time bounds, `last`, the kind's
-/// codes), in the same pass that delivers it.
-///
-/// A separate chunk pass ([`check::check_range`], 1,024 records, AVX2) was
-/// measured slower here: 116 against 135 M events/s of CPU time on one
-/// symbol (AMD EPYC, medians of 10), because its burst of reads from memory
-/// no longer overlaps with the book work, while the checks folded into this
-/// loop are a handful of instructions beside it.
+/// the index of a bad record. Records are delivered only once checked
+/// ([`check::check_range`], the same answer as the per-record [`check::scan`]):
+/// by the replay's check-ahead thread, which normally runs well ahead on
+/// another core, or a chunk at a time here when the loop catches up with it.
+/// A bad record ends the run exactly as a per-record check would: reported
+/// when the run reaches it, unless its time is beyond `bound` (then the run
+/// stops before it as usual).
 #[inline(always)]
 fn drive<'a, R: Record>(
     recs: &'a [R],
     start: usize,
     bound: i64,
     last: i64,
-    f: impl FnMut(&'a R),
+    checked: &mut Checked<'_>,
+    mut f: impl FnMut(&'a R),
 ) -> Result<(usize, Option<i64>), usize> {
-    match check::scan(recs, start, bound, last, f) {
-        check::Scan::End => Ok((recs.len(), None)),
-        check::Scan::Bound { end, next_ts } => Ok((end, Some(next_ts))),
-        check::Scan::Bad(i) => Err(i),
+    let mut i = start;
+    loop {
+        if i >= checked.to {
+            if i == recs.len() {
+                return Ok((i, None));
+            }
+            if i == checked.bad {
+                let ts = recs[i].stamp().exchange;
+                return if ts > bound && ts <= last { Ok((i, Some(ts))) } else { Err(i) };
+            }
+            checked.extend(recs, last);
+            continue;
+        }
+        let end = checked.to;
+        for (k, r) in recs[i..end].iter().enumerate() {
+            let ts = r.stamp().exchange;
+            if ts > bound {
+                return Ok((i + k, Some(ts)));
+            }
+            f(r);
+        }
+        i = end;
     }
 }
+
+/// Replays with at least this many records get a check-ahead thread; smaller
+/// ones are checked by the run loop alone.
+const CHECK_AHEAD_MIN: u64 = 1 << 20;
 
 /// Book records read to estimate a tick.
 const TICK_SAMPLE: usize = 100_000;
@@ -590,7 +644,14 @@ impl Replay {
                 sorted.iter().position(|i| i.symbol == h.symbol() && i.venue == h.venue()).unwrap_or(0)
             })
             .collect();
-        Ok(Replay { tapes, instruments: sorted, tape_instrument, bar_slippage_bps: options.bar_slippage_bps.max(0.0) })
+        let checked = tapes.iter().map(|_| AtomicUsize::new(0)).collect();
+        Ok(Replay {
+            tapes,
+            instruments: sorted,
+            tape_instrument,
+            bar_slippage_bps: options.bar_slippage_bps.max(0.0),
+            checked,
+        })
     }
 
     /// The instruments, in canonical (venue, symbol) order; handler
@@ -690,8 +751,71 @@ impl Replay {
         acc.iter().fold(0, |s, &a| s.wrapping_add(a))
     }
 
+    /// Checks every tape ahead of the run loop, a chunk at a time, oldest
+    /// chunk first (the order a replay reaches them), publishing how far each
+    /// tape is good in `checked`. Stops at a tape's first bad record (the run
+    /// loop finds it there itself), when every tape is done, or at `stop`.
+    fn check_ahead(&self, stop: &AtomicBool) {
+        let mut done: Vec<bool> = self.tapes.iter().map(|_| false).collect();
+        while !stop.load(Ordering::Relaxed) {
+            // The tape whose next unchecked record is the oldest.
+            let mut next: Option<(i64, usize, usize)> = None;
+            for (i, tape) in self.tapes.iter().enumerate() {
+                let at = self.checked[i].load(Ordering::Acquire);
+                if done[i] || at >= tape.len() {
+                    done[i] = true;
+                    continue;
+                }
+                let ts = tape.ts_at(at).unwrap_or(i64::MAX);
+                if next.is_none_or(|(t, _, _)| ts < t) {
+                    next = Some((ts, i, at));
+                }
+            }
+            let Some((_, i, at)) = next else { return };
+            let tape = &self.tapes[i];
+            let to = (at + 16 * check::CHUNK).min(tape.len());
+            let last = tape.header().last_ts;
+            let bad = match Source::of(tape) {
+                Ok(Source::Trade(r)) => check::check_range(r, at, to, last),
+                Ok(Source::Level(r)) => check::check_range(r, at, to, last),
+                Ok(Source::Quote(r)) => check::check_range(r, at, to, last),
+                Ok(Source::Funding(r)) => check::check_range(r, at, to, last),
+                Ok(Source::Bar(r)) => check::check_range(r, at, to, last),
+                Ok(Source::Series(r)) => check::check_range(r, at, to, last),
+                Ok(Source::Fill(r)) => check::check_range(r, at, to, last),
+                Err(_) => Some(at),
+            };
+            self.checked[i].fetch_max(bad.unwrap_or(to), Ordering::Release);
+            done[i] = bad.is_some();
+        }
+    }
+
     /// Replays every tape in merge order into `handler`.
+    ///
+    /// Records are checked before they are delivered. Unless every tape was
+    /// already checked by an earlier run of this replay, a scoped thread
+    /// checks ahead of the loop on another core, so the loop itself only
+    /// compares each record's time with its run's bound; the
+    /// thread ends with the run.
     pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
+        let unchecked = self.tapes.iter().zip(&self.checked).any(|(t, c)| c.load(Ordering::Acquire) < t.len());
+        if !unchecked || self.total_records() < CHECK_AHEAD_MIN {
+            return self.run_loop(handler);
+        }
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let ahead =
+                std::thread::Builder::new().name("ticktape-check".into()).spawn_scoped(s, || self.check_ahead(&stop));
+            let out = self.run_loop(handler);
+            stop.store(true, Ordering::Relaxed);
+            if let Ok(h) = ahead {
+                let _ = h.join();
+            }
+            out
+        })
+    }
+
+    fn run_loop<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
         let mut books: Vec<Book> = self.instruments.iter().map(Instrument::new_book).collect();
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
         let quote_driven: Vec<bool> = self.instruments.iter().map(|i| !i.has_l2).collect();
@@ -701,6 +825,8 @@ impl Replay {
         let last_ts: Vec<i64> = self.tapes.iter().map(|t| t.header().last_ts).collect();
         self.warm_books(&mut books)?;
         let mut merge = Merge::new(self.tapes.iter().collect());
+        let mut checked: Vec<Checked<'_>> =
+            self.checked.iter().map(|shared| Checked { to: 0, bad: usize::MAX, shared }).collect();
         let mut by_kind = [0u64; 8];
         let mut runs = 0u64;
         while let Some(run) = merge.next_run() {
@@ -708,39 +834,40 @@ impl Replay {
             let inst = self.tape_instrument[run.stream];
             let (start, bound, last) = (run.start, run.bound, last_ts[run.stream]);
             handler.begin_run(run.stream);
+            let ck = &mut checked[run.stream];
             let scanned = match sources[run.stream] {
-                Source::Level(recs) => drive(recs, start, bound, last, |r| {
+                Source::Level(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     books[inst].apply(r);
                     handler.on_event(inst, Event::Level(r), &books);
                 }),
-                Source::Trade(recs) => drive(recs, start, bound, last, |r| {
+                Source::Trade(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Trade(r), &books);
                 }),
-                Source::Quote(recs) => drive(recs, start, bound, last, |r| {
+                Source::Quote(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     if quote_driven[inst] {
                         books[inst].apply_quote(r);
                     }
                     handler.on_event(inst, Event::Quote(r), &books);
                 }),
-                Source::Funding(recs) => drive(recs, start, bound, last, |r| {
+                Source::Funding(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Funding(r), &books);
                 }),
-                Source::Bar(recs) => drive(recs, start, bound, last, |r| {
+                Source::Bar(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     if bar_driven[inst] {
                         books[inst].apply_quote(&bar_quote(r, bar_ticks[inst], slip));
                     }
                     handler.on_event(inst, Event::Bar(r), &books);
                 }),
-                Source::Series(recs) => drive(recs, start, bound, last, |r| {
+                Source::Series(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Series(r), &books);
                 }),
-                Source::Fill(recs) => drive(recs, start, bound, last, |r| {
+                Source::Fill(recs) => drive(recs, start, bound, last, ck, |r| {
                     handler.before(r.ts.exchange, &books);
                     handler.on_event(inst, Event::Fill(r), &books);
                 }),

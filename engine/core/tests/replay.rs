@@ -392,3 +392,34 @@ fn a_bad_record_past_the_first_chunk_stops_the_replay_exactly_there() {
     Replay::open(&[&a, &b]).unwrap().run(&mut d).unwrap();
     assert_eq!(d.0, 2 * n as u64);
 }
+
+/// Replays of a million records or more check ahead of the loop on a second
+/// thread (the loop checks a chunk itself whenever it catches up). The answer
+/// is the same: the exact bad record, exactly the events before it, and the
+/// same again on a second run of the same replay (whose tapes are then
+/// checked up to the bad record only).
+#[test]
+fn a_bad_record_is_found_exactly_with_the_check_ahead_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 600_000usize; // two tapes: 1.2 M records, above the thread's threshold
+    let even: Vec<i64> = (0..n as i64).map(|i| 2 * i).collect();
+    let odd: Vec<i64> = (0..n as i64).map(|i| 2 * i + 1).collect();
+    let b = forged(dir.path(), "b.tape", "B", &odd, |_| ());
+    for bad in [3_000, 599_998, 345_679] {
+        let a = forged(dir.path(), "a.tape", "A", &even, |b| b[rec(bad, 40)] = 3);
+        let r = Replay::open(&[&a, &b]).unwrap();
+        for pass in 0..2 {
+            let mut d = Delivered(0);
+            let e = r.run(&mut d).unwrap_err().to_string();
+            assert!(e.contains("a.tape") && e.contains(&format!("byte offset {}", rec(bad, 0))), "{e}");
+            assert_eq!(d.0, 2 * bad as u64, "bad record {bad}, pass {pass}");
+        }
+    }
+    let a = forged(dir.path(), "a.tape", "A", &even, |_| ());
+    let r = Replay::open(&[&a, &b]).unwrap();
+    for _ in 0..2 {
+        let mut d = Delivered(0);
+        r.run(&mut d).unwrap();
+        assert_eq!(d.0, 2 * n as u64);
+    }
+}

@@ -10,16 +10,14 @@
 //! * **per record, as it is replayed**: time order (never earlier than the
 //!   record before it, never later than the header's `last_ts`), a local time
 //!   within bounds and every code and value the record kind allows
-//!   ([`Record::check`]). The replay checks each record in the loop that
-//!   delivers it ([`scan`]): a few branch-free compares folded into one
-//!   never-taken branch, which stops the replay before the bad record.
-//!
-//! [`check_range`] is the bulk form: a branch-free, vectorised pass over a
-//! chunk of [`CHUNK`] mapped records (per-word [`Rule`]s, AVX2 where the CPU
-//! has it), with [`scan`] over any chunk it does not clear. It runs where
-//! there is nothing to overlap with, over whole files. In the replay loop it
-//! measured slower than the per-record checks, because its burst of reads no
-//! longer overlapped the book work.
+//!   ([`Record::check`]). The replay delivers only records that
+//!   [`check_range`] cleared: a branch-free, vectorised pass over a chunk of
+//!   [`CHUNK`] mapped records (per-word [`Rule`]s, AVX2 where the CPU has
+//!   it), run ahead of the replay loop on a second thread, or by the loop
+//!   itself when it catches up. A chunk the fast pass does not clear is
+//!   checked record by record ([`scan`]), which names the exact first bad
+//!   record; the replay stops there before delivering it, exactly where a
+//!   per-record check would have.
 //!
 //! [`Tape::verify_replayable`] runs [`check_range`] over the whole tape, and
 //! [`check_range`] refuses exactly the records [`scan`] refuses (property
@@ -180,7 +178,8 @@ impl Rule {
     }
 }
 
-/// Records per chunk of [`check_range`] over a whole file: 24..48 KiB.
+/// Records per chunk of a replay's checks and of [`Tape::verify_replayable`]:
+/// 24..48 KiB.
 pub const CHUNK: usize = 1024;
 
 /// Checks `recs[from..to]` exactly as [`scan`] would check them on the way
