@@ -441,8 +441,11 @@ mod tests {
         assert_eq!(parse_date("20240611"), None);
     }
 
-    /// Writes a fills tape of `(day, hour, symbol, side, price, qty, start_position, fee)` rows.
-    fn fills_tape(path: &Path, account: u64, rows: &[(i64, i64, &str, u8, f64, f64, f64, f64)]) {
+    /// One fill of a test tape: (day, hour, symbol, side, price, qty, start_position, fee).
+    type TestFill<'a> = (i64, i64, &'a str, u8, f64, f64, f64, f64);
+
+    /// Writes a fills tape of [`TestFill`] rows.
+    fn fills_tape(path: &Path, account: u64, rows: &[TestFill<'_>]) {
         use ticktape_tape::{Stamp, TapeMeta, TapeWriter};
         let meta = TapeMeta {
             symbol: format!("0x{account:016x}"),
@@ -561,7 +564,7 @@ mod tests {
             account: Some(account.into()),
             ..ticktape_data::ConvertOptions::default()
         };
-        ticktape_data::convert(ticktape_data::SourceKind::Hyperliquid, &[json.clone()], &opts).unwrap();
+        ticktape_data::convert(ticktape_data::SourceKind::Hyperliquid, std::slice::from_ref(&json), &opts).unwrap();
         let tapes: Vec<PathBuf> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
