@@ -577,3 +577,89 @@ fn a_factor_stamped_one_second_after_a_close_is_not_used_for_that_bar() {
     );
     assert!(first < close(31) * 1_000_000 + 1_000_000_000, "traded at {first}, expected at the close of bar 31");
 }
+
+/// A strategy row whose resolution does not match the bars (`1h` rows on
+/// daily bars) is one clear error, in the plugin and in `research factors
+/// weights`; the same rows with `1d` run.
+#[test]
+fn a_resolution_that_does_not_match_the_bars_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    const DAY: i64 = 86_400;
+    let t0 = 1_704_067_200i64; // 2024-01-01T00:00:00Z
+    let mut bars = String::from("date,symbol,open,high,low,close,volume\n");
+    let mut f = String::from("t,value\n");
+    for i in 0..40 {
+        let c = 100 + (i * 7) % 13;
+        bars.push_str(&format!("{},X,{c},{},{},{c},10\n", t0 + i * DAY, c + 1, c - 1));
+        f.push_str(&format!("{},{}\n", (t0 + (i + 1) * DAY) * 1000 - 1, (i * 5) % 11));
+    }
+    fs::write(d.join("bars.csv"), bars).unwrap();
+    fs::write(d.join("fac.csv"), f).unwrap();
+    let t = d.join("t");
+    ok(&["convert", "ohlcv-csv", d.join("bars.csv").to_str().unwrap(), "-o", t.to_str().unwrap(), "-q"]);
+    ok(&["convert", "series-csv", d.join("fac.csv").to_str().unwrap(), "-o", t.to_str().unwrap(), "-q"]);
+    let tapes: Vec<String> = tapes_in(&t).iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let bar_tape = tapes.iter().find(|p| p.contains("bars-1d")).unwrap().clone();
+    let fac_tape = tapes.iter().find(|p| !p.contains("bars-")).unwrap().clone();
+    let run_with = |res: &str| {
+        let s = d.join(format!("s_{res}.csv"));
+        fs::write(
+            &s,
+            format!(
+                "strategy,weight,sym,dir,m,res,factor_id,p\na,1,X,M,B,{res},fac,\"[1, 5, 0.5]\"\nb,1,X,M,B,{res},fac,\"[2, 10, 0.5]\"\n"
+            ),
+        )
+        .unwrap();
+        let cfg = d.join(format!("c_{res}.toml"));
+        fs::write(&cfg, format!("strategies = {:?}\n", s.to_str().unwrap())).unwrap();
+        let out = d.join(format!("out_{res}"));
+        let plugin = factor_plugin();
+        let args = [
+            "run",
+            "--strategy",
+            plugin.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--sample",
+            "24h",
+            "--out",
+            out.to_str().unwrap(),
+            "--tape",
+            &bar_tape,
+            &fac_tape,
+        ];
+        let run_out = run(&args);
+        let weights = run(&[
+            "research",
+            "factors",
+            "weights",
+            s.to_str().unwrap(),
+            "--bars",
+            &bar_tape,
+            "--factor",
+            &fac_tape,
+            "-o",
+            d.join(format!("w_{res}.csv")).to_str().unwrap(),
+        ]);
+        (s, run_out, weights)
+    };
+    let (_, good, good_w) = run_with("1d");
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert!(good_w.status.success(), "{}", stderr(&good_w));
+    let (s, bad, bad_w) = run_with("1h");
+    assert!(!bad.status.success(), "1h rows ran on daily bars");
+    let e = stderr(&bad);
+    let line = e.lines().find(|l| l.contains("resolution")).unwrap_or_else(|| panic!("no resolution error: {e}"));
+    assert!(
+        line.contains(s.to_str().unwrap())
+            && line.contains("line 2: factor fac on X has resolution 1h but the bars of X are 1d")
+            && line.contains("failed in on_events"),
+        "{line}"
+    );
+    assert!(!line.contains("panicked"), "{line}");
+    let e = stderr(&bad_w);
+    assert!(!bad_w.status.success(), "weights accepted 1h rows on daily bars");
+    assert!(e.contains("line 2: factor fac on X has resolution 1h but the bars of X are 1d"), "{e}");
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+}

@@ -545,6 +545,19 @@ fn rbsa_plugin_replicates_a_planted_account_on_real_daily_bars() {
     assert!(corr > 0.95, "{line}");
     // The target's own daily PnL has a standard deviation of several hundred.
     assert!(te < 150.0, "{line}");
+    // The same figures are in summary.json (strategy_figures) and in the
+    // printed summary.
+    let s: serde_json::Value = serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let figs = &s["strategy_figures"];
+    for key in ["days", "refits", "tracking_error", "correlation", "mean_replica_pnl", "mean_target_pnl"] {
+        let v = figs[key].as_f64().unwrap_or_else(|| panic!("{key} not in strategy_figures: {figs}"));
+        let logged = value(key);
+        assert!((v - logged).abs() <= 1e-6 * logged.abs().max(1.0), "{key}: summary {v}, log {logged}");
+    }
+    assert_eq!(figs["days"].as_f64(), Some(days));
+    let printed = stdout(&o);
+    let reported = printed.lines().find(|l| l.starts_with("reported")).unwrap_or_else(|| panic!("{printed}"));
+    assert!(reported.contains("tracking_error ") && reported.contains("correlation "), "{reported}");
 }
 
 #[test]

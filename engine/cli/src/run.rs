@@ -820,6 +820,14 @@ fn print_summary(s: &Summary, info: &PluginInfo, secs: f64, dir: &Path, files: &
             );
         }
     }
+    if !s.strategy_figures.is_empty() {
+        let figs: Vec<String> = s
+            .strategy_figures
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.map_or_else(|| "-".to_owned(), |x| format!("{x:.6}"))))
+            .collect();
+        println!("reported      {}", figs.join(", "));
+    }
     if s.ratios_meaningful {
         println!(
             "              (Sharpe, Sortino, Calmar annualised from {} s equity samples over {:.1} s; definitions in README)",

@@ -340,6 +340,11 @@ pub trait Host {
     fn record(&mut self, series: u32, ts: i64, value: f64) {
         let _ = (series, ts, value);
     }
+    /// A named figure for the run's summary; false if refused (as `name_tag`).
+    fn summary_figure(&mut self, name: &str, value: f64) -> bool {
+        let _ = (name, value);
+        true
+    }
 }
 
 thread_local! {
@@ -520,6 +525,15 @@ unsafe extern "C" fn t_record<H: Host>(ctx: HostCtx, series: u32, ts: i64, value
     })
 }
 
+unsafe extern "C" fn t_summary_figure<H: Host>(ctx: HostCtx, name: StrRef, value: f64) -> i32 {
+    shield(status::INVALID, || {
+        // SAFETY: the plugin passes a string valid for the call.
+        let text = unsafe { name.as_str() };
+        // SAFETY: see the block comment above.
+        if unsafe { host::<H>(ctx) }.summary_figure(&text, value) { status::OK } else { status::INVALID }
+    })
+}
+
 /// The host function table for host type `H`.
 pub fn api<H: Host>() -> HostApi {
     HostApi {
@@ -542,6 +556,7 @@ pub fn api<H: Host>() -> HostApi {
         name_tag: t_name_tag::<H>,
         name_series: t_name_series::<H>,
         record: t_record::<H>,
+        summary_figure: t_summary_figure::<H>,
     }
 }
 
@@ -593,22 +608,31 @@ impl<H: Host> Driver<H> for Instance {
 pub struct Native<S>(pub S);
 
 impl<S: ticktape_sdk::Strategy> Native<S> {
-    fn with_context<H: Host, T>(
+    fn with_context<H: Host>(
         &mut self,
+        during: &'static str,
         api: &HostApi,
         host: &mut H,
-        f: impl FnOnce(&mut S, &mut ticktape_sdk::Context<'_>) -> T,
-    ) -> T {
+        f: impl FnOnce(&mut S, &mut ticktape_sdk::Context<'_>),
+    ) -> Result<(), PluginError> {
         let ctx: HostCtx = (host as *mut H).cast();
         // SAFETY: `api` is the table built by `api::<H>()` and `ctx` points to
         // the `H` it expects; both outlive the context, which does not
         // escape `f`. `host` is not used while the context is alive.
         let mut cx = unsafe { ticktape_sdk::Context::from_raw(api, ctx) };
-        let out = f(&mut self.0, &mut cx);
+        f(&mut self.0, &mut cx);
         if let Some(p) = HOST_PANIC.with(|h| h.borrow_mut().take()) {
             resume_unwind(p);
         }
-        out
+        match cx.take_failure() {
+            None => Ok(()),
+            Some(message) => Err(PluginError::Failed {
+                plugin: std::any::type_name::<S>().to_owned(),
+                during,
+                status: status::ERROR,
+                message,
+            }),
+        }
     }
 }
 
@@ -617,29 +641,24 @@ impl<H: Host, S: ticktape_sdk::Strategy> Driver<H> for Native<S> {
         S::SUBSCRIBE
     }
     fn start(&mut self, api: &HostApi, host: &mut H) -> Result<(), PluginError> {
-        self.with_context(api, host, |s, cx| s.on_start(cx));
-        Ok(())
+        self.with_context("on_start", api, host, |s, cx| s.on_start(cx))
     }
     #[inline]
     fn events(&mut self, api: &HostApi, host: &mut H, events: &[EventRef]) -> Result<(), PluginError> {
-        self.with_context(api, host, |s, cx| {
+        self.with_context("on_events", api, host, |s, cx| {
             // SAFETY: the simulator builds every event from a live tape record
             // of the event's kind.
             unsafe { ticktape_sdk::export::dispatch_events(s, cx, events) }
-        });
-        Ok(())
+        })
     }
     fn orders(&mut self, api: &HostApi, host: &mut H, updates: &[OrderUpdate]) -> Result<(), PluginError> {
-        self.with_context(api, host, |s, cx| ticktape_sdk::export::dispatch_orders(s, cx, updates));
-        Ok(())
+        self.with_context("on_orders", api, host, |s, cx| ticktape_sdk::export::dispatch_orders(s, cx, updates))
     }
     fn timer(&mut self, api: &HostApi, host: &mut H, token: u64) -> Result<(), PluginError> {
-        self.with_context(api, host, |s, cx| s.on_timer(cx, token));
-        Ok(())
+        self.with_context("on_timer", api, host, |s, cx| s.on_timer(cx, token))
     }
     fn finish(&mut self, api: &HostApi, host: &mut H) -> Result<(), PluginError> {
-        self.with_context(api, host, |s, cx| s.on_finish(cx));
-        Ok(())
+        self.with_context("on_finish", api, host, |s, cx| s.on_finish(cx))
     }
 }
 

@@ -870,3 +870,71 @@ fn per_tag_attribution_adds_up_and_keeps_names() {
     let total: f64 = s.by_tag.iter().map(|t| t.pnl).sum();
     assert!((total - (s.gross_pnl - s.fees)).abs() < 1e-9, "{total} vs {} - {}", s.gross_pnl, s.fees);
 }
+
+/// A strategy's own figures (`Context::summary_figure`) land in the
+/// summary by name, the last value winning; `Context::fail` stops the run
+/// after the callback with the strategy's message, natively and through
+/// the plugin glue.
+#[test]
+fn summary_figures_and_a_failing_callback() {
+    struct Reporter {
+        fail_at: Option<u32>,
+        books: u32,
+    }
+    impl Strategy for Reporter {
+        type Config = ticktape_sdk::NoConfig;
+        fn new(_: ticktape_sdk::NoConfig) -> Result<Self, String> {
+            Ok(Reporter { fail_at: Some(3), books: 0 })
+        }
+        fn on_book(&mut self, ctx: &mut Context<'_>, _: u32) {
+            self.books += 1;
+            if Some(self.books) == self.fail_at {
+                ctx.fail("bars of 1d, rows of 1h: give 1h bars");
+                ctx.fail("a second failure is not reported");
+            }
+        }
+        fn on_finish(&mut self, ctx: &mut Context<'_>) {
+            assert!(ctx.summary_figure("tracking_error", 1.0));
+            assert!(ctx.summary_figure("tracking_error", 2.5));
+            assert!(ctx.summary_figure("books", f64::from(self.books)));
+            assert!(ctx.summary_figure("undefined", f64::NAN));
+            assert!(!ctx.summary_figure("", 1.0));
+            assert!(!ctx.summary_figure(&"x".repeat(65), 1.0));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "l2.tape", &book(300));
+    let replay = Replay::open(&[l2]).unwrap();
+    let mut ok = Native(Reporter { fail_at: None, books: 0 });
+    let out = sim::run(&replay, &cfg(1, 1), &mut ok).unwrap();
+    assert_eq!(out.error, None);
+    let s = sim::metrics::summarize(&out, "reporter");
+    let books = f64::from(ok.0.books);
+    assert!(books > 3.0);
+    let want: std::collections::BTreeMap<String, Option<f64>> =
+        [("books", Some(books)), ("tracking_error", Some(2.5)), ("undefined", None)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+    assert_eq!(s.strategy_figures, want);
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["strategy_figures"]["tracking_error"], 2.5);
+    assert!(json["strategy_figures"]["undefined"].is_null());
+
+    let mut failing = Native(Reporter { fail_at: Some(3), books: 0 });
+    let out = sim::run(&replay, &cfg(1, 1), &mut failing).unwrap();
+    let e = out.error.expect("the run should fail");
+    assert!(e.contains("failed in on_events") && e.ends_with(": bars of 1d, rows of 1h: give 1h bars"), "{e}");
+    assert_eq!(failing.0.books, 3, "the run stops after the failing callback");
+    assert!(out.figures.is_empty(), "on_finish does not run after a failure");
+
+    let linked = ticktape_engine::plugin::Plugin::in_process(ticktape_sdk::export::in_process::<Reporter>(
+        "reporter",
+        env!("CARGO_PKG_VERSION"),
+    ))
+    .unwrap();
+    let mut inst = linked.create("").unwrap();
+    let out = sim::run(&replay, &cfg(1, 1), &mut inst).unwrap();
+    let e = out.error.expect("the run should fail");
+    assert_eq!(e, "strategy reporter failed in on_events (status 3): bars of 1d, rows of 1h: give 1h bars");
+}

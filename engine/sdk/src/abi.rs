@@ -515,6 +515,12 @@ pub struct HostApi {
     /// results' `series.parquet` in the order recorded. The host keeps every
     /// point in memory until the run ends: record what you will read.
     pub record: unsafe extern "C" fn(ctx: HostCtx, series: u32, ts: i64, value: f64) -> i32,
+    /// Puts a named figure into the run's summary (`strategy_figures` of
+    /// `summary.json` and the printed summary), e.g. a tracking error
+    /// computed in `on_finish`; the last value given to a name wins.
+    /// [`status::INVALID`] for an empty name or one longer than
+    /// [`MAX_TAG_NAME`] bytes.
+    pub summary_figure: unsafe extern "C" fn(ctx: HostCtx, name: StrRef, value: f64) -> i32,
 }
 
 /// The longest tag name [`HostApi::name_tag`] accepts, bytes.
@@ -616,7 +622,8 @@ pub const fn layout_hash() -> u64 {
             log,
             name_tag,
             name_series,
-            record
+            record,
+            summary_figure
         }
     );
     h = fingerprint!(h, Trade { ts, price, qty, trade_id, side, flags, reserved });

@@ -91,6 +91,8 @@ impl Side {
 pub struct Context<'a> {
     host: &'a HostApi,
     ctx: HostCtx,
+    /// Set by [`Context::fail`]: the run stops with it after the callback.
+    failure: Option<String>,
 }
 
 impl<'a> Context<'a> {
@@ -103,7 +105,26 @@ impl<'a> Context<'a> {
     pub unsafe fn from_raw(host: *const HostApi, ctx: HostCtx) -> Self {
         // SAFETY: the caller guarantees `host` is valid for 'a.
         let host = unsafe { &*host };
-        Context { host, ctx }
+        Context { host, ctx, failure: None }
+    }
+
+    /// Stops the run with an error: once this callback returns, the host
+    /// ends the run and reports `strategy NAME failed in CALLBACK (status
+    /// 3): MESSAGE` (results cover the run up to then). For an input the
+    /// strategy cannot work with (e.g. bars of another interval than its
+    /// configuration names), found only once the data arrives; make the
+    /// message one line saying what is wrong and what to do. The first
+    /// failure of a callback wins.
+    pub fn fail(&mut self, message: impl Into<String>) {
+        if self.failure.is_none() {
+            self.failure = Some(message.into());
+        }
+    }
+
+    /// The failure set by [`Context::fail`] during this callback, taken (the
+    /// SDK's exported glue and native drivers call it after each callback).
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failure.take()
     }
 
     /// The strategy's clock (local time), ns since the epoch.
@@ -342,6 +363,17 @@ impl<'a> Context<'a> {
     pub fn record(&mut self, series: u32, ts: i64, value: f64) {
         // SAFETY: as in `now`.
         unsafe { (self.host.record)(self.ctx, series, ts, value) };
+    }
+
+    /// Puts figure `name` = `value` into the run's summary: `summary.json`
+    /// (`strategy_figures`, by name; a value that is not finite is `null`)
+    /// and the summary `ticktape run` prints. For what the strategy computes
+    /// about itself, e.g. a tracking error in `on_finish`. The last value
+    /// given to a name wins; false if the name is empty or longer than
+    /// [`MAX_TAG_NAME`](crate::abi::MAX_TAG_NAME) bytes.
+    pub fn summary_figure(&mut self, name: &str, value: f64) -> bool {
+        // SAFETY: as in `now`; `name` outlives the call.
+        unsafe { (self.host.summary_figure)(self.ctx, StrRef::new(name), value) == status::OK }
     }
 
     /// Logs at info level.

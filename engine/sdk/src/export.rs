@@ -127,6 +127,15 @@ pub fn toml_error_line(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
+/// The callback's outcome: an error with the message of [`Context::fail`], if called.
+#[inline(always)]
+fn outcome(cx: &mut Context<'_>) -> Result<(), (i32, String)> {
+    match cx.take_failure() {
+        None => Ok(()),
+        Some(m) => Err((status::ERROR, m)),
+    }
+}
+
 fn check_host(host: *const HostApi) -> Result<(), (i32, String)> {
     // SAFETY: the host passes a valid table for the duration of the call.
     let size = unsafe { (*host).size };
@@ -173,7 +182,7 @@ unsafe extern "C" fn on_start<S: Strategy>(
         // SAFETY: the host calls with an instance from `create` and a valid table and context.
         let (s, mut cx) = unsafe { (strategy::<S>(inst), Context::from_raw(host, ctx)) };
         s.on_start(&mut cx);
-        Ok(())
+        outcome(&mut cx)
     })
 }
 
@@ -192,7 +201,7 @@ unsafe extern "C" fn on_events<S: Strategy>(
         // SAFETY: the host guarantees each record pointer matches its kind and
         // is alive for the call.
         unsafe { dispatch_events(s, &mut cx, events) };
-        Ok(())
+        outcome(&mut cx)
     })
 }
 
@@ -270,7 +279,7 @@ unsafe extern "C" fn on_orders<S: Strategy>(
         let (s, mut cx, updates) =
             unsafe { (strategy::<S>(inst), Context::from_raw(host, ctx), std::slice::from_raw_parts(updates, n)) };
         dispatch_orders(s, &mut cx, updates);
-        Ok(())
+        outcome(&mut cx)
     })
 }
 
@@ -285,7 +294,7 @@ unsafe extern "C" fn on_timer<S: Strategy>(
         // SAFETY: as in `on_start`.
         let (s, mut cx) = unsafe { (strategy::<S>(inst), Context::from_raw(host, ctx)) };
         s.on_timer(&mut cx, token);
-        Ok(())
+        outcome(&mut cx)
     })
 }
 
@@ -299,7 +308,7 @@ unsafe extern "C" fn on_finish<S: Strategy>(
         // SAFETY: as in `on_start`.
         let (s, mut cx) = unsafe { (strategy::<S>(inst), Context::from_raw(host, ctx)) };
         s.on_finish(&mut cx);
-        Ok(())
+        outcome(&mut cx)
     })
 }
 

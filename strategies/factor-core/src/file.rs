@@ -4,7 +4,8 @@
 //! **CSV**, like the seed's `df_final.csv`: a header row naming (any order,
 //! any case) `strategy` (or `id`), `weight`, `sym` (or `symbol`), `dir` (or
 //! `direction`: `M`/`R`), `m` (or `model`: `B`/`R`), `res` (or
-//! `resolution`, e.g. `1h`; recorded, not checked), `factor_id` (or
+//! `resolution`: `1h`, `4h`, `1d`, `15m`, ...; see [`parse_resolution`]),
+//! `factor_id` (or
 //! `factor`) and `p` (or `params`): `[short, long, threshold]`, or several
 //! as `[[s, l, t], [s, l, t]]` (quote the field: it holds commas). An
 //! optional `log` column (`true`/`1`) makes a B row use ln x.
@@ -15,7 +16,14 @@
 //!
 //! Rows with one factor id and one symbol form one ensemble. Its rows must
 //! carry the same weight (the seed repeats the factor's weight on each of
-//! its rows); the ensembles' weights are then normalised to sum to 1.
+//! its rows) and the same resolution; the ensembles' weights are then
+//! normalised to sum to 1.
+//!
+//! **Resolution**: a row's resolution must match the bars it runs on
+//! ([`check_resolution`]): `1h` rows on daily bars are refused, by the
+//! plugin at its first bar of the symbol and by `research factors weights`
+//! when it loads the bars. A row without one (an empty field, or no column)
+//! is not checked.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,8 +64,11 @@ pub struct EnsembleSpec {
     pub symbol: String,
     /// Normalised weight (all ensembles sum to 1).
     pub weight: f64,
-    /// Resolution of its first row.
+    /// Resolution of its rows.
     pub resolution: String,
+    /// Line of its first row in the file (1-based; the `[[strategy]]` table's
+    /// number in a TOML file).
+    pub line: usize,
     /// Strategy ids of its rows.
     pub ids: Vec<String>,
     /// Its parameter sets, in file order.
@@ -105,6 +116,7 @@ impl StrategyFile {
                         symbol: r.symbol.clone(),
                         weight: r.weight,
                         resolution: r.resolution.clone(),
+                        line: *line,
                         ids: Vec::new(),
                         sets: Vec::new(),
                     },
@@ -117,6 +129,25 @@ impl StrategyFile {
                         "weight {} differs from {} on line {first} for the same factor {} and symbol {}; \
                          rows of one ensemble carry one weight",
                         r.weight, g.weight, r.factor, r.symbol
+                    ),
+                ));
+            }
+            if !g.resolution.eq_ignore_ascii_case(&r.resolution) {
+                return Err(bad(
+                    *line,
+                    format!(
+                        "resolution {:?} differs from {:?} on line {first} for the same factor {} and symbol {}; \
+                         rows of one ensemble run on one bar interval",
+                        r.resolution, g.resolution, r.factor, r.symbol
+                    ),
+                ));
+            }
+            if !r.resolution.is_empty() && parse_resolution(&r.resolution).is_none() {
+                return Err(bad(
+                    *line,
+                    format!(
+                        "resolution {:?}: expected a bar interval such as 1m, 15m, 1h, 4h, 1d or 1w (or leave it empty)",
+                        r.resolution
                     ),
                 ));
             }
@@ -138,6 +169,72 @@ impl StrategyFile {
         }
         Ok(StrategyFile { rows: rows.into_iter().map(|(_, r)| r).collect(), ensembles })
     }
+}
+
+/// A resolution (`30s`, `1m`, `15m`, `1h`, `4h`, `1d`, `1w`; any case for
+/// the unit letter except `m`/`M`, where `M` is refused as ambiguous) in
+/// ns; `None` if it is not one.
+pub fn parse_resolution(text: &str) -> Option<i64> {
+    const S: i64 = 1_000_000_000;
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = t.split_at(split);
+    let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
+    let unit_ns = match unit {
+        "s" | "S" => S,
+        "m" | "min" => 60 * S,
+        "h" | "H" => 3_600 * S,
+        "d" | "D" => 86_400 * S,
+        "w" | "W" => 7 * 86_400 * S,
+        _ => return None,
+    };
+    n.checked_mul(unit_ns)
+}
+
+/// The interval of a bar from its open and close stamps, ns: close − open
+/// rounded to the nearest second (converters stamp a bar at open +
+/// interval − 1 ms, as Binance does).
+pub fn bar_interval(open_ts: i64, close_ts: i64) -> i64 {
+    const S: i64 = 1_000_000_000;
+    (close_ts.saturating_sub(open_ts).saturating_add(S / 2)).div_euclid(S) * S
+}
+
+/// Whether an ensemble's resolution fits bars of `interval_ns`: `Ok` when
+/// the resolution is empty (not checked) or names the same interval
+/// (to the second); otherwise the reason, in words, for an error line.
+pub fn check_resolution(e: &EnsembleSpec, interval_ns: i64) -> std::result::Result<(), String> {
+    if e.resolution.is_empty() {
+        return Ok(());
+    }
+    let Some(want) = parse_resolution(&e.resolution) else {
+        return Err(format!("resolution {:?} is not a bar interval (1h, 1d, ...)", e.resolution));
+    };
+    const S: i64 = 1_000_000_000;
+    if (want + S / 2).div_euclid(S) == (interval_ns + S / 2).div_euclid(S) {
+        return Ok(());
+    }
+    Err(format!(
+        "line {}: factor {} on {} has resolution {} but the bars of {} are {}; give {} bars of {} or change the row's res column",
+        e.line,
+        e.factor,
+        e.symbol,
+        e.resolution,
+        e.symbol,
+        interval_words(interval_ns),
+        e.symbol,
+        e.resolution
+    ))
+}
+
+/// `1h`, `1d`, `15m`, `30s` for whole units; seconds otherwise.
+fn interval_words(ns: i64) -> String {
+    const S: i64 = 1_000_000_000;
+    for (unit, name) in [(7 * 86_400 * S, "w"), (86_400 * S, "d"), (3_600 * S, "h"), (60 * S, "m"), (S, "s")] {
+        if ns >= unit && ns % unit == 0 {
+            return format!("{}{name}", ns / unit);
+        }
+    }
+    format!("{:.3} s", ns as f64 / 1e9)
 }
 
 /// Splits one CSV line, honouring double quotes (`""` inside quotes is a quote).
@@ -365,6 +462,50 @@ mod tests {
         assert_eq!(f.ensembles[0].weight, 1.0);
         assert_eq!(f.ensembles[0].sets.len(), 2);
         assert!(f.ensembles[0].sets[0].log);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn resolution_is_parsed_and_checked_against_the_bar_interval() {
+        const H: i64 = 3_600_000_000_000;
+        assert_eq!(parse_resolution("1h"), Some(H));
+        assert_eq!(parse_resolution("4h"), Some(4 * H));
+        assert_eq!(parse_resolution("1d"), Some(24 * H));
+        assert_eq!(parse_resolution("15m"), Some(H / 4));
+        assert_eq!(parse_resolution("1w"), Some(7 * 24 * H));
+        for bad in ["", "h", "1M", "1x", "0h", "-1h", "1.5h"] {
+            assert_eq!(parse_resolution(bad), None, "{bad}");
+        }
+        // Bars stamped open + interval − 1 ms.
+        assert_eq!(bar_interval(0, H - 1_000_000), H);
+        assert_eq!(bar_interval(0, 24 * H - 1_000_000), 24 * H);
+        let e = |res: &str| EnsembleSpec {
+            factor: "oi".into(),
+            symbol: "BTC".into(),
+            weight: 1.0,
+            resolution: res.into(),
+            line: 2,
+            ids: vec![],
+            sets: vec![],
+        };
+        assert_eq!(check_resolution(&e("1h"), H), Ok(()));
+        assert_eq!(check_resolution(&e(""), 24 * H), Ok(()), "no resolution: not checked");
+        let err = check_resolution(&e("1h"), 24 * H).unwrap_err();
+        assert!(err.contains("line 2") && err.contains("resolution 1h") && err.contains("are 1d"), "{err}");
+        // One ensemble, two resolutions; an unknown resolution.
+        let dir = std::env::temp_dir().join(format!("ticktape-factors-res-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.csv");
+        std::fs::write(
+            &p,
+            "strategy,weight,sym,dir,m,res,factor_id,p\na,1,BTC,R,B,1h,oi,\"[1,2,1]\"\nb,1,BTC,R,B,1d,oi,\"[1,2,1]\"\n",
+        )
+        .unwrap();
+        let err = StrategyFile::load(&p).unwrap_err().to_string();
+        assert!(err.contains("s.csv:3: resolution \"1d\" differs from \"1h\" on line 2"), "{err}");
+        std::fs::write(&p, "strategy,weight,sym,dir,m,res,factor_id,p\na,1,BTC,R,B,1hour,oi,\"[1,2,1]\"\n").unwrap();
+        let err = StrategyFile::load(&p).unwrap_err().to_string();
+        assert!(err.contains("s.csv:2: resolution \"1hour\""), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -17,6 +17,12 @@
 //! `ticktape run --bar-slippage-bps`, as bar-only instruments fill at the
 //! close ± slippage).
 //!
+//! The rows' `res` column must match the bars: at the first bar of each
+//! symbol the plugin compares the bar's interval (close − open) with the
+//! resolution of every ensemble on that symbol and stops the run with one
+//! error line if they differ (`1h` rows on daily bars). Rows without a
+//! resolution are not checked.
+//!
 //! ```toml
 //! strategies = "strategies.csv"   # relative to the working directory
 //! # max_leverage = 0.99
@@ -26,7 +32,7 @@
 
 use std::path::Path;
 
-use ticktape_factors::file::StrategyFile;
+use ticktape_factors::file::{EnsembleSpec, StrategyFile, bar_interval, check_resolution};
 use ticktape_factors::position::{PositionConfig, PositionEngine};
 use ticktape_factors::signal::Ensemble;
 use ticktape_sdk::{Bar, Context, Series, Side, Strategy};
@@ -71,6 +77,8 @@ struct Sym {
     close: f64,
     /// A bar arrived since the last rebalance.
     fresh: bool,
+    /// The resolution of its ensembles was checked against its bars.
+    checked: bool,
 }
 
 /// One factor series.
@@ -97,6 +105,9 @@ pub struct FactorEnsemble {
     positions: Vec<i64>,
     pending: bool,
     orders: u64,
+    /// The strategy file (for error messages) and its ensembles.
+    file: String,
+    specs: Vec<EnsembleSpec>,
 }
 
 const REBALANCE: u64 = 1;
@@ -127,6 +138,7 @@ impl Strategy for FactorEnsemble {
                     lot: 1.0,
                     close: f64::NAN,
                     fresh: false,
+                    checked: false,
                 });
                 syms.len() - 1
             });
@@ -160,6 +172,8 @@ impl Strategy for FactorEnsemble {
             positions: vec![0; n],
             pending: false,
             orders: 0,
+            file: cfg.strategies,
+            specs: file.ensembles,
         })
     }
 
@@ -212,8 +226,21 @@ impl Strategy for FactorEnsemble {
 
     fn on_bar(&mut self, ctx: &mut Context<'_>, instrument: u32, bar: &Bar) {
         let mut hit = false;
-        for s in &mut self.syms {
+        for (k, s) in self.syms.iter_mut().enumerate() {
             if s.instrument == Some(instrument) {
+                if !s.checked {
+                    s.checked = true;
+                    if bar.ts.exchange > bar.open_ts {
+                        let interval = bar_interval(bar.open_ts, bar.ts.exchange);
+                        let slots = self.ensembles.iter().zip(&self.specs).filter(|((e, ..), _)| *e == k);
+                        for (_, spec) in slots {
+                            if let Err(why) = check_resolution(spec, interval) {
+                                ctx.fail(format!("{}: {why}", self.file));
+                                return;
+                            }
+                        }
+                    }
+                }
                 s.close = bar.close as f64 * s.px;
                 s.fresh = true;
                 hit = true;

@@ -12,9 +12,11 @@
 //! days `≤ d` (the [`Replicator`] is only ever given data as it arrives; the
 //! tests check that changing later data does not change earlier fits).
 //!
-//! At the end it writes its summary to the strategy log: days compared,
-//! tracking error (standard deviation of replica − target daily PnL), the
-//! correlation of the two, and the mean of each.
+//! At the end it reports, in the run's summary (`strategy_figures` of
+//! `summary.json` and the summary `ticktape run` prints) and in the strategy
+//! log: `days` compared, `refits`, `tracking_error` (sample standard
+//! deviation of replica − target daily PnL), `correlation` of the two
+//! (Pearson), and `mean_replica_pnl` and `mean_target_pnl`.
 //!
 //! Configuration (TOML):
 //!
@@ -354,12 +356,21 @@ impl Strategy for Rbsa {
         let te = ticktape_research::stats::std(&diff, 1).unwrap_or(f64::NAN);
         let corr = ticktape_research::stats::pearson(&a, &b).unwrap_or(f64::NAN);
         let mean = |v: &[f64]| ticktape_research::stats::mean(v).unwrap_or(f64::NAN);
+        let (ma, mb) = (mean(&a), mean(&b));
         ctx.info(&format!(
-            "rbsa summary: days {n}, refits {}, tracking_error {te:.6}, correlation {corr:.6}, mean_replica_pnl {:.6}, mean_target_pnl {:.6}",
+            "rbsa summary: days {n}, refits {}, tracking_error {te:.6}, correlation {corr:.6}, mean_replica_pnl {ma:.6}, mean_target_pnl {mb:.6}",
             self.refits,
-            mean(&a),
-            mean(&b)
         ));
+        for (name, v) in [
+            ("days", n as f64),
+            ("refits", self.refits as f64),
+            ("tracking_error", te),
+            ("correlation", corr),
+            ("mean_replica_pnl", ma),
+            ("mean_target_pnl", mb),
+        ] {
+            ctx.summary_figure(name, v);
+        }
     }
 }
 

@@ -110,7 +110,7 @@ pub(crate) fn synthetic(accounts: usize, days: usize, p: usize, seed: u64) -> Sy
 
 /// CPU time (user + system) of this process so far, seconds; a figure a
 /// loaded machine disturbs far less than wall time.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     #[cfg(unix)]
     {
         // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.

@@ -441,6 +441,181 @@ mod tests {
         assert_eq!(parse_date("20240611"), None);
     }
 
+    /// One fill of a test tape: (day, hour, symbol, side, price, qty, start_position, fee).
+    type TestFill<'a> = (i64, i64, &'a str, u8, f64, f64, f64, f64);
+
+    /// Writes a fills tape of [`TestFill`] rows.
+    fn fills_tape(path: &Path, account: u64, rows: &[TestFill<'_>]) {
+        use ticktape_tape::{Stamp, TapeMeta, TapeWriter};
+        let meta = TapeMeta {
+            symbol: format!("0x{account:016x}"),
+            venue: "hyperliquid".into(),
+            price_exponent: -2,
+            qty_exponent: -4,
+            value_exponent: -6,
+            ..TapeMeta::default()
+        };
+        let mut w = TapeWriter::<Fill>::create(path, &meta).unwrap();
+        for &(day, hour, sym, s, p, q, start, fee) in rows {
+            let ts = day * NS_PER_DAY + hour * 3_600_000_000_000;
+            let mut symbol = [0u8; 16];
+            symbol[..sym.len()].copy_from_slice(sym.as_bytes());
+            w.push(&Fill {
+                ts: Stamp { exchange: ts, local: ts },
+                account,
+                price: (p * 100.0).round() as i64,
+                qty: (q * 1e4).round() as i64,
+                start_position: (start * 1e4).round() as i64,
+                fee: (fee * 1e6).round() as i64,
+                symbol,
+                side: s,
+                ..Fill::default()
+            })
+            .unwrap();
+        }
+        w.finish().unwrap();
+    }
+
+    /// Daily PnL from fills on a constructed multi-day case, computed by
+    /// hand: realised plus mark-to-market at each daily close, fees
+    /// subtracted, a flip from long to short through zero, and a position
+    /// held before the first fill marked from the close of the day before.
+    #[test]
+    fn fills_pnl_is_realised_plus_mark_to_market_at_the_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d0 = 19_723; // 2024-01-01
+        let (a, b) = (dir.path().join("a.fills.tape"), dir.path().join("b.fills.tape"));
+        // Account 0xa, BTC: day 0 buy 2 @ 100 (fee 0.1); day 1 sell 5 @ 104 (fee 0.2):
+        // long 2 → short 3; day 3 buy 3 @ 97 (fee 0.05): flat.
+        fills_tape(
+            &a,
+            0xa,
+            &[
+                (d0, 5, "BTC", side::BUY, 100.0, 2.0, 0.0, 0.1),
+                (d0 + 1, 7, "BTC", side::SELL, 104.0, 5.0, 2.0, 0.2),
+                (d0 + 3, 9, "BTC", side::BUY, 97.0, 3.0, -3.0, 0.05),
+            ],
+        );
+        // Account 0xb, ETH: holds 1 before its first fill (start_position 1) and
+        // sells it on day 2 at 50.
+        fills_tape(&b, 0xb, &[(d0 + 2, 12, "ETH", side::SELL, 50.0, 1.0, 1.0, 0.0)]);
+        let closes = Closes {
+            symbols: vec!["BTC/USDC:USDC".into(), "ETH/USDC:USDC".into()],
+            dates: (d0 as i32..d0 as i32 + 5).collect(),
+            close: vec![vec![101.0, 103.0, 99.0, 98.0, 100.0], vec![47.0, 48.0, 49.0, 45.0, 44.0]],
+        };
+        let rows = fills_pnl(&[a, b], &closes).unwrap();
+        let d = |k: i32| d0 as i32 + k;
+        // By hand:
+        // day 0: cash −200 − 0.1, long 2 at 101: −200.1 + 202 = 1.9
+        // day 1: +2 × (104 − 101) on the long, +3 × (104 − 103) on the new short, −0.2 fee = 8.8
+        // day 2: short 3 × (103 − 99) = 12
+        // day 3: short 3 × (99 − 97) − 0.05 = 5.95; flat after its last fill: the series ends.
+        // 0xb day 2: the held 1 ETH marked from day 1's close 48, sold at 50: +2.
+        let want = [
+            ("0x000000000000000a", d(0), 1.9),
+            ("0x000000000000000a", d(1), 8.8),
+            ("0x000000000000000a", d(2), 12.0),
+            ("0x000000000000000a", d(3), 5.95),
+            ("0x000000000000000b", d(2), 2.0),
+        ];
+        assert_eq!(rows.len(), want.len(), "{rows:?}");
+        for ((acct, date, pnl), (wa, wd, wp)) in rows.iter().zip(want) {
+            assert_eq!((acct.as_str(), *date), (wa, wd), "{rows:?}");
+            assert!((pnl - wp).abs() < 1e-9, "{acct} on day {}: {pnl}, by hand {wp}", date - d0 as i32);
+        }
+        // Summed, the daily PnL is the realised PnL less fees (both end flat):
+        // 2 × (104 − 100) + 3 × (104 − 97) − 0.35 = 28.65.
+        let total_a: f64 = rows.iter().filter(|r| r.0.ends_with('a')).map(|r| r.2).sum();
+        assert!((total_a - 28.65).abs() < 1e-9, "{total_a}");
+        // Still short at the end of the closes: marked on every remaining day.
+        let c = dir.path().join("c.fills.tape");
+        fills_tape(&c, 0xc, &[(d0 + 2, 1, "BTC", side::SELL, 100.0, 1.0, 0.0, 0.0)]);
+        let rows = fills_pnl(&[c], &closes).unwrap();
+        let got: Vec<(i32, f64)> = rows.iter().map(|r| (r.1 - d0 as i32, r.2)).collect();
+        // day 2: 100 − 99 = 1; day 3: 99 − 98 = 1; day 4: 98 − 100 = −2.
+        assert_eq!(got.len(), 3, "{got:?}");
+        for ((k, p), (wk, wp)) in got.iter().zip([(2, 1.0), (3, 1.0), (4, -2.0)]) {
+            assert!(*k == wk && (p - wp).abs() < 1e-9, "{got:?}");
+        }
+    }
+
+    /// The real Hyperliquid fills (500 fills of one account over five
+    /// minutes of 2023-05-05, 15 coins, with flips through zero) through the
+    /// converter, marked at constructed closes on 2023-05-04 (the day before:
+    /// the position held before each coin's first fill), 2023-05-05 and
+    /// 2023-05-06. The day's PnL is checked against a sum computed here from
+    /// the JSON: per coin, start_position × (close₅ − close₄) plus each fill's
+    /// side × size × (close₅ − price) less its fee; the next day, the end
+    /// position × (close₆ − close₅).
+    #[test]
+    fn fills_pnl_on_real_hyperliquid_fills() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let shared = std::env::var_os("TICKTAPE_SHARED").map(PathBuf::from).unwrap_or_else(|| root.join("../shared"));
+        let json = shared.join("data/real/hyperliquid/hl_sdk_userFills_0xb7b6f3ce.json");
+        if !json.is_file() {
+            eprintln!("skipped: fills_pnl_on_real_hyperliquid_fills: ../shared/data/real not found");
+            return;
+        }
+        let account = "0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2";
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ticktape_data::ConvertOptions {
+            out_dir: dir.path().to_path_buf(),
+            account: Some(account.into()),
+            ..ticktape_data::ConvertOptions::default()
+        };
+        ticktape_data::convert(ticktape_data::SourceKind::Hyperliquid, std::slice::from_ref(&json), &opts).unwrap();
+        let tapes: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".fills.tape"))
+            .collect();
+        assert_eq!(tapes.len(), 1, "{tapes:?}");
+
+        let fills: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let num = |f: &serde_json::Value, k: &str| f[k].as_str().unwrap().parse::<f64>().unwrap();
+        // Per coin, in time order (the JSON is newest first; fills of one
+        // time keep the exchange's order, reversed).
+        let mut by_coin: BTreeMap<String, Vec<&serde_json::Value>> = BTreeMap::new();
+        for f in fills.iter().rev() {
+            by_coin.entry(f["coin"].as_str().unwrap().to_owned()).or_default().push(f);
+        }
+        let day = 19_482; // 2023-05-05
+        assert!(fills.iter().all(|f| f["time"].as_i64().unwrap().div_euclid(86_400_000) == day));
+        let (mut symbols, mut close) = (Vec::new(), Vec::new());
+        let (mut want5, mut want6, mut flips) = (0.0, 0.0, 0);
+        for (k, (coin, fs)) in by_coin.iter().enumerate() {
+            // Closes a little away from the traded prices, different per coin.
+            let p = num(fs[0], "px");
+            let c = [p * (1.0 - 0.01 * (k + 1) as f64), p * (1.0 + 0.002 * k as f64), p * 1.03];
+            symbols.push(format!("{coin}/USDC:USDC"));
+            close.push(c.to_vec());
+            let start = num(fs[0], "startPosition");
+            let mut pos = start;
+            want5 += start * (c[1] - c[0]);
+            for f in fs {
+                let sign = if f["side"] == "B" { 1.0 } else { -1.0 };
+                let q = num(f, "sz");
+                want5 += sign * q * (c[1] - num(f, "px")) - num(f, "fee");
+                let before = pos;
+                pos += sign * q;
+                flips += usize::from(before * pos < 0.0);
+            }
+            if pos.abs() > 1e-9 {
+                want6 += pos * (c[2] - c[1]);
+            }
+        }
+        assert!(flips > 0, "the sample has flips through zero");
+        let closes = Closes { symbols, dates: vec![day as i32 - 1, day as i32, day as i32 + 1], close };
+        let rows = fills_pnl(&tapes, &closes).unwrap();
+        assert!(rows.iter().all(|r| r.0 == rows[0].0), "one account: {rows:?}");
+        let on = |d: i32| rows.iter().filter(|r| r.1 == d).map(|r| r.2).sum::<f64>();
+        assert_eq!(rows.len(), if want6 != 0.0 { 2 } else { 1 }, "{rows:?}");
+        let tol = 1e-9 * want5.abs().max(1.0);
+        assert!((on(day as i32) - want5).abs() < tol, "2023-05-05: {} from the tape, {want5} by hand", on(day as i32));
+        assert!((on(day as i32 + 1) - want6).abs() < tol, "2023-05-06: {}, by hand {want6}", on(day as i32 + 1));
+    }
+
     #[test]
     fn returns_need_consecutive_days() {
         let c = Closes {

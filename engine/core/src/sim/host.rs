@@ -270,4 +270,17 @@ impl Host for Sim<'_> {
     fn record(&mut self, series: u32, ts: i64, value: f64) {
         self.journal.series.push(super::SeriesPoint { ts, series, value });
     }
+
+    fn summary_figure(&mut self, name: &str, value: f64) -> bool {
+        if name.is_empty() || name.len() > ticktape_sdk::abi::MAX_TAG_NAME {
+            return false;
+        }
+        match self.journal.figures.get_mut(name) {
+            Some(v) => *v = value,
+            None => {
+                self.journal.figures.insert(name.to_owned(), value);
+            }
+        }
+        true
+    }
 }

@@ -27,6 +27,10 @@
 //!   the fills of different tags opened and closed the position in.
 //!   `realized_pnl` per tag is the realised PnL of the tag's closing fills
 //!   (average-cost, so it depends on which tag opened the position).
+//! - **Strategy figures** (`strategy_figures`): what the strategy reported
+//!   about itself through
+//!   [`Context::summary_figure`](ticktape_sdk::Context::summary_figure)
+//!   (e.g. the RBSA plugin's tracking error), by name, as given.
 
 use serde::Serialize;
 
@@ -211,6 +215,10 @@ pub struct Summary {
     pub ending_inventory: Vec<Inventory>,
     /// Orders, fills, maker share and PnL per order tag.
     pub by_tag: Vec<TagSummary>,
+    /// Figures the strategy reported about itself
+    /// ([`Context::summary_figure`](ticktape_sdk::Context::summary_figure)),
+    /// by name; `None` (`null`) for a value that is not finite.
+    pub strategy_figures: std::collections::BTreeMap<String, Option<f64>>,
     /// Equity sampling interval, seconds.
     pub sample_interval_s: f64,
     /// Set when the strategy failed; metrics cover the run up to then.
@@ -313,6 +321,7 @@ pub fn summarize(out: &RunOutput, strategy: &str) -> Summary {
             })
             .collect(),
         by_tag: by_tag(out),
+        strategy_figures: out.figures.iter().map(|(k, &v)| (k.clone(), finite(v))).collect(),
         sample_interval_s: out.config.sample_ns as f64 / 1e9,
         error: out.error.clone(),
     }

@@ -309,6 +309,9 @@ pub struct RunOutput {
     /// Points the strategy recorded ([`Context::record`](ticktape_sdk::Context::record)),
     /// in the order recorded.
     pub series: Vec<SeriesPoint>,
+    /// Figures the strategy put into its summary
+    /// ([`Context::summary_figure`](ticktape_sdk::Context::summary_figure)), by name.
+    pub figures: std::collections::BTreeMap<String, f64>,
     /// Market events processed.
     pub events: u64,
     /// Exchange time of the first and last event.
@@ -365,6 +368,7 @@ struct Journal {
     tag_names: std::collections::BTreeMap<u64, String>,
     series_names: std::collections::BTreeMap<u32, String>,
     series: Vec<SeriesPoint>,
+    figures: std::collections::BTreeMap<String, f64>,
     /// Exchange time at or after which the next sample is taken.
     next_sample: i64,
     events: u64,
@@ -492,6 +496,7 @@ impl<'a> Sim<'a> {
             tag_names: j.tag_names,
             series_names: j.series_names,
             series: j.series,
+            figures: j.figures,
             events: j.events,
             span: (j.first_ts, j.last_ts),
             error,
@@ -537,6 +542,7 @@ impl<'a> Sim<'a> {
             tag_names: j.tag_names.clone(),
             series_names: j.series_names.clone(),
             series: j.series.clone(),
+            figures: j.figures.clone(),
             events: j.events,
             span: (j.first_ts, j.last_ts),
             error: None,
