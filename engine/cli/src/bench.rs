@@ -586,6 +586,10 @@ fn resident_peak() -> Option<u64> {
     l.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
+/// Market events of the seed's week of Binance Futures BTCUSDT: 27.6 M trades plus 10× as many book
+/// updates (the benchmark scale).
+const SEED_WEEK_EVENTS: u64 = 27_600_000 + 276_000_000;
+
 fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
     use crate::research::clusterlob::bench as cl;
     use ticktape_engine::sim::{self, SimConfig};
@@ -661,6 +665,12 @@ fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
         "replay of the same tapes: median {tr:.3}s = {} ({:.2}x the backtest's rate)",
         fmt::rate(events as f64 / tr),
         tb / tr
+    );
+    println!(
+        "the seed's week ({} events: 27.6 M trades + 276 M book updates) at these rates: backtest {:.1}s (target under 10 s), replay {:.1}s",
+        fmt::thousands(SEED_WEEK_EVENTS),
+        SEED_WEEK_EVENTS as f64 * tb / events as f64,
+        SEED_WEEK_EVENTS as f64 * tr / events as f64
     );
     println!(
         "memory: heap peak {} above baseline during the backtests; resident peak {} (includes touched tape pages)",
