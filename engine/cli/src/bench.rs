@@ -599,6 +599,10 @@ fn resident_peak() -> Option<u64> {
     l.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
+/// Market events of the seed's week of Binance Futures BTCUSDT: 27.6 M trades plus 10× as many book
+/// updates (the benchmark scale).
+const SEED_WEEK_EVENTS: u64 = 27_600_000 + 276_000_000;
+
 fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
     use crate::research::clusterlob::bench as cl;
     use ticktape_engine::sim::{self, SimConfig};
@@ -629,17 +633,17 @@ fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
     let plugin = crate::run::load_strategy(&spec)?;
     let config = format!("model = {:?}\n", f.model_path.to_string_lossy());
     let cfg = SimConfig::default();
-    let pass = || -> Result<(f64, sim::RunOutput)> {
+    let pass = || -> Result<(f64, f64, sim::RunOutput)> {
         let mut inst = plugin.create(&config)?;
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), cl::cpu_secs());
         let out = sim::run(&replay, &cfg, &mut inst)?;
-        let secs = t0.elapsed().as_secs_f64();
+        let (secs, cpu) = (t0.elapsed().as_secs_f64(), cl::cpu_secs() - c0);
         if let Some(e) = &out.error {
             anyhow::bail!("{e}");
         }
-        Ok((secs, out))
+        Ok((secs, cpu, out))
     };
-    let (_, warm) = pass()?;
+    let (_, _, warm) = pass()?;
     println!(
         "market maker: {} orders, {} fills per pass; feed latency {}, entry {}, response {}, cross-only fills",
         fmt::thousands(warm.orders.len() as u64),
@@ -651,20 +655,23 @@ fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
     drop(warm);
     alloc::reset_peak();
     let heap_base = alloc::live();
-    let mut times = Vec::new();
+    let (mut times, mut cpus) = (Vec::new(), Vec::new());
     for i in 0..a.runs {
-        let (secs, _) = pass()?;
-        println!("  backtest {}: {secs:.3}s  {}", i + 1, fmt::rate(events as f64 / secs));
+        let (secs, cpu, _) = pass()?;
+        println!("  backtest {}: {secs:.3}s  {} (cpu {cpu:.3}s)", i + 1, fmt::rate(events as f64 / secs));
         times.push(secs);
+        cpus.push(cpu);
     }
     let heap_peak = alloc::peak().saturating_sub(heap_base);
-    let mut replay_times = Vec::new();
+    let (mut replay_times, mut replay_cpus) = (Vec::new(), Vec::new());
     for _ in 0..a.runs {
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), cl::cpu_secs());
         replay.run(&mut ())?;
         replay_times.push(t0.elapsed().as_secs_f64());
+        replay_cpus.push(cl::cpu_secs() - c0);
     }
     let (tb, tr) = (median(&mut times), median(&mut replay_times));
+    let (cb, cr) = (median(&mut cpus), median(&mut replay_cpus));
     println!(
         "backtest: median {tb:.3}s = {} (features, assignment, market maker, latency, fills; one thread) over {} runs",
         fmt::rate(events as f64 / tb),
@@ -674,6 +681,20 @@ fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
         "replay of the same tapes: median {tr:.3}s = {} ({:.2}x the backtest's rate)",
         fmt::rate(events as f64 / tr),
         tb / tr
+    );
+    println!(
+        "cpu time (getrusage, steadier than wall time on a loaded machine): backtest median {cb:.3}s = {}, replay {cr:.3}s = {}",
+        fmt::rate(events as f64 / cb.max(1e-9)),
+        fmt::rate(events as f64 / cr.max(1e-9))
+    );
+    let week = |secs: f64| SEED_WEEK_EVENTS as f64 * secs / events as f64;
+    println!(
+        "the seed's week ({} events: 27.6 M trades + 276 M book updates) at these rates: backtest {:.1}s wall, {:.1}s cpu (target under 10 s); replay {:.1}s wall, {:.1}s cpu",
+        fmt::thousands(SEED_WEEK_EVENTS),
+        week(tb),
+        week(cb),
+        week(tr),
+        week(cr)
     );
     println!(
         "memory: heap peak {} above baseline during the backtests; resident peak {} (includes touched tape pages)",

@@ -17,9 +17,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
 
 use ticktape_sdk::abi::{
-    ABI_VERSION, EventRef, HostApi, HostCtx, INIT_SYMBOL, InstrumentInfo, LAYOUT_HASH, OrderInfo, OrderRequest,
-    OrderUpdate, OwnedBuf, PluginManifest, PluginVTable, PositionInfo, StrRef, status,
+    ABI_VERSION, BookTopInfo, EventRef, HostApi, HostCtx, INIT_SYMBOL, InstrumentInfo, LAYOUT_HASH, OrderInfo,
+    OrderRequest, OrderUpdate, OwnedBuf, PluginManifest, PluginVTable, PositionInfo, StrRef, status,
 };
+use ticktape_sdk::side;
 
 /// Errors from loading or running a plugin.
 #[derive(Debug, thiserror::Error)]
@@ -317,6 +318,27 @@ pub trait Host {
     fn depth(&self, instrument: u32, side: u8, n: u32) -> i64;
     /// Micro-price of the strategy's view (NaN if none).
     fn micro_price(&self, instrument: u32) -> f64;
+    /// Best bid and ask and the top-`levels` depth of each side of the
+    /// strategy's view in one call (`None` for an unknown instrument). The
+    /// default composes [`best`](Self::best) and [`depth`](Self::depth).
+    fn book_top(&self, instrument: u32, levels: u32) -> Option<BookTopInfo> {
+        if instrument >= self.instrument_count() {
+            return None;
+        }
+        let (bid, ask) = (self.best(instrument, side::BID), self.best(instrument, side::ASK));
+        let depth = |s| if levels == 0 { 0 } else { self.depth(instrument, s, levels) };
+        Some(BookTopInfo {
+            bid_price: bid.map_or(0, |b| b.0),
+            bid_qty: bid.map_or(0, |b| b.1),
+            ask_price: ask.map_or(0, |a| a.0),
+            ask_qty: ask.map_or(0, |a| a.1),
+            bid_depth: depth(side::BID),
+            ask_depth: depth(side::ASK),
+            has_bid: u8::from(bid.is_some()),
+            has_ask: u8::from(ask.is_some()),
+            reserved: [0; 6],
+        })
+    }
     /// The strategy's view of its position.
     fn position(&self, instrument: u32) -> Option<PositionInfo>;
     /// Copies open orders into `out`; returns how many exist.
@@ -534,6 +556,22 @@ unsafe extern "C" fn t_summary_figure<H: Host>(ctx: HostCtx, name: StrRef, value
     })
 }
 
+unsafe extern "C" fn t_book_top<H: Host>(ctx: HostCtx, instrument: u32, levels: u32, out: *mut BookTopInfo) -> i32 {
+    shield(status::INVALID, || {
+        if out.is_null() {
+            return status::INVALID;
+        }
+        // SAFETY: see the block comment above.
+        let (top, code) = match unsafe { host::<H>(ctx) }.book_top(instrument, levels) {
+            Some(t) => (t, status::OK),
+            None => (BookTopInfo::default(), status::INVALID),
+        };
+        // SAFETY: the plugin passes a valid place to write (checked non-null).
+        unsafe { out.write(top) };
+        code
+    })
+}
+
 /// The host function table for host type `H`.
 pub fn api<H: Host>() -> HostApi {
     HostApi {
@@ -557,6 +595,7 @@ pub fn api<H: Host>() -> HostApi {
         name_series: t_name_series::<H>,
         record: t_record::<H>,
         summary_figure: t_summary_figure::<H>,
+        book_top: t_book_top::<H>,
     }
 }
 

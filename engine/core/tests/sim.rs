@@ -938,3 +938,59 @@ fn summary_figures_and_a_failing_callback() {
     let e = out.error.expect("the run should fail");
     assert_eq!(e, "strategy reporter failed in on_events (status 3): bars of 1d, rows of 1h: give 1h bars");
 }
+
+/// Compares `Context::book_top` with the separate best/depth calls at every
+/// trade and book message.
+#[derive(Default)]
+struct TopCheck {
+    checked: u64,
+    mismatches: Vec<String>,
+}
+
+impl TopCheck {
+    fn check(&mut self, ctx: &Context<'_>, i: u32) {
+        use ticktape_sdk::Side;
+        for n in [0u32, 1, 5, 1000] {
+            let top = ctx.book_top(i, n);
+            let depth = |s| if n == 0 { 0 } else { ctx.depth(i, s, n) };
+            let want = ticktape_sdk::BookTop {
+                bid: ctx.best_bid(i),
+                ask: ctx.best_ask(i),
+                bid_depth: depth(Side::Buy),
+                ask_depth: depth(Side::Sell),
+            };
+            if top != want && self.mismatches.len() < 5 {
+                self.mismatches.push(format!("n = {n}: {top:?} vs {want:?}"));
+            }
+            self.checked += 1;
+        }
+        // An unknown instrument: empty, not a crash.
+        assert_eq!(ctx.book_top(99, 5), ticktape_sdk::BookTop::default());
+    }
+}
+
+impl Strategy for TopCheck {
+    type Config = ticktape_sdk::NoConfig;
+    fn new(_: ticktape_sdk::NoConfig) -> Result<Self, String> {
+        Ok(TopCheck::default())
+    }
+    fn on_trade(&mut self, ctx: &mut Context<'_>, i: u32, _: &Trade) {
+        self.check(ctx, i);
+    }
+    fn on_book(&mut self, ctx: &mut Context<'_>, i: u32) {
+        self.check(ctx, i);
+    }
+}
+
+#[test]
+fn book_top_is_best_and_depth_in_one_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes: Vec<PathBuf> =
+        generate(&SynthConfig::new(20_000), dir.path()).unwrap().into_iter().map(|s| s.path).collect();
+    let replay = Replay::open(&tapes).unwrap();
+    let mut driver = Native(TopCheck::default());
+    let out = sim::run(&replay, &SimConfig::default(), &mut driver).unwrap();
+    assert_eq!(out.error, None);
+    assert!(driver.0.checked > 10_000, "checked {}", driver.0.checked);
+    assert!(driver.0.mismatches.is_empty(), "{:?}", driver.0.mismatches);
+}

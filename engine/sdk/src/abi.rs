@@ -443,6 +443,31 @@ pub struct InstrumentInfo {
     pub qty_lot: i64,
 }
 
+/// The top of one book in one call ([`HostApi::book_top`]): best bid and
+/// ask and the summed quantity of the best `levels` levels of each side.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BookTopInfo {
+    /// Best bid price (price units); 0 when [`has_bid`](Self::has_bid) is 0.
+    pub bid_price: i64,
+    /// Quantity at the best bid.
+    pub bid_qty: i64,
+    /// Best ask price (price units); 0 when [`has_ask`](Self::has_ask) is 0.
+    pub ask_price: i64,
+    /// Quantity at the best ask.
+    pub ask_qty: i64,
+    /// Sum of the best `levels` bid levels' quantities (0 for `levels = 0`).
+    pub bid_depth: i64,
+    /// Sum of the best `levels` ask levels' quantities.
+    pub ask_depth: i64,
+    /// 1 if the book has a bid level.
+    pub has_bid: u8,
+    /// 1 if the book has an ask level.
+    pub has_ask: u8,
+    /// Zero.
+    pub reserved: [u8; 6],
+}
+
 /// Log levels for [`HostApi::log`].
 pub mod log_level {
     /// Errors.
@@ -521,6 +546,13 @@ pub struct HostApi {
     /// [`status::INVALID`] for an empty name or one longer than
     /// [`MAX_TAG_NAME`] bytes.
     pub summary_figure: unsafe extern "C" fn(ctx: HostCtx, name: StrRef, value: f64) -> i32,
+    /// The top of the book the strategy sees in one call: what
+    /// [`best`](Self::best) gives for both sides and [`depth`](Self::depth)
+    /// for the best `levels` levels of each (`levels = 0`: no depth, 0).
+    /// Writes `out`; [`status::INVALID`] for an unknown instrument (then
+    /// `out` is all zero). A strategy that reads the book at every trade or
+    /// book message makes one boundary crossing instead of four.
+    pub book_top: unsafe extern "C" fn(ctx: HostCtx, instrument: u32, levels: u32, out: *mut BookTopInfo) -> i32,
 }
 
 /// The longest tag name [`HostApi::name_tag`] accepts, bytes.
@@ -623,8 +655,13 @@ pub const fn layout_hash() -> u64 {
             name_tag,
             name_series,
             record,
-            summary_figure
+            summary_figure,
+            book_top
         }
+    );
+    h = fingerprint!(
+        h,
+        BookTopInfo { bid_price, bid_qty, ask_price, ask_qty, bid_depth, ask_depth, has_bid, has_ask, reserved }
     );
     h = fingerprint!(h, Trade { ts, price, qty, trade_id, side, flags, reserved });
     h = fingerprint!(h, Level { ts, price, qty, side, flags, reserved });

@@ -1,7 +1,8 @@
 //! What a strategy can do and see during a callback.
 
 use crate::abi::{
-    HostApi, HostCtx, InstrumentInfo, OrderInfo, OrderRequest, PositionInfo, StrRef, log_level, order_kind, status, tif,
+    BookTopInfo, HostApi, HostCtx, InstrumentInfo, OrderInfo, OrderRequest, PositionInfo, StrRef, log_level,
+    order_kind, status, tif,
 };
 use ticktape_tape::side;
 
@@ -46,6 +47,19 @@ impl Instrument {
     pub fn ceil_to_tick(&self, price: f64) -> i64 {
         (price / self.price_tick as f64).ceil() as i64 * self.price_tick
     }
+}
+
+/// The top of a book ([`Context::book_top`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BookTop {
+    /// Best bid `(price, qty)`, `None` for an empty side.
+    pub bid: Option<(i64, i64)>,
+    /// Best ask `(price, qty)`.
+    pub ask: Option<(i64, i64)>,
+    /// Sum of the best `levels` bid levels' quantities.
+    pub bid_depth: i64,
+    /// Sum of the best `levels` ask levels' quantities.
+    pub ask_depth: i64,
 }
 
 /// Which side of an order or the book.
@@ -292,6 +306,24 @@ impl<'a> Context<'a> {
     pub fn depth(&self, instrument: u32, side: Side, n: u32) -> i64 {
         // SAFETY: as in `now`.
         unsafe { (self.host.depth)(self.ctx, instrument, side.code(), n) }
+    }
+
+    /// Best bid and ask and the summed quantity of the best `levels` levels
+    /// of each side, in one call to the host (what [`best_bid`](Self::best_bid),
+    /// [`best_ask`](Self::best_ask) and two [`depth`](Self::depth) calls give;
+    /// `levels = 0` skips the depths). For strategies that read the book at
+    /// every trade or book message.
+    #[inline]
+    pub fn book_top(&self, instrument: u32, levels: u32) -> BookTop {
+        let mut t = BookTopInfo::default();
+        // SAFETY: as in `now`; `t` is a valid place to write.
+        unsafe { (self.host.book_top)(self.ctx, instrument, levels, &mut t) };
+        BookTop {
+            bid: (t.has_bid != 0).then_some((t.bid_price, t.bid_qty)),
+            ask: (t.has_ask != 0).then_some((t.ask_price, t.ask_qty)),
+            bid_depth: t.bid_depth,
+            ask_depth: t.ask_depth,
+        }
     }
 
     /// Micro-price in price units.

@@ -39,7 +39,7 @@ pub mod export;
 pub mod signal;
 mod strategy;
 
-pub use context::{Context, Instrument, OrderId, Side};
+pub use context::{BookTop, Context, Instrument, OrderId, Side};
 pub use strategy::{NoConfig, Strategy};
 pub use ticktape_tape::{Bar, Funding, Level, Quote, Series, Stamp, Trade, level_flags, side};
 

@@ -407,7 +407,9 @@ impl Strategy for ClusterLob {
             return;
         }
         self.seen_levels = true;
-        let (b, a) = best_prices(ctx.best_bid(instrument), ctx.best_ask(instrument), &self.units);
+        // One host call per book message (no depth: only the mid is used).
+        let top = ctx.book_top(instrument, 0);
+        let (b, a) = best_prices(top.bid, top.ask, &self.units);
         self.features.on_book(level.ts.exchange, b, a);
     }
 
@@ -415,7 +417,8 @@ impl Strategy for ClusterLob {
         if self.seen_levels || self.instrument.as_ref().is_none_or(|i| i.index != instrument) {
             return;
         }
-        let (b, a) = best_prices(ctx.best_bid(instrument), ctx.best_ask(instrument), &self.units);
+        let top = ctx.book_top(instrument, 0);
+        let (b, a) = best_prices(top.bid, top.ask, &self.units);
         self.features.on_book(quote.ts.exchange, b, a);
     }
 
@@ -425,14 +428,9 @@ impl Strategy for ClusterLob {
         }
         // The host delivers a trade before any book update that follows it,
         // so this is the book just before the trade, as in the research table.
-        let n = self.features.levels() as u32;
-        let book = BookTop::from_fixed(
-            ctx.best_bid(instrument),
-            ctx.best_ask(instrument),
-            ctx.depth(instrument, Side::Buy, n),
-            ctx.depth(instrument, Side::Sell, n),
-            &self.units,
-        );
+        // One host call for best bid, best ask and both depths.
+        let top = ctx.book_top(instrument, self.features.levels() as u32);
+        let book = BookTop::from_fixed(top.bid, top.ask, top.bid_depth, top.ask_depth, &self.units);
         let input = TradeInput::from_record(trade, &self.units);
         let Some(row) = self.features.on_trade(&input, &book) else { return };
         let c = self.model.assign(&row.z);

@@ -101,7 +101,10 @@ impl Strategy for Template {
         let i = inst.index;
         // Replace the previous quotes.
         ctx.cancel_all(Some(i));
-        // No two-sided book yet: nothing to quote around.
+        // No two-sided book yet: nothing to quote around. (A strategy that
+        // reads the book at every trade or book message takes
+        // `ctx.book_top(i, n)`: both best levels and both top-n depths in one
+        // host call instead of four.)
         let Some(micro) = ctx.micro_price(i) else { return };
         // Inventory in lots, from the fills the strategy has been told about.
         let lots = ctx.position(i).position / inst.qty_lot;

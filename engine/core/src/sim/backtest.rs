@@ -114,7 +114,7 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
             } else if tf == t {
                 // Market data flows until an arrival is due (arrivals go first at
                 // equal times); updates and timers at the same time come after it.
-                self.deliver_feed(ta.min(limit), tu.min(tt));
+                self.deliver_feed(limit, ta, tu.min(tt));
             } else if tu == t {
                 self.deliver_updates(t);
             } else if let Some((at, token)) = self.sim.timers.pop() {
@@ -149,15 +149,18 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
     }
 
     /// Delivers subscribed market data in batches of equal local time, while
-    /// batches are due before `before` (exclusive) and not after `until`
-    /// (updates and timers at the same time come after the data). Applies
-    /// each event to the strategy's view of the book, calls the strategy,
-    /// and returns after each call (the strategy may have queued something
-    /// due earlier than the next batch).
-    fn deliver_feed(&mut self, before: i64, until: i64) {
+    /// batches are due before `limit` and the next arrival at the exchange
+    /// `arrival` (both exclusive) and not after `until` (updates and timers
+    /// at the same time come after the data). Applies each event to the
+    /// strategy's view of the book and calls the strategy. After each call
+    /// the other queues' times are read again (the strategy may have queued
+    /// something due before the next batch), so this is the order
+    /// [`process_due`](Self::process_due) would pick, without going back to
+    /// it for every batch.
+    fn deliver_feed(&mut self, limit: i64, mut arrival: i64, mut until: i64) {
         loop {
             let t = self.sim.feed.next_time();
-            if t == i64::MAX || t >= before || t > until {
+            if t == i64::MAX || t >= limit || t >= arrival || t > until || self.failed() {
                 return;
             }
             self.batch.clear();
@@ -220,7 +223,9 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                 if let Err(e) = self.driver.events(self.api, self.sim, &self.batch) {
                     self.error = Some(e);
                 }
-                return;
+                let s = &*self.sim;
+                arrival = s.to_exchange.next_time();
+                until = s.responses.next_time().min(s.timers.next_time());
             }
         }
     }

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use ticktape_sdk::abi::{
-    InstrumentInfo, MAX_TIMERS_AT_NOW, OrderInfo, OrderRequest, OrderUpdate, PositionInfo, StrRef, log_level, reason,
-    update_kind,
+    BookTopInfo, InstrumentInfo, MAX_TIMERS_AT_NOW, OrderInfo, OrderRequest, OrderUpdate, PositionInfo, StrRef,
+    log_level, reason, update_kind,
 };
 use ticktape_tape::side;
 
@@ -212,6 +212,24 @@ impl Host for Sim<'_> {
 
     fn micro_price(&self, instrument: u32) -> f64 {
         self.venues.get(instrument as usize).and_then(|v| v.view.micro_price()).unwrap_or(f64::NAN)
+    }
+
+    #[inline]
+    fn book_top(&self, instrument: u32, levels: u32) -> Option<BookTopInfo> {
+        let b = &self.venues.get(instrument as usize)?.view;
+        let (bid, ask) = (b.best_bid(), b.best_ask());
+        let n = levels as usize;
+        Some(BookTopInfo {
+            bid_price: bid.map_or(0, |b| b.0),
+            bid_qty: bid.map_or(0, |b| b.1),
+            ask_price: ask.map_or(0, |a| a.0),
+            ask_qty: ask.map_or(0, |a| a.1),
+            bid_depth: if n == 0 { 0 } else { b.bid_depth(n) },
+            ask_depth: if n == 0 { 0 } else { b.ask_depth(n) },
+            has_bid: u8::from(bid.is_some()),
+            has_ask: u8::from(ask.is_some()),
+            reserved: [0; 6],
+        })
     }
 
     fn position(&self, instrument: u32) -> Option<PositionInfo> {

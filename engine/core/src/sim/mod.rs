@@ -467,6 +467,7 @@ impl<'a> Sim<'a> {
 
     /// Sets the strategy's clock for a callback at `t` and brings its view
     /// of the books up to `t`.
+    #[inline]
     fn set_clock(&mut self, t: i64) {
         self.now = t;
         self.feed.sync(&mut self.venues, t);

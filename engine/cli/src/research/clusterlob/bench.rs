@@ -137,4 +137,11 @@ pub(crate) fn report(f: &FeaturesTrain) {
         fe / f.trades.max(1) as f64 * 1e9,
         tr / f.rows.max(1) as f64 * 1e9
     );
+    // Features scale with every event replayed, train with the rows counted (the k-means sample is
+    // capped by --fit-rows, so this over-estimates train for a week).
+    let week =
+        (27_600_000.0 + 276_000_000.0) * (h + fe) / f.events.max(1) as f64 + 27_600_000.0 * tr / f.rows.max(1) as f64;
+    println!(
+        "  extrapolated to the seed's week (hash + features per event, train per row): {week:.1}s (target under 20 s)"
+    );
 }
