@@ -30,7 +30,6 @@ enum Topic {
     Styles(styles::StylesArgs),
     /// Factor ensembles: grid search of signal models, portfolio weights.
     Factors(factors::FactorsArgs),
-    /// One trader's fills joined with the market before each (seed 003).
     Trades(trades::TradesArgs),
 }
 

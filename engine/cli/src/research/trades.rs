@@ -111,8 +111,8 @@ pub(crate) const QUOTE_SUFFIXES: &[&str] = &[
 /// DIR/archetypes.parquet and DIR/direction.parquet.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  ticktape research trades --account 0xb7b6f3cea3f66bf5 fills/hyperliquid.0xb7b6f3cea3f66bf5.fills.tape \\
-      --market hl/hyperliquid.BTC.trades.tape hl/hyperliquid.BTC.l2.tape -o out/trades
+  ticktape research trades --account 0xb7b6f3ce fills/hyperliquid.0xb7b6f3ce00000000.fills.tape \\
+      --market mkt/hyperliquid.BTC.trades.tape mkt/hyperliquid.BTC.l2.tape -o out/trades --allow-gaps
   ticktape research trades --account 0xb7b6f3cea3f66bf525f4c3a4a1e8a3c1a7b2e0d9 fills/*.fills.tape \\
       --market binance/*.tape --map BTC=BTCUSDT --map ETH=ETHUSDT -o out/trades --k 5 --folds 4
   ticktape research trades --account 0x00000000000000ab f.tape --market t.tape q.tape -o out --exec crossed --seed 1")]
@@ -746,6 +746,7 @@ pub(crate) fn run(a: TradesArgs) -> Result<()> {
     let insts = replay.instruments();
     let market_insts: BTreeSet<usize> = replay.tape_instruments()[1..].iter().copied().collect();
     let mut notes = Vec::new();
+    let mut unmatched = Vec::new();
     let mut coin_map = Vec::new();
     for c in &coins {
         let coin = ticktape_tape::header::text_field(c).to_owned();
@@ -761,7 +762,7 @@ pub(crate) fn run(a: TradesArgs) -> Result<()> {
         };
         let target = match cands.as_slice() {
             [] => {
-                notes.push(format!("no market tape for coin {coin}: its fills have no market features"));
+                unmatched.push(coin.clone());
                 None
             }
             [i] => Some((*i, format!("{}:{}", insts[*i].venue, insts[*i].symbol))),
@@ -771,6 +772,12 @@ pub(crate) fn run(a: TradesArgs) -> Result<()> {
             ),
         };
         coin_map.push((*c, target));
+    }
+    if !unmatched.is_empty() {
+        notes.push(format!(
+            "no market tape for coin(s) {} (name one with --map COIN=SYMBOL): their fills have no market features",
+            unmatched.join(", ")
+        ));
     }
     let mut states: Vec<Option<MarketState>> = Vec::with_capacity(insts.len());
     for (i, inst) in insts.iter().enumerate() {
