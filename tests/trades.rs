@@ -52,15 +52,7 @@ fn quotes(dir: &Path, symbol: &str, q: &[(i64, i64, i64, i64, i64)]) -> PathBuf 
     let path = dir.join(meta.file_name(Quote::KIND));
     let mut w = TapeWriter::<Quote>::create(&path, &meta).unwrap();
     for &(ts, bid_price, bid_qty, ask_price, ask_qty) in q {
-        w.push(&Quote {
-            ts: Stamp { exchange: ts, local: ts },
-            bid_price,
-            bid_qty,
-            ask_price,
-            ask_qty,
-            ..Quote::default()
-        })
-        .unwrap();
+        w.push(&Quote { ts: Stamp { exchange: ts, local: ts }, bid_price, bid_qty, ask_price, ask_qty }).unwrap();
     }
     w.finish().unwrap();
     path
@@ -316,7 +308,7 @@ fn real_hyperliquid_fills_against_a_later_capture_get_no_market_features() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let fl = fd.join("hyperliquid.0xb7b6f3ce00000000.fills.tape");
-    let market = vec![md.join("hyperliquid.BTC.l2.tape"), md.join("hyperliquid.BTC.trades.tape")];
+    let market = [md.join("hyperliquid.BTC.l2.tape"), md.join("hyperliquid.BTC.trades.tape")];
     let out = tmp.path().join("out");
     let mut args = vec!["research", "trades", "--account", "0xb7b6f3ce", fl.to_str().unwrap(), "--market"];
     args.extend(market.iter().map(|p| p.to_str().unwrap()));

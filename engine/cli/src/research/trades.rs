@@ -419,7 +419,10 @@ impl MarketState {
 struct Rows {
     ts: Vec<i64>,
     coin: Vec<String>,
-    market: Vec<Option<String>>,
+    /// Instrument index of the market each fill was joined with.
+    market: Vec<Option<usize>>,
+    /// `venue:symbol` of each instrument.
+    names: Vec<String>,
     is_buy: Vec<bool>,
     price: Vec<f64>,
     qty: Vec<f64>,
@@ -442,7 +445,7 @@ struct Joiner {
     dirty: Vec<usize>,
     is_dirty: Vec<bool>,
     /// Coin (NUL-padded) → instrument index and market symbol.
-    coins: Vec<([u8; 16], Option<(usize, String)>)>,
+    coins: Vec<([u8; 16], Option<usize>)>,
     scale: (f64, f64, f64),
     rows: Rows,
 }
@@ -461,10 +464,10 @@ impl Joiner {
         let t = f.ts.exchange;
         let is_buy = f.side == side::BUY;
         let price = f.price as f64 * px;
-        let target = self.coins.iter().find(|c| c.0 == f.symbol).and_then(|c| c.1.clone());
+        let target = self.coins.iter().find(|c| c.0 == f.symbol).and_then(|c| c.1);
         let (feat, market) = match target {
-            Some((inst, name)) => match self.states[inst].as_mut() {
-                Some(s) => (features(is_buy, price, t, &s.view(t)), Some(name)),
+            Some(inst) => match self.states[inst].as_mut() {
+                Some(s) => (features(is_buy, price, t, &s.view(t)), Some(inst)),
                 None => (Features::default(), None),
             },
             None => (Features::default(), None),
@@ -765,7 +768,7 @@ pub(crate) fn run(a: TradesArgs) -> Result<()> {
                 unmatched.push(coin.clone());
                 None
             }
-            [i] => Some((*i, format!("{}:{}", insts[*i].venue, insts[*i].symbol))),
+            [i] => Some(*i),
             many => bail!(
                 "coin {coin} matches several markets ({}); pick one with --map {coin}=SYMBOL",
                 many.iter().map(|&i| format!("{}:{}", insts[i].venue, insts[i].symbol)).collect::<Vec<_>>().join(", ")
@@ -781,7 +784,7 @@ pub(crate) fn run(a: TradesArgs) -> Result<()> {
     }
     let mut states: Vec<Option<MarketState>> = Vec::with_capacity(insts.len());
     for (i, inst) in insts.iter().enumerate() {
-        let used = coin_map.iter().any(|c| c.1.as_ref().is_some_and(|t| t.0 == i));
+        let used = coin_map.iter().any(|c| c.1 == Some(i));
         states.push(if used { Some(MarketState::new(inst.price_exponent, inst.qty_exponent)?) } else { None });
     }
     let mut j = Joiner {
@@ -792,7 +795,7 @@ pub(crate) fn run(a: TradesArgs) -> Result<()> {
         states,
         coins: coin_map,
         scale,
-        rows: Rows::default(),
+        rows: Rows { names: insts.iter().map(|i| format!("{}:{}", i.venue, i.symbol)).collect(), ..Rows::default() },
     };
     let outcome = replay.run(&mut j)?;
     let join_secs = t0.elapsed().as_secs_f64();
@@ -915,7 +918,7 @@ fn write_fills(dir: &Path, r: &Rows, an: &Analysis) -> Result<()> {
     let mut t = Table::new()
         .ts("ts", r.ts.clone())
         .utf8("coin", r.coin.clone())
-        .utf8_opt("market", r.market.clone())
+        .utf8_opt("market", r.market.iter().map(|m| m.map(|i| r.names[i].clone())).collect())
         .utf8("side", r.is_buy.iter().map(|&b| if b { "buy" } else { "sell" }.to_owned()).collect())
         .f64("price", r.price.clone())
         .f64("qty", r.qty.clone())

@@ -177,7 +177,7 @@ mod tests {
             assert_eq!(w.count(), inside.len());
             let sum: f64 = inside.iter().map(|(_, x)| x).sum();
             assert!((w.sum() - sum).abs() < 1e-9, "{} vs {sum}", w.sum());
-            let before = all.iter().filter(|(ts, _)| *ts <= now - 5 * S).next_back().copied();
+            let before = all.iter().rfind(|(ts, _)| *ts <= now - 5 * S).copied();
             assert_eq!(w.last_evicted(), before);
         }
     }
