@@ -693,6 +693,23 @@ pub(crate) fn walk_forward(x: &[f64], d: usize, y: &[bool], ts: &[i64], k: usize
 }
 
 pub(crate) fn run(a: TradesArgs) -> Result<()> {
+    run_timed(&a).map(|_| ())
+}
+
+/// Seconds spent in each phase of a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Timings {
+    pub(crate) join: f64,
+    pub(crate) stats: f64,
+    pub(crate) archetypes: f64,
+    pub(crate) direction: f64,
+    pub(crate) write: f64,
+    pub(crate) total: f64,
+    pub(crate) fills: usize,
+    pub(crate) events: u64,
+}
+
+pub(crate) fn run_timed(a: &TradesArgs) -> Result<Timings> {
     if !(a.level > 0.0 && a.level < 1.0) {
         bail!("--level {} must be in (0, 1), e.g. 0.95", a.level);
     }
@@ -801,13 +818,19 @@ pub(crate) fn run(a: TradesArgs) -> Result<()> {
     let join_secs = t0.elapsed().as_secs_f64();
     let rows = j.rows;
 
-    let an = analyse(&rows, &a, notes)?;
+    let mut tm = Timings { join: join_secs, ..Timings::default() };
+    let an = analyse(&rows, a, notes, &mut tm)?;
+    let tw = std::time::Instant::now();
     let staging = ticktape_engine::results::stage(&a.out, a.force)?;
     write_fills(staging.dir(), &rows, &an)?;
-    write_stats(staging.dir(), &a, &address, account, &an)?;
+    write_stats(staging.dir(), a, &address, account, &an)?;
     let arch_text = write_archetypes(staging.dir(), &rows, &an)?;
     write_direction(staging.dir(), &an)?;
     staging.promote()?;
+    tm.write = tw.elapsed().as_secs_f64();
+    tm.total = t0.elapsed().as_secs_f64();
+    tm.fills = rows.ts.len();
+    tm.events = outcome.events - n_fills as u64;
 
     for n in &an.notes {
         eprintln!("note: {n}");
@@ -841,12 +864,17 @@ pub(crate) fn run(a: TradesArgs) -> Result<()> {
         _ => "–".to_owned(),
     };
     println!("direction model ({} folds with a model): accuracy {}, ROC AUC {}", acc.len(), ms(&acc), ms(&auc));
+    println!(
+        "time: join {:.2}s, maker/taker {:.2}s, archetypes {:.2}s, direction {:.2}s, write {:.2}s, total {:.2}s",
+        tm.join, tm.stats, tm.archetypes, tm.direction, tm.write, tm.total
+    );
     println!("wrote {}/fills.parquet, stats.json, archetypes.parquet, direction.parquet", a.out.display());
-    Ok(())
+    Ok(tm)
 }
 
-fn analyse(r: &Rows, a: &TradesArgs, mut notes: Vec<String>) -> Result<Analysis> {
+fn analyse(r: &Rows, a: &TradesArgs, mut notes: Vec<String>, tm: &mut Timings) -> Result<Analysis> {
     let n = r.ts.len();
+    let t = std::time::Instant::now();
     let exec: Vec<Exec> = (0..n)
         .map(|i| match a.exec {
             ExecRule::Price => exec_by_price(r.is_buy[i], r.price[i], r.f[i].bid, r.f[i].ask),
@@ -869,6 +897,8 @@ fn analyse(r: &Rows, a: &TradesArgs, mut notes: Vec<String>) -> Result<Analysis>
         ));
     }
 
+    tm.stats = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     // Archetypes on the fills with a top of book.
     let rows: Vec<usize> = (0..n).filter(|&i| r.f[i].mid.is_some()).collect();
     let d = CLUSTER_FEATURES.len();
@@ -885,6 +915,8 @@ fn analyse(r: &Rows, a: &TradesArgs, mut notes: Vec<String>) -> Result<Analysis>
         None
     };
 
+    tm.archetypes = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     // Direction model on the fills with a market.
     let rows: Vec<usize> = (0..n).filter(|&i| r.has_market[i]).collect();
     let d = DIRECTION_FEATURES.len();
@@ -893,6 +925,7 @@ fn analyse(r: &Rows, a: &TradesArgs, mut notes: Vec<String>) -> Result<Analysis>
     let y: Vec<bool> = rows.iter().map(|&i| r.is_buy[i]).collect();
     let ts: Vec<i64> = rows.iter().map(|&i| r.ts[i]).collect();
     let direction = walk_forward(&x, d, &y, &ts, a.folds as usize, a.c)?;
+    tm.direction = t.elapsed().as_secs_f64();
     if direction.is_empty() {
         notes.push(format!(
             "direction model needs at least {} fills with a market for {} folds, got {}",
@@ -1071,6 +1104,144 @@ fn write_direction(dir: &Path, an: &Analysis) -> Result<()> {
         .f64_opt("roc_auc", d.iter().map(|f| f.roc_auc).collect())
         .bool("converged", d.iter().map(|f| f.converged).collect())
         .write(&dir.join("direction.parquet"))?;
+    Ok(())
+}
+
+/// `research trades` on generated data: one account's fills against a
+/// generated BTCUSDT trades + L2 market.
+///
+/// Without TAPES, generates --events market records (trades + L2) first;
+/// then writes --fills fills of one account, taken at every n-th market
+/// trade's time and price (random side, size, PnL and CROSSED flag). Each of
+/// --runs runs is the whole command, timed per phase: the join (one replay of
+/// the fills and the market, the features), the maker/taker statistics
+/// (--resamples bootstrap rounds), the archetypes (k = 8, --n-init
+/// restarts), the direction model (5 folds) and the writes. Generation is not
+/// timed. Reports the median of each phase.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape bench trades                                  # 1M fills against 20M market events
+  ticktape bench trades --events 2M --fills 100k --runs 5
+  ticktape bench trades --resamples 20000 --n-init 10     # the seed's options")]
+pub(crate) struct TradesBench {
+    /// Market tapes of one instrument (trades + L2 or quotes) instead of generated ones.
+    #[arg(value_name = "TAPE")]
+    tapes: Vec<PathBuf>,
+    /// Market records to generate when no tapes are given.
+    #[arg(long, default_value = "20M", value_parser = crate::fmt::parse_count)]
+    events: u64,
+    /// Fills of the account.
+    #[arg(long, default_value = "1M", value_parser = crate::fmt::parse_count)]
+    fills: u64,
+    /// Timed runs.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Bootstrap resamples of the maker/taker comparison.
+    #[arg(long, default_value_t = 1000)]
+    resamples: usize,
+    /// k-means++ restarts of the archetypes.
+    #[arg(long, default_value_t = 1)]
+    n_init: usize,
+}
+
+pub(crate) fn bench(b: TradesBench) -> Result<()> {
+    use ticktape_tape::{Stamp, TapeMeta, TapeWriter, Trade};
+    let (paths, _gen) = crate::bench::tapes_or_generate(&b.tapes, b.events, &["BTCUSDT".to_owned()], false)?;
+    let mut trade_tape = None;
+    for p in &paths {
+        let t = Tape::open(p)?;
+        if t.kind() == RecordKind::Trade {
+            trade_tape = Some(t);
+        }
+    }
+    let Some(tt) = trade_tape else { bail!("no trades tape among the market tapes") };
+    let trades = tt.records::<Trade>()?;
+    if trades.is_empty() || b.fills == 0 {
+        bail!("need market trades and --fills ≥ 1");
+    }
+    let step = (trades.len() / b.fills as usize).max(1);
+    let work = tempfile::tempdir().context("cannot create a temporary folder for the fills tape")?;
+    let h = tt.header();
+    let meta = TapeMeta {
+        symbol: "0x00000000000000ab".into(),
+        venue: "hyperliquid".into(),
+        price_exponent: h.price_exponent,
+        qty_exponent: h.qty_exponent,
+        value_exponent: -6,
+        ..TapeMeta::default()
+    };
+    let fills_path = work.path().join(meta.file_name(RecordKind::Fill));
+    let mut w = TapeWriter::<Fill>::create(&fills_path, &meta)?;
+    let mut sym = [0u8; 16];
+    sym[..3].copy_from_slice(b"BTC");
+    let mut x = 0x5EED_u64;
+    let mut next = || {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut n = 0u64;
+    for t in trades.iter().step_by(step).take(b.fills as usize) {
+        let r = next();
+        w.push(&Fill {
+            ts: Stamp { exchange: t.ts.exchange, local: t.ts.exchange },
+            account: 0xab,
+            price: t.price,
+            qty: t.qty.max(1),
+            closed_pnl: (r % 2_000_001) as i64 - 1_000_000,
+            fee: (r >> 40) as i64 % 1000,
+            symbol: sym,
+            side: if r >> 63 == 0 { side::BUY } else { side::SELL },
+            flags: if (r >> 62) & 1 == 0 { fill_flags::CROSSED } else { 0 },
+            ..Fill::default()
+        })?;
+        n += 1;
+    }
+    w.finish()?;
+    println!("wrote {n} fills of one account (every {step}th market trade)");
+    let mut all = Vec::new();
+    for run in 0..b.runs {
+        let a = TradesArgs {
+            account: "0x00000000000000ab".into(),
+            fills: fills_path.clone(),
+            market: paths.clone(),
+            out: work.path().join("out"),
+            map: Vec::new(),
+            exec: ExecRule::Price,
+            resamples: b.resamples,
+            level: 0.95,
+            seed: 7,
+            k: 8,
+            n_init: b.n_init,
+            folds: 5,
+            c: 1.0,
+            allow_gaps: false,
+            force: run > 0,
+        };
+        all.push(run_timed(&a)?);
+    }
+    let med = |f: fn(&Timings) -> f64| {
+        let v: Vec<f64> = all.iter().map(f).collect();
+        stats::quantile(&v, 0.5).unwrap_or(f64::NAN)
+    };
+    let (join, total) = (med(|t| t.join), med(|t| t.total));
+    let t = all[0];
+    println!(
+        "bench trades: {} fills × {} market events, medians of {} runs: join {join:.2}s ({:.1} M events/s), \
+         maker/taker {:.2}s ({} resamples), archetypes {:.2}s (n_init {}), direction {:.2}s, write {:.2}s, total {total:.2}s",
+        t.fills,
+        t.events,
+        b.runs,
+        (t.events + t.fills as u64) as f64 / join / 1e6,
+        med(|t| t.stats),
+        b.resamples,
+        med(|t| t.archetypes),
+        b.n_init,
+        med(|t| t.direction),
+        med(|t| t.write),
+    );
     Ok(())
 }
 
