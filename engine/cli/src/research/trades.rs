@@ -735,6 +735,7 @@ pub(crate) fn run_timed(a: &TradesArgs) -> Result<Timings> {
     let mut coins: BTreeSet<[u8; 16]> = BTreeSet::new();
     let mut others: BTreeSet<u64> = BTreeSet::new();
     let mut n_fills = 0usize;
+    let tape_fills = recs.len() as u64;
     for f in recs {
         if f.account == account {
             coins.insert(f.symbol);
@@ -830,7 +831,7 @@ pub(crate) fn run_timed(a: &TradesArgs) -> Result<Timings> {
     tm.write = tw.elapsed().as_secs_f64();
     tm.total = t0.elapsed().as_secs_f64();
     tm.fills = rows.ts.len();
-    tm.events = outcome.events - n_fills as u64;
+    tm.events = outcome.events - tape_fills;
 
     for n in &an.notes {
         eprintln!("note: {n}");
@@ -838,7 +839,7 @@ pub(crate) fn run_timed(a: &TradesArgs) -> Result<Timings> {
     println!(
         "joined {} fills of {address} with {} market events in {join_secs:.2}s; {} with a top of book",
         rows.ts.len(),
-        outcome.events - n_fills as u64,
+        tm.events,
         rows.f.iter().filter(|f| f.mid.is_some()).count()
     );
     let c = &an.cmp;
