@@ -1201,7 +1201,7 @@ pub(crate) fn bench(b: TradesBench) -> Result<()> {
         n += 1;
     }
     w.finish()?;
-    println!("wrote {n} fills of one account (every {step}th market trade)");
+    println!("wrote {n} fills of one account (one per {step} market trades)");
     let mut all = Vec::new();
     for run in 0..b.runs {
         let a = TradesArgs {
