@@ -27,6 +27,7 @@ enum What {
     Rbsa(crate::research::bench::RbsaBench),
     Sweep(SweepBench),
     Factors(crate::research::factors::FactorsBench),
+    Trades(crate::research::trades::TradesBench),
 }
 
 /// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
@@ -224,6 +225,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Rbsa(r) => crate::research::bench::run(r),
         What::Sweep(s) => sweep_bench(s),
         What::Factors(f) => crate::research::factors::bench(f),
+        What::Trades(t) => crate::research::trades::bench(t),
     }
 }
 
@@ -306,7 +308,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// The given tapes, or freshly generated synthetic ones (kept alive by the
 /// returned folder).
-fn tapes_or_generate(
+pub(crate) fn tapes_or_generate(
     tapes: &[PathBuf],
     events: u64,
     symbols: &[String],

@@ -13,6 +13,7 @@ mod data;
 pub(crate) mod factors;
 pub(crate) mod rbsa;
 pub(crate) mod styles;
+pub(crate) mod trades;
 
 /// Research commands: turn tapes and tables into the tables and charts the
 /// strategies come from.
@@ -29,6 +30,7 @@ enum Topic {
     Styles(styles::StylesArgs),
     /// Factor ensembles: grid search of signal models, portfolio weights.
     Factors(factors::FactorsArgs),
+    Trades(trades::TradesArgs),
 }
 
 pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
@@ -37,5 +39,6 @@ pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
         Topic::Rbsa(a) => rbsa::run(a),
         Topic::Styles(a) => styles::run(a),
         Topic::Factors(f) => factors::run(f),
+        Topic::Trades(a) => trades::run(a),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Each type folds one value (or one pair) at a time into a statistic. An
 //! `update` allocates nothing, formats nothing and locks nothing; rolling
-//! windows allocate their ring buffer once, in the constructor.
+//! windows allocate their ring buffer once, in the constructor (the time
+//! window [`TimeWindow`] grows its ring only past its peak occupancy).
 //!
 //! | type | statistic | cost per `update` |
 //! |---|---|---|
@@ -13,6 +14,7 @@
 //! | [`RollingMin`], [`RollingMax`] | min / max of the last N values | O(1) amortised |
 //! | [`RollingRank`] | rank and percentile of the newest value among the last N | **O(N)**, a branch-free scan |
 //! | [`RollingCorr`] | covariance and correlation of the last N pairs | O(1) |
+//! | [`TimeWindow`] | count, sum and boundary values of the entries of the last `span` of event time | O(1) amortised; grows only past its peak occupancy |
 //!
 //! # Conventions
 //!
@@ -69,6 +71,7 @@ mod ring;
 mod stats;
 #[cfg(test)]
 mod testkit;
+mod window;
 
 pub use corr::RollingCorr;
 pub use decay::DecayAccumulator;
@@ -76,6 +79,7 @@ pub use ewma::{Ewma, TimeEwma};
 pub use extremum::{RollingMax, RollingMin};
 pub use rank::RollingRank;
 pub use stats::RollingStats;
+pub use window::TimeWindow;
 
 use std::time::Duration;
 
