@@ -627,7 +627,8 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
                 if let Some((n, _)) = crate::supervise::progress(staging.dir()) {
                     bar.set(n);
                 }
-                std::thread::sleep(std::time::Duration::from_millis(200));
+                // As often as the plain lines are due (at most 5 times a second).
+                std::thread::sleep(crate::progress::interval().min(std::time::Duration::from_millis(200)));
             }
         });
         let o = crate::supervise::supervise(args, staging.dir(), time_limit, memory_limit);
