@@ -11,6 +11,7 @@ use clap::Subcommand;
 pub(crate) mod bench;
 mod data;
 pub(crate) mod factors;
+pub(crate) mod profile;
 pub(crate) mod rbsa;
 pub(crate) mod styles;
 
@@ -29,6 +30,7 @@ enum Topic {
     Styles(styles::StylesArgs),
     /// Factor ensembles: grid search of signal models, portfolio weights.
     Factors(factors::FactorsArgs),
+    Profile(profile::ProfileArgs),
 }
 
 pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
@@ -37,5 +39,6 @@ pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
         Topic::Rbsa(a) => rbsa::run(a),
         Topic::Styles(a) => styles::run(a),
         Topic::Factors(f) => factors::run(f),
+        Topic::Profile(p) => profile::run(p),
     }
 }
