@@ -159,6 +159,7 @@ fn cycles_of(c: &RecordBatch, coin: &str) -> Vec<CycleRow> {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn row(side: &str, start: &str, end: &str, fills: u64, adds: u64, partial: u64, max: f64, pnl: f64) -> CycleRow {
     (side.into(), start.into(), end.into(), fills, adds, partial, max, pnl)
 }
