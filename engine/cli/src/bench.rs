@@ -27,6 +27,7 @@ enum What {
     Rbsa(crate::research::bench::RbsaBench),
     Sweep(SweepBench),
     Factors(crate::research::factors::FactorsBench),
+    Profile(crate::research::profile::ProfileBench),
 }
 
 /// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
@@ -219,6 +220,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Rbsa(r) => crate::research::bench::run(r),
         What::Sweep(s) => sweep_bench(s),
         What::Factors(f) => crate::research::factors::bench(f),
+        What::Profile(p) => crate::research::profile::bench(p),
     }
 }
 
@@ -580,7 +582,7 @@ fn convert_bench(a: ConvertBench) -> Result<()> {
 }
 
 /// Peak resident set of this process (VmHWM), bytes.
-fn resident_peak() -> Option<u64> {
+pub(crate) fn resident_peak() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     l.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
@@ -764,7 +766,7 @@ fn sweep_bench(a: SweepBench) -> Result<()> {
 }
 
 /// User + system CPU time of this process so far, seconds.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     // SAFETY: getrusage writes into the zeroed struct we pass; no other
     // preconditions.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };

@@ -637,6 +637,109 @@ pub(crate) fn run(a: ProfileArgs) -> Result<()> {
     Ok(())
 }
 
+/// Trader-profiling throughput: `research profile` (tiers 1–4: read the tapes, group by account,
+/// positions and cycles, daily rows, Sharpe, classes, liquidation lists) over generated fills, and
+/// the four Parquet tables written, on --threads threads.
+///
+/// Without TAPES, first generates --fills fills of --accounts accounts (`gen --fills`; not timed in
+/// the profile figure). Reports each of --runs passes and the median: the profile itself, the
+/// table writing, fills/s, CPU seconds, the peak heap above the baseline and the resident peak
+/// (VmHWM, which includes the mapped tape pages). Target: 10 M fills of 100,000 accounts in under
+/// 10 s on 2 cores. Against polars computing tier 1 from Parquet:
+/// data-tools/benches/profile_vs_polars.py.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ticktape bench profile                          # the target: 10M fills, 100k accounts
+  ticktape bench profile --fills 1M --accounts 10k --runs 5
+  ticktape bench profile gen/synthetic.all.fills.tape --threads 1")]
+pub(crate) struct ProfileBench {
+    /// Fills tapes instead of generated ones.
+    #[arg(value_name = "TAPE")]
+    tapes: Vec<PathBuf>,
+    /// Fills to generate.
+    #[arg(long, default_value = "10M", value_parser = crate::fmt::parse_count)]
+    fills: u64,
+    /// Accounts to generate.
+    #[arg(long, default_value = "100k", value_parser = crate::fmt::parse_count)]
+    accounts: u64,
+    /// Timed passes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub(crate) fn bench(a: ProfileBench) -> Result<()> {
+    use crate::fmt::{bytes, thousands};
+    let tmp = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let tapes = if a.tapes.is_empty() {
+        let accounts = u32::try_from(a.accounts).ok().filter(|n| *n > 0).context("--accounts must be 1..2^32")?;
+        let cfg = ticktape_engine::synth_fills::FillsConfig::new(a.fills, accounts);
+        let t0 = std::time::Instant::now();
+        let s = ticktape_engine::synth_fills::generate_fills(&cfg, tmp.path())?;
+        println!(
+            "generated {} fills of {} accounts ({}) in {:.2}s",
+            thousands(s.tape.records),
+            thousands(a.accounts),
+            bytes(s.tape.bytes),
+            t0.elapsed().as_secs_f64()
+        );
+        vec![s.tape.path]
+    } else {
+        a.tapes.clone()
+    };
+    let threads = super::rbsa::threads(a.threads);
+    let rules = Rules::default();
+    println!("machine: {}; {threads} threads", crate::bench::machine());
+    let (mut prof, mut write, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let base = crate::alloc::live();
+    crate::alloc::reset_peak();
+    let mut last = None;
+    for r in 0..a.runs {
+        let c0 = crate::bench::cpu_seconds();
+        let t0 = std::time::Instant::now();
+        let p = compute(&tapes, &rules, threads)?;
+        let t1 = t0.elapsed().as_secs_f64();
+        let out = tmp.path().join(format!("out{r}"));
+        std::fs::create_dir_all(&out)?;
+        write_tables(&out, &p)?;
+        let t2 = t0.elapsed().as_secs_f64() - t1;
+        let c = crate::bench::cpu_seconds() - c0;
+        std::fs::remove_dir_all(&out)?;
+        println!(
+            "pass {}: profile {t1:.2}s ({}), tables {t2:.2}s, CPU {c:.2}s; {} accounts, {} cycles, {} account-days",
+            r + 1,
+            crate::fmt::rate(p.fills as f64 / t1),
+            thousands(p.profiles.len() as u64),
+            thousands(p.cycles.len() as u64),
+            thousands(p.days.len() as u64)
+        );
+        prof.push(t1);
+        write.push(t2);
+        cpu.push(c);
+        last = Some(p.fills);
+    }
+    let heap = crate::alloc::peak().saturating_sub(base);
+    let fills = last.unwrap_or(0);
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    };
+    let (p, w, c) = (med(&mut prof), med(&mut write), med(&mut cpu));
+    println!(
+        "median of {}: profile {p:.2}s ({}, {:.0} ns/fill), + tables {w:.2}s = {:.2}s; CPU {c:.2}s; peak heap {}; resident peak {}",
+        a.runs,
+        crate::fmt::rate(fills as f64 / p),
+        p * 1e9 / fills.max(1) as f64,
+        p + w,
+        bytes(heap as u64),
+        crate::bench::resident_peak().map_or("-".into(), bytes)
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
