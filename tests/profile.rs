@@ -14,6 +14,7 @@ use arrow_array::{Array, RecordBatch};
 use common::*;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
+use ticktape_tape::{Fill, TapeMeta, TapeWriter, side};
 
 const ACCOUNT: &str = "0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2";
 
@@ -457,4 +458,23 @@ fn a_market_tape_is_one_clear_error() {
     assert_one_error_line(&o, &[tapes[0].file_name().unwrap().to_str().unwrap(), "fills tapes"]);
     let o = run(&["research", "profile", dir.path().join("none.tape").to_str().unwrap(), "-o", "x"]);
     assert_one_error_line(&o, &["none.tape"]);
+    // A fill that breaks the record rules (size 0): the file, record and byte offset, no output.
+    let meta = TapeMeta {
+        symbol: "x".into(),
+        venue: "t".into(),
+        price_exponent: -2,
+        qty_exponent: -2,
+        value_exponent: -2,
+        ..TapeMeta::default()
+    };
+    let bad = dir.path().join("bad.fills.tape");
+    let mut w = TapeWriter::<Fill>::create(&bad, &meta).unwrap();
+    let ok = Fill { side: side::BUY, qty: 5, price: 100, ..Fill::default() };
+    w.push(&ok).unwrap();
+    w.push(&Fill { qty: 0, ..ok }).unwrap();
+    w.finish().unwrap();
+    let out = dir.path().join("pb");
+    let o = run(&["research", "profile", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_one_error_line(&o, &["bad.fills.tape", "record 1", "quantity is not positive"]);
+    assert!(!out.exists());
 }

@@ -63,7 +63,7 @@ pub struct FillsSummary {
     pub tape: TapeSummary,
     /// The accounts CSV (`account_id,address`) beside it.
     pub accounts_csv: PathBuf,
-    /// Fills per flag: liquidation, liquidated, TWAP.
+    /// Fills with `LIQUIDATION` (both sides of each liquidation).
     pub liquidation_fills: u64,
     /// Fills with `LIQUIDATED`.
     pub liquidated_fills: u64,
@@ -369,10 +369,16 @@ pub fn generate_fills(cfg: &FillsConfig, out_dir: &Path) -> Result<FillsSummary>
                 }
             };
         }
-        let diff = st.target - st.pos;
-        if diff == 0 {
-            // A liquidator with nothing to unwind makes a small market trade.
-            st.target = if rng.random::<bool>() { slice_lots } else { -slice_lots };
+        if st.target == st.pos {
+            // At the target (a liquidator with nothing to unwind, or a redraw that landed on the
+            // position): close, or open a small position from flat.
+            st.target = if st.pos != 0 {
+                0
+            } else if rng.random::<bool>() {
+                slice_lots
+            } else {
+                -slice_lots
+            };
         }
         let diff = st.target - st.pos;
         let crosses = st.pos != 0 && (st.target > 0) != (st.pos > 0) && st.target != 0;

@@ -12,7 +12,7 @@ use ticktape_engine::table::Table;
 use ticktape_research::profile::{
     AccountProfile, Class, Cycle, Day, NO_START, NS_PER_DAY, ProfileFill, Profiler, Rules,
 };
-use ticktape_tape::{Fill, RecordKind, Tape, UNDEF, fill_flags, side};
+use ticktape_tape::{Fill, Record, RecordKind, Tape, UNDEF, fill_flags, side};
 
 /// The default rules file, as `--print-rules` prints it.
 pub(crate) const DEFAULT_RULES: &str = r#"# ticktape research profile: trader classes (tier 4).
@@ -128,6 +128,32 @@ pub(crate) struct Profiles {
     /// Fills read.
     pub(crate) fills: u64,
 }
+
+/// A multiply-rotate hasher for the account and coin maps (keys are ids and symbols from our own
+/// tapes, so no flooding defence is needed; SipHash would cost more than the rest of pass 1).
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
 /// One tape's scale factors.
 #[derive(Clone, Copy)]
@@ -249,9 +275,9 @@ pub(crate) fn compute(paths: &[PathBuf], rules: &Rules, threads: usize) -> Resul
     }
 
     // Pass 1: dense account and coin numbers (first seen), liquidations by coin.
-    let mut acct_of: HashMap<u64, u32> = HashMap::new();
+    let mut acct_of: FxMap<u64, u32> = FxMap::default();
     let mut acct_ids: Vec<u64> = Vec::new();
-    let mut coin_of: HashMap<[u8; 16], u32> = HashMap::new();
+    let mut coin_of: FxMap<[u8; 16], u32> = FxMap::default();
     let mut coin_syms: Vec<[u8; 16]> = Vec::new();
     let mut acct = Vec::with_capacity(total);
     let mut coin = Vec::with_capacity(total);
@@ -260,7 +286,10 @@ pub(crate) fn compute(paths: &[PathBuf], rules: &Rules, threads: usize) -> Resul
     let mut last_coin: Option<([u8; 16], u32)> = None;
     for (t, r) in recs.iter().enumerate() {
         let s = scales[t];
-        for f in r.iter() {
+        for (i, f) in r.iter().enumerate() {
+            if let Some(why) = f.check() {
+                return Err(tapes[t].file_record_error(tapes[t].file_index(i), why).into());
+            }
             let a = match last {
                 Some((id, a)) if id == f.account => a,
                 _ => {
