@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
-use ticktape_engine::table::Table;
+use ticktape_engine::table::{Table, TableWriter};
 use ticktape_research::profile::{
     AccountProfile, Class, Cycle, Day, NO_START, NS_PER_DAY, ProfileFill, Profiler, Rules,
 };
@@ -450,6 +450,13 @@ pub(crate) fn compute(paths: &[PathBuf], rules: &Rules, threads: usize) -> Resul
     Ok(Profiles { names, coins, profiles, classes, cycles, days, coin_liquidations, fills: total as u64 })
 }
 
+/// Slices of at most 1 M rows (one row group each; at least one, maybe empty), so that the
+/// string columns of the big tables are built a chunk at a time.
+fn chunks<T>(v: &[T]) -> impl Iterator<Item = &[T]> {
+    let n = v.len().div_ceil(1 << 20).max(1);
+    (0..n).map(move |i| &v[(i << 20).min(v.len())..((i + 1) << 20).min(v.len())])
+}
+
 fn opt(v: impl Iterator<Item = Option<f64>>) -> Vec<Option<f64>> {
     v.collect()
 }
@@ -496,38 +503,46 @@ pub(crate) fn write_tables(dir: &Path, p: &Profiles) -> Result<()> {
         .utf8("class", p.classes.iter().map(|c| c.name().to_owned()).collect())
         .write(&dir.join("profiles.parquet"))?;
 
-    let cs = &p.cycles;
-    Table::new()
-        .utf8("account", cs.iter().map(|c| p.names[c.account as usize].clone()).collect())
-        .utf8("coin", cs.iter().map(|c| p.coins[c.coin as usize].clone()).collect())
-        .utf8("side", cs.iter().map(|c| if c.long { "long" } else { "short" }.to_owned()).collect())
-        .utf8("start", cs.iter().map(|c| c.start.name().to_owned()).collect())
-        .utf8("end", cs.iter().map(|c| c.end.name().to_owned()).collect())
-        .ts("open_time", cs.iter().map(|c| c.open_ts).collect())
-        .ts_opt("close_time", cs.iter().map(|c| c.close_ts).collect())
-        .f64_opt("holding_hours", opt(cs.iter().map(Cycle::holding_hours)))
-        .u64("fills", cs.iter().map(|c| u64::from(c.fills)).collect())
-        .u64("adds", cs.iter().map(|c| u64::from(c.adds)).collect())
-        .u64("partial_closes", cs.iter().map(|c| u64::from(c.partial_closes)).collect())
-        .f64("max_size", cs.iter().map(|c| c.max_size).collect())
-        .f64_opt("entry_price", opt(cs.iter().map(|c| c.entry_price)))
-        .f64_opt("exit_price", opt(cs.iter().map(|c| c.exit_price)))
-        .f64("pnl", cs.iter().map(|c| c.pnl).collect())
-        .f64("fees", cs.iter().map(|c| c.fees).collect())
-        .f64("net_pnl", cs.iter().map(|c| c.pnl - c.fees).collect())
-        .bool("win", cs.iter().map(|c| c.end.closed() && c.pnl > 0.0).collect())
-        .write(&dir.join("cycles.parquet"))?;
+    let mut w = TableWriter::create(&dir.join("cycles.parquet"))?;
+    for cs in chunks(&p.cycles) {
+        w.push(
+            Table::new()
+                .utf8("account", cs.iter().map(|c| p.names[c.account as usize].clone()).collect())
+                .utf8("coin", cs.iter().map(|c| p.coins[c.coin as usize].clone()).collect())
+                .utf8("side", cs.iter().map(|c| if c.long { "long" } else { "short" }.to_owned()).collect())
+                .utf8("start", cs.iter().map(|c| c.start.name().to_owned()).collect())
+                .utf8("end", cs.iter().map(|c| c.end.name().to_owned()).collect())
+                .ts("open_time", cs.iter().map(|c| c.open_ts).collect())
+                .ts_opt("close_time", cs.iter().map(|c| c.close_ts).collect())
+                .f64_opt("holding_hours", opt(cs.iter().map(Cycle::holding_hours)))
+                .u64("fills", cs.iter().map(|c| u64::from(c.fills)).collect())
+                .u64("adds", cs.iter().map(|c| u64::from(c.adds)).collect())
+                .u64("partial_closes", cs.iter().map(|c| u64::from(c.partial_closes)).collect())
+                .f64("max_size", cs.iter().map(|c| c.max_size).collect())
+                .f64_opt("entry_price", opt(cs.iter().map(|c| c.entry_price)))
+                .f64_opt("exit_price", opt(cs.iter().map(|c| c.exit_price)))
+                .f64("pnl", cs.iter().map(|c| c.pnl).collect())
+                .f64("fees", cs.iter().map(|c| c.fees).collect())
+                .f64("net_pnl", cs.iter().map(|c| c.pnl - c.fees).collect())
+                .bool("win", cs.iter().map(|c| c.end.closed() && c.pnl > 0.0).collect()),
+        )?;
+    }
+    w.finish()?;
 
-    let ds = &p.days;
-    Table::new()
-        .utf8("account", ds.iter().map(|d| p.names[d.account as usize].clone()).collect())
-        .ts("day", ds.iter().map(|d| i64::from(d.day) * NS_PER_DAY).collect())
-        .u64("trades", ds.iter().map(|d| d.trades).collect())
-        .f64("volume", ds.iter().map(|d| d.volume).collect())
-        .f64("pnl", ds.iter().map(|d| d.pnl).collect())
-        .f64("fees", ds.iter().map(|d| d.fees).collect())
-        .f64("net_pnl", ds.iter().map(|d| d.pnl - d.fees).collect())
-        .write(&dir.join("daily.parquet"))?;
+    let mut w = TableWriter::create(&dir.join("daily.parquet"))?;
+    for ds in chunks(&p.days) {
+        w.push(
+            Table::new()
+                .utf8("account", ds.iter().map(|d| p.names[d.account as usize].clone()).collect())
+                .ts("day", ds.iter().map(|d| i64::from(d.day) * NS_PER_DAY).collect())
+                .u64("trades", ds.iter().map(|d| d.trades).collect())
+                .f64("volume", ds.iter().map(|d| d.volume).collect())
+                .f64("pnl", ds.iter().map(|d| d.pnl).collect())
+                .f64("fees", ds.iter().map(|d| d.fees).collect())
+                .f64("net_pnl", ds.iter().map(|d| d.pnl - d.fees).collect()),
+        )?;
+    }
+    w.finish()?;
 
     let rows = liquidation_rows(p);
     Table::new()
