@@ -11,6 +11,8 @@
 //!   silhouette score.
 //! - [`logistic`]: binary L2-regularised logistic regression (scikit-learn's `C` parametrisation),
 //!   ROC AUC and accuracy.
+//! - [`profile`]: trader profiling over fills (per-account aggregates, position cycles with
+//!   flips, partial closes and gaps, daily PnL and Sharpe, rule-based classes).
 //! - [`stats`]: mean, standard deviation, quantiles, Pearson and Spearman correlation, a seeded
 //!   bootstrap confidence interval of a mean difference, and Mann-Whitney U as scipy computes it.
 //!
@@ -37,6 +39,7 @@ pub mod clusterlob;
 pub mod enet;
 pub mod kmeans;
 pub mod logistic;
+pub mod profile;
 mod rng;
 pub mod stats;
 

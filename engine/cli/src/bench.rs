@@ -28,6 +28,7 @@ enum What {
     Sweep(SweepBench),
     Factors(crate::research::factors::FactorsBench),
     Trades(crate::research::trades::TradesBench),
+    Profile(crate::research::profile::ProfileBench),
 }
 
 /// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
@@ -226,6 +227,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Sweep(s) => sweep_bench(s),
         What::Factors(f) => crate::research::factors::bench(f),
         What::Trades(t) => crate::research::trades::bench(t),
+        What::Profile(p) => crate::research::profile::bench(p),
     }
 }
 
@@ -595,7 +597,7 @@ fn convert_bench(a: ConvertBench) -> Result<()> {
 }
 
 /// Peak resident set of this process (VmHWM), bytes.
-fn resident_peak() -> Option<u64> {
+pub(crate) fn resident_peak() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     l.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
@@ -800,7 +802,7 @@ fn sweep_bench(a: SweepBench) -> Result<()> {
 }
 
 /// User + system CPU time of this process so far, seconds.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     // SAFETY: getrusage writes into the zeroed struct we pass; no other
     // preconditions.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };

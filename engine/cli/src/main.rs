@@ -100,7 +100,9 @@ enum Command {
   ticktape gen --out data                                  # 1M events, BTCUSDT
   ticktape gen --out data --events 20M --symbols BTCUSDT,ETHUSDT,SOLUSDT --seed 7
   ticktape gen --out /big --events 130M                    # a ~5 GB tape pair
-  ticktape gen --out data --quotes                         # trades + best bid/offer quotes")]
+  ticktape gen --out data --quotes                         # trades + best bid/offer quotes
+  ticktape gen --out fills --fills 10M --accounts 100k     # a fills tape of 100k accounts (profile bench)
+  ticktape gen --out fills --fills 50k --accounts 200 --coins 5 --days 7 --seed 3")]
 struct GenArgs {
     /// Folder to write the tapes into (created if missing).
     #[arg(short, long, value_name = "DIR")]
@@ -122,6 +124,22 @@ struct GenArgs {
     /// message, like a bookTicker feed) instead of L2 level updates.
     #[arg(long)]
     quotes: bool,
+    /// Generate a fills tape of this many fills instead of a market: many
+    /// accounts (market makers, directional, basis, TWAP, retail and
+    /// liquidator kinds) on many coins, with opens, adds, partial closes,
+    /// flips, liquidations and TWAP fills (`synthetic.all.fills.tape` and
+    /// `synthetic.accounts.csv`). --events, --symbols and --quotes do not apply.
+    #[arg(long, value_parser = fmt::parse_count, value_name = "N")]
+    fills: Option<u64>,
+    /// Accounts of a --fills tape: 1000, 100k.
+    #[arg(long, default_value = "1000", value_parser = fmt::parse_count, requires = "fills")]
+    accounts: u64,
+    /// Coins of a --fills tape (the first 20 get Hyperliquid names and prices).
+    #[arg(long, default_value_t = 40, requires = "fills")]
+    coins: u32,
+    /// Days a --fills tape spans, from --start.
+    #[arg(long, default_value_t = 30, requires = "fills")]
+    days: u32,
 }
 
 /// Restores the default action for SIGPIPE, so that `ticktape ... | head`
@@ -172,6 +190,9 @@ fn gen_cmd(a: GenArgs) -> anyhow::Result<()> {
         .start
         .timestamp_nanos_opt()
         .ok_or_else(|| anyhow::anyhow!("--start {} is outside the representable range (1677–2262)", a.start))?;
+    if let Some(fills) = a.fills {
+        return gen_fills(&a, fills, start_ns);
+    }
     let cfg = SynthConfig {
         symbols: a.symbols.iter().map(|s| SymbolSpec::preset(s.trim())).collect(),
         events: a.events,
@@ -195,5 +216,36 @@ fn gen_cmd(a: GenArgs) -> anyhow::Result<()> {
         );
     }
     println!("{} records in {secs:.2}s ({})", fmt::thousands(total), fmt::rate(total as f64 / secs));
+    Ok(())
+}
+
+fn gen_fills(a: &GenArgs, fills: u64, start_ns: i64) -> anyhow::Result<()> {
+    use ticktape_engine::synth_fills::{FillsConfig, generate_fills};
+    let accounts = u32::try_from(a.accounts)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| anyhow::anyhow!("--accounts {} must be between 1 and 4,294,967,295", a.accounts))?;
+    let cfg = FillsConfig { fills, accounts, coins: a.coins, days: a.days, seed: a.seed, start_ns };
+    let t0 = std::time::Instant::now();
+    let s = generate_fills(&cfg, &a.out)?;
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "wrote {}  {} fills  {}  {} .. {}",
+        s.tape.path.display(),
+        fmt::thousands(s.tape.records),
+        fmt::bytes(s.tape.bytes),
+        fmt::timestamp(s.tape.first_ts),
+        fmt::timestamp(s.tape.last_ts)
+    );
+    println!(
+        "wrote {}  {} accounts; {} liquidation fills ({} liquidated), {} TWAP fills, {} flips",
+        s.accounts_csv.display(),
+        fmt::thousands(u64::from(accounts)),
+        fmt::thousands(s.liquidation_fills),
+        fmt::thousands(s.liquidated_fills),
+        fmt::thousands(s.twap_fills),
+        fmt::thousands(s.flips)
+    );
+    println!("{} fills in {secs:.2}s ({})", fmt::thousands(s.tape.records), fmt::rate(s.tape.records as f64 / secs));
     Ok(())
 }

@@ -34,6 +34,7 @@ pub mod replay;
 pub mod results;
 pub mod sim;
 pub mod synth;
+pub mod synth_fills;
 pub mod table;
 
 pub use error::{Error, Result};

@@ -11,6 +11,7 @@ use clap::Subcommand;
 pub(crate) mod bench;
 mod data;
 pub(crate) mod factors;
+pub(crate) mod profile;
 pub(crate) mod rbsa;
 pub(crate) mod styles;
 pub(crate) mod trades;
@@ -31,6 +32,7 @@ enum Topic {
     /// Factor ensembles: grid search of signal models, portfolio weights.
     Factors(factors::FactorsArgs),
     Trades(trades::TradesArgs),
+    Profile(profile::ProfileArgs),
 }
 
 pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
@@ -40,5 +42,6 @@ pub(crate) fn run(a: ResearchArgs) -> anyhow::Result<()> {
         Topic::Styles(a) => styles::run(a),
         Topic::Factors(f) => factors::run(f),
         Topic::Trades(a) => trades::run(a),
+        Topic::Profile(p) => profile::run(p),
     }
 }
