@@ -348,7 +348,7 @@ fn ticktape_pearson(a: &[f64], b: &[f64]) -> f64 {
 #[test]
 fn features_train_ic_end_to_end_on_the_shipped_sample() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz");
+    let capture = root().join("engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz");
     let sample = dir.path().join("sample");
     ok(&["convert", "binance-ws", capture.to_str().unwrap(), "-o", sample.to_str().unwrap()]);
     let mut tapes: Vec<PathBuf> = std::fs::read_dir(&sample)

@@ -35,7 +35,7 @@ fn features_and_model(tapes: &[PathBuf], dir: &Path) -> (PathBuf, PathBuf) {
     (feat, model)
 }
 
-/// A run file for the ClusterLOB plugin, like examples/clusterlob/run.toml.
+/// A run file for the ClusterLOB plugin, like engine/cli/examples/clusterlob/run.toml.
 fn run_file(dir: &Path, tapes: &Path, model: &Path, out: &Path, extra: &str) -> PathBuf {
     let text = format!(
         r#"tapes = ["{tapes}/*.tape"]
@@ -108,7 +108,7 @@ fn check_attribution(s: &serde_json::Value) {
 fn main_job_trains_on_the_shipped_sample_and_backtests_the_market_maker() {
     let dir = tempfile::tempdir().unwrap();
     let tapes_dir = dir.path().join("sample");
-    let tapes = convert(&root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz"), &tapes_dir);
+    let tapes = convert(&root().join("engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz"), &tapes_dir);
     let (_, model) = features_and_model(&tapes, dir.path());
     let out = dir.path().join("out");
     let rf = run_file(dir.path(), &tapes_dir, &model, &out, "record_signals = true");
@@ -140,7 +140,7 @@ fn main_job_trains_on_the_shipped_sample_and_backtests_the_market_maker() {
 fn a_missing_model_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let tapes_dir = dir.path().join("sample");
-    convert(&root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz"), &tapes_dir);
+    convert(&root().join("engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz"), &tapes_dir);
     let rf = run_file(dir.path(), &tapes_dir, &dir.path().join("nope.json"), &dir.path().join("out"), "");
     let o = run(&["run", rf.to_str().unwrap()]);
     assert_one_error_line(&o, &["configuration error", "nope.json"]);
@@ -276,7 +276,7 @@ fn poison_after(feat: &Path, cut: i64) {
 fn walk_forward_fits_read_nothing_after_their_training_window() {
     let dir = tempfile::tempdir().unwrap();
     let tapes_dir = dir.path().join("sample");
-    let tapes = convert(&root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz"), &tapes_dir);
+    let tapes = convert(&root().join("engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz"), &tapes_dir);
     let (feat, model) = features_and_model(&tapes, dir.path());
     let wf = |feat: &Path, out: &Path, backtest: bool| {
         let mut args = vec![

@@ -14,7 +14,7 @@ use common::*;
 /// Backtests the template market maker over the shipped two-minute Binance
 /// capture (as tests/run.rs does) and returns the run folder.
 fn real_run(dir: &Path) -> PathBuf {
-    let capture = root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz");
+    let capture = root().join("engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz");
     let tapes = dir.join("tapes");
     let o = run(&["convert", "binance-ws", capture.to_str().unwrap(), "-o", tapes.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));

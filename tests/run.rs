@@ -11,7 +11,7 @@ use common::*;
 
 /// Converts the shipped two-minute Binance capture into `dir`.
 fn shipped_sample(dir: &Path) -> Vec<PathBuf> {
-    let capture = root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz");
+    let capture = root().join("engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz");
     let o = run(&["convert", "binance-ws", capture.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut t: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -20,7 +20,7 @@ fn shipped_sample(dir: &Path) -> Vec<PathBuf> {
     t
 }
 
-/// A run file like examples/demo/run.toml, pointing at test paths.
+/// A run file like engine/cli/examples/demo/run.toml, pointing at test paths.
 fn run_file(dir: &Path, tapes: &Path, out: &Path) -> PathBuf {
     let text = format!(
         r#"tapes = ["{tapes}/*.tape"]

@@ -572,7 +572,7 @@ fn progress_is_plain_lines_off_a_terminal_and_nothing_with_q() {
 
     // A conversion counts input bytes; its old `convert -q` still silences it
     // (and its summary).
-    let sample = root().join("examples/data/binance-futures_btcusdt_20240808_2min.gz");
+    let sample = root().join("engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz");
     let sample = sample.to_str().unwrap();
     let c = dir.path().join("c");
     let log = dir.path().join("convert.jsonl");

@@ -34,11 +34,11 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 #[derive(Debug, Parser)]
 #[command(name = "ticktape", version, propagate_version = true, max_term_width = 110)]
 #[command(after_help = "Examples:
-  ticktape convert binance-ws examples/data/binance-futures_btcusdt_20240808_2min.gz -o sample
-  ticktape run examples/demo/run.toml
+  ticktape convert binance-ws engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz -o sample
+  ticktape run engine/cli/examples/demo/run.toml
   ticktape run --strategy target/release/libticktape_template.so --tape sample/*.tape --out results/mm
   ticktape report results/mm -o mm.html
-  ticktape sweep examples/demo/sweep.toml -o results/sweep --report
+  ticktape sweep engine/cli/examples/demo/sweep.toml -o results/sweep --report
   ticktape merge out/shard-1 out/shard-2 out/shard-3 -o results/sweep
   ticktape new-strategy my-strategy
   ticktape gen --out data --events 2M --symbols BTCUSDT,ETHUSDT

@@ -18,7 +18,7 @@ use anyhow::Result;
 /// (--heatmap) and the sortable table of runs.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  ticktape run examples/demo/run.toml && ticktape report results/demo -o demo.html
+  ticktape run engine/cli/examples/demo/run.toml && ticktape report results/demo -o demo.html
   ticktape report results/mm                    # writes results/mm/report.html
   ticktape report results/sweep --heatmap sharpe_per_sample:half_spread_ticks:max_position_lots
   ticktape report out/shard-2 -o shard-2.html   # one shard's runs, before the merge

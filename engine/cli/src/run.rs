@@ -17,7 +17,7 @@ use crate::fmt;
 /// Backtest a strategy over tapes: latency, cross-only fills, fees, funding
 /// and accounting; writes Parquet results and prints a summary.
 ///
-/// Everything can come from a run file (TOML; see examples/demo/run.toml)
+/// Everything can come from a run file (TOML; see engine/cli/examples/demo/run.toml)
 /// and be overridden by flags. The strategy is a plugin shared library
 /// (`lib<name>.so` from `cargo build --release`); the template market maker is
 /// target/release/libticktape_template.so.
@@ -29,12 +29,12 @@ use crate::fmt;
 /// still written and ticktape exits with status 1.
 #[derive(Debug, Default, clap::Args)]
 #[command(after_help = "Examples:
-  ticktape run examples/demo/run.toml
+  ticktape run engine/cli/examples/demo/run.toml
   ticktape run --strategy target/release/libticktape_template.so --tape data/*.tape --out results/mm
-  ticktape run examples/demo/run.toml --entry-latency 'lognormal(2ms, 0.5)' --fill touch --out results/touch
+  ticktape run engine/cli/examples/demo/run.toml --entry-latency 'lognormal(2ms, 0.5)' --fill touch --out results/touch
   ticktape run --strategy target/release/libticktape_template.so --config mm.toml --tape data/*.tape --funding data/x.funding.tape
-  ticktape run examples/demo/run.toml --out results/mm --force --time-limit 10m --memory-limit 8GB
-  ticktape run examples/demo/run.toml --from 2024-08-08T23:55:00Z --to 2024-08-08T23:56:00Z
+  ticktape run engine/cli/examples/demo/run.toml --out results/mm --force --time-limit 10m --memory-limit 8GB
+  ticktape run engine/cli/examples/demo/run.toml --from 2024-08-08T23:55:00Z --to 2024-08-08T23:56:00Z
 
 Defaults: feed latency `local` (tapes' receive times, else 1ms); entry and response latency 1ms;
 maker fee 2 bps, taker fee 5 bps; cross-only fills; bar slippage 0 bps; capital 100000; mark mid; sample 1s; seed 1;
@@ -215,7 +215,7 @@ pub(crate) struct RunPlan {
 }
 
 /// `base/rel` with `.` and `..` resolved lexically where possible, so
-/// messages show `target/release/x.so`, not `examples/demo/../../target/...`.
+/// messages show `target/release/x.so`, not `engine/cli/examples/demo/../../target/...`.
 pub(crate) fn join_clean(base: &Path, rel: &str) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();

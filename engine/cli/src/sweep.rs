@@ -69,7 +69,7 @@ use crate::progress::Bar;
 /// `status` in runs.parquet.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  ticktape sweep examples/demo/sweep.toml -o results/sweep
+  ticktape sweep engine/cli/examples/demo/sweep.toml -o results/sweep
   ticktape sweep sweep.toml -o results/sweep --threads 2 --keep-runs --report
   ticktape sweep sweep.toml -o results/sweep --resume          # finish an interrupted sweep
   ticktape sweep sweep.toml -o out/shard-2 --shard 2/3         # the second of three shards

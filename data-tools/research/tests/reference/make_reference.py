@@ -74,7 +74,7 @@ out["logistic"] = {"p": 4, "x": x.ravel().tolist(), "y": y.tolist(), "coef": m.c
                    "accuracy": float(m.score(x, y))}
 
 # ClusterLOB: a real feature table, the z-columns of the first 2,500 trades of the shipped sample
-# (`ticktape convert binance-ws examples/data/binance-futures_btcusdt_20240808_2min.gz -o sample`, then
+# (`ticktape convert binance-ws engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz -o sample`, then
 # `ticktape research clusterlob features sample/*.tape -o feat`, columns z_v_rel..z_t_age of
 # features-2024-08-08.parquet written with 10 significant digits to clusterlob_z.csv). Best of 10
 # k-means++ initialisations, as the fidelity bar states, for k = 2..5.

@@ -30,7 +30,7 @@ use crate::fmt;
 ///
 /// Each step's model is judged on [test_from, test_to): the IC of each cluster's OFI (the `ic`
 /// verb's buckets, size-weighted, Pearson) against the next buckets' mid return, and, with a run
-/// file (default: examples/clusterlob/run.toml when it exists), a backtest of the plugin named
+/// file (default: engine/cli/examples/clusterlob/run.toml when it exists), a backtest of the plugin named
 /// there (the ClusterLOB market maker) over the run file's tapes, quoting only inside the test
 /// window (features and flow sums warm up on everything before). The step's PnL is the change of
 /// equity from test_from to test_to: inventory left at test_to is marked there.
@@ -41,7 +41,7 @@ use crate::fmt;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ticktape research clusterlob walk-forward feat --train 7d --test 1d -o wf
-  ticktape research clusterlob walk-forward feat --train 7d --test 1d -o wf --run examples/clusterlob/run.toml
+  ticktape research clusterlob walk-forward feat --train 7d --test 1d -o wf --run engine/cli/examples/clusterlob/run.toml
   ticktape research clusterlob walk-forward feat --train 60s --test 20s --bucket 5s -o wf --force
 
 Windows: a number and a unit, d (days), h, m, s, ms (e.g. 7d, 1d, 12h, 90m).
@@ -62,7 +62,7 @@ pub(crate) struct WalkForwardArgs {
     #[arg(short, long, value_name = "DIR")]
     out: PathBuf,
     /// Run file of the backtests (tapes, plugin, settings, `[strategy_config]`); default
-    /// examples/clusterlob/run.toml if it exists, else no backtests.
+    /// engine/cli/examples/clusterlob/run.toml if it exists, else no backtests.
     #[arg(long, value_name = "RUN_FILE")]
     run: Option<PathBuf>,
     /// Skip the backtests (IC only).
@@ -348,7 +348,7 @@ pub(crate) fn run(a: WalkForwardArgs) -> Result<()> {
     let run_file = match (&a.run, a.no_backtest) {
         (_, true) => None,
         (Some(r), false) => Some(r.clone()),
-        (None, false) => Some(PathBuf::from("examples/clusterlob/run.toml")).filter(|p| p.is_file()),
+        (None, false) => Some(PathBuf::from("engine/cli/examples/clusterlob/run.toml")).filter(|p| p.is_file()),
     };
     let backtests = run_file.as_deref().map(Backtests::open).transpose()?;
     if backtests.is_none() && !a.no_backtest {
