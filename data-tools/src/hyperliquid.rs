@@ -196,7 +196,7 @@ fn text(v: &Value, k: &str) -> Vec<u8> {
     }
 }
 
-fn dir_code(d: &str) -> u8 {
+pub(crate) fn dir_code(d: &str) -> u8 {
     match d {
         "Open Long" => dir::OPEN_LONG,
         "Close Long" => dir::CLOSE_LONG,

@@ -11,6 +11,9 @@ use ticktape_engine::synth::{SymbolSpec, SynthConfig, generate};
 
 use crate::{alloc, fmt};
 
+#[path = "bench_postgres.rs"]
+mod postgres;
+
 /// Measure ticktape's hot paths on this machine.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
@@ -27,6 +30,7 @@ enum What {
     Rbsa(crate::research::bench::RbsaBench),
     Sweep(SweepBench),
     Factors(crate::research::factors::FactorsBench),
+    Postgres(postgres::PostgresBench),
 }
 
 /// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
@@ -219,6 +223,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Rbsa(r) => crate::research::bench::run(r),
         What::Sweep(s) => sweep_bench(s),
         What::Factors(f) => crate::research::factors::bench(f),
+        What::Postgres(p) => postgres::run(p),
     }
 }
 
