@@ -5,7 +5,7 @@
 //!
 //! | column | accepted types | NULL |
 //! |---|---|---|
-//! | `time` | `bigint`/`integer` (ms since 1970), `timestamptz`, `timestamp` (UTC) | no |
+//! | `time` | `bigint` (ms since 1970), `timestamptz`, `timestamp` (UTC) | no |
 //! | `user_address` | `text`, `varchar`, `char(n)`, `bytea` (written as `0x` + hex) | no |
 //! | `coin` | text types, at most 16 bytes | no |
 //! | `px`, `sz` | `numeric`, text types (decimal text), `float8`/`float4`, integers | no |
@@ -167,6 +167,8 @@ pub struct PgOptions {
     pub skip_bad: bool,
     /// Fixed decimals (`None` each: from the data).
     pub decimals: FixedExps,
+    /// Show the rows read so far when stderr is a terminal.
+    pub progress: bool,
 }
 
 impl Default for PgOptions {
@@ -177,6 +179,7 @@ impl Default for PgOptions {
             venue: "hyperliquid".into(),
             skip_bad: false,
             decimals: FixedExps::default(),
+            progress: false,
         }
     }
 }
@@ -194,6 +197,7 @@ pub fn run(args: &PostgresArgs) -> Result<ConvertReport> {
         venue: args.venue.clone(),
         skip_bad: args.skip_bad,
         decimals: FixedExps { price: args.price_decimals, qty: args.qty_decimals, value: args.value_decimals },
+        progress: !args.quiet,
     };
     let report = convert_postgres(&args.url, &source, &opts)?;
     for w in report.warnings() {
@@ -346,6 +350,7 @@ pub fn convert_postgres(url: &str, source: &Source, opts: &PgOptions) -> Result<
     };
     let reader = client.copy_out(&copy_sql).map_err(|e| pg_error(&target, &format!("cannot read {what}"), &e))?;
     let mut conv = Converter::new(plan, opts.split, &opts.venue, source);
+    conv.progress = opts.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut copy = CopyReader::new(reader);
     let bytes = conv.run(&mut ctx, &mut copy).map_err(|e| match e {
         ReadError::Io(e) => Error::Postgres { target: target.clone(), why: format!("reading the rows failed: {e}") },
@@ -357,10 +362,11 @@ pub fn convert_postgres(url: &str, source: &Source, opts: &PgOptions) -> Result<
     if ctx.stats.rows == 0 {
         ctx.stats.notes.push(format!("{what} returned no rows"));
     }
-    if conv.collisions > 0 {
+    if !conv.collided.is_empty() {
         ctx.stats.notes.push(format!(
-            "{} addresses share their first 16 hex digits with another address (one account id); the accounts table keeps the first",
-            conv.collisions
+            "{} addresses share their first 16 hex digits (their account id) with another address, e.g. {}; their fills carry that id, and the accounts table names the first address",
+            conv.collided.len(),
+            conv.collided.iter().next().map_or("", String::as_str)
         ));
     }
     let outs = ctx.sink.finish()?;
@@ -399,8 +405,6 @@ fn check_table_name(t: &str) -> Result<()> {
 enum TimeT {
     /// `bigint`, ms since 1970.
     Ms8,
-    /// `integer`, ms since 1970 (only small offsets fit, accepted for completeness).
-    Ms4,
     /// `timestamp`/`timestamptz`, µs since 2000-01-01.
     Us2000,
 }
@@ -522,7 +526,6 @@ impl Plan {
         let (ti, tt) = col("time")?;
         let time = match *tt {
             Type::INT8 => TimeT::Ms8,
-            Type::INT4 => TimeT::Ms4,
             Type::TIMESTAMPTZ | Type::TIMESTAMP => TimeT::Us2000,
             _ => {
                 return Err(wrong("time", tt, "bigint (ms since 1970), timestamptz or timestamp", "timestamptz"));
@@ -859,7 +862,6 @@ const PG_EPOCH_US: i64 = 946_684_800_000_000;
 fn time_ns(b: &[u8], t: TimeT) -> Option<i64> {
     match t {
         TimeT::Ms8 => crate::time::ms(be8(b)?),
-        TimeT::Ms4 => crate::time::ms(i64::from(be4(b)?)),
         TimeT::Us2000 => be8(b)?.checked_add(PG_EPOCH_US)?.checked_mul(1_000),
     }
 }
@@ -871,6 +873,8 @@ struct Converter {
     venue: String,
     /// `true` for `--query` (its order is checked), `false` for `--table`.
     check_order: bool,
+    /// Show a row counter.
+    progress: bool,
     fields: Vec<Option<(u32, u32)>>,
     /// The last address as sent, its id.
     last_addr: Vec<u8>,
@@ -880,7 +884,8 @@ struct Converter {
     coin_streams: HashMap<[u8; 16], StreamId>,
     single: Option<StreamId>,
     prev_ts: i64,
-    collisions: u64,
+    /// Addresses whose id an earlier, other address already has.
+    collided: std::collections::BTreeSet<String>,
 }
 
 impl Converter {
@@ -891,6 +896,7 @@ impl Converter {
             split,
             venue: venue.to_owned(),
             check_order: matches!(source, Source::Query(_)),
+            progress: false,
             last_addr: Vec::new(),
             last_id: 0,
             lower: String::new(),
@@ -898,7 +904,7 @@ impl Converter {
             coin_streams: HashMap::new(),
             single: None,
             prev_ts: i64::MIN,
-            collisions: 0,
+            collided: std::collections::BTreeSet::new(),
         }
     }
 
@@ -907,9 +913,25 @@ impl Converter {
         copy.header()?;
         let mut fields = std::mem::take(&mut self.fields);
         let mut row = 0u64;
+        let bar = self.progress.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {human_pos} rows {per_sec} {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
         while let Some(t) = copy.next(&mut fields)? {
             row += 1;
             self.row(ctx, row, t, &fields)?;
+            if row & 0xffff == 0
+                && let Some(b) = &bar
+            {
+                b.set_position(row);
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
         self.fields = fields;
         // Drain to the end of the COPY so the connection stays usable.
@@ -955,15 +977,21 @@ impl Converter {
         }
         self.last_addr.clear();
         self.last_addr.extend_from_slice(addr);
+        // Lower-cased into a reused string: no allocation for a known address.
         self.lower.clear();
         if bytea {
-            self.lower.push_str(&hex_address(addr));
+            push_hex(&mut self.lower, addr);
         } else {
-            self.lower.push_str(&String::from_utf8_lossy(addr).trim().to_ascii_lowercase());
+            let text = std::str::from_utf8(addr).unwrap_or("").trim();
+            self.lower.extend(text.chars().map(|c| c.to_ascii_lowercase()));
         }
         let id = account_id(&self.lower);
         match ctx.accounts.get(&id) {
-            Some(a) if *a != self.lower => self.collisions += 1,
+            Some(a) if *a != self.lower => {
+                if !self.collided.contains(&self.lower) {
+                    self.collided.insert(self.lower.clone());
+                }
+            }
             Some(_) => {}
             None => {
                 ctx.accounts.insert(id, if self.lower.is_empty() { "unknown".into() } else { self.lower.clone() });
@@ -1141,11 +1169,18 @@ fn liquidated(json: &[u8]) -> Option<u64> {
 /// `0x` and the lower-case hex of a binary address.
 fn hex_address(b: &[u8]) -> String {
     let mut s = String::with_capacity(2 + 2 * b.len());
+    push_hex(&mut s, b);
+    s
+}
+
+/// Appends `0x` and the lower-case hex of `b`.
+fn push_hex(s: &mut String, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     s.push_str("0x");
     for x in b {
-        s.push_str(&format!("{x:02x}"));
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 15)]));
     }
-    s
 }
 
 #[cfg(test)]

@@ -247,8 +247,64 @@ pub(crate) fn run(a: PostgresBench) -> Result<()> {
             },
         );
     }
+    transport(&mut c, &a, rows)?;
     if !a.keep {
         c.batch_execute(&format!("DROP TABLE {}", a.table))?;
+    }
+    Ok(())
+}
+
+/// The two ways to stream a result, without converting anything: binary
+/// COPY (what `convert postgres` uses: bytes in CopyData messages) against a
+/// portal with binary rows (`query_raw`: a `Row` per DataRow message, the
+/// way a cursor's FETCH would deliver them), both in scan order.
+fn transport(c: &mut postgres::Client, a: &PostgresBench, rows: u64) -> Result<()> {
+    use std::io::Read;
+    let q = format!("SELECT * FROM {}", a.table);
+    let (mut copy, mut portal) = (Vec::new(), Vec::new());
+    for _ in 0..a.runs {
+        let c0 = cpu_seconds();
+        let t0 = Instant::now();
+        let mut r = c.copy_out(&format!("COPY ({q}) TO STDOUT (FORMAT binary)"))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            bytes += n as u64;
+        }
+        drop(r);
+        copy.push((t0.elapsed().as_secs_f64(), cpu_seconds() - c0, bytes));
+
+        let c0 = cpu_seconds();
+        let t0 = Instant::now();
+        let mut it = c.query_raw(&q, std::iter::empty::<i32>())?;
+        let mut n = 0u64;
+        while let Some(row) = postgres::fallible_iterator::FallibleIterator::next(&mut it)? {
+            std::hint::black_box(row.len());
+            n += 1;
+        }
+        drop(it);
+        anyhow::ensure!(n == rows, "the portal returned {n} rows, loaded {rows}");
+        portal.push((t0.elapsed().as_secs_f64(), cpu_seconds() - c0, 0));
+    }
+    for (name, v) in [("COPY binary (bytes only)", copy), ("portal, binary rows (Row per row)", portal)] {
+        let mut rate: Vec<f64> = v.iter().map(|(s, _, _)| rows as f64 / s).collect();
+        let mut cpu: Vec<f64> = v.iter().map(|(_, c, _)| c / rows as f64 * 1e6).collect();
+        let bytes = v.first().map_or(0, |x| x.2);
+        println!(
+            "transport, {name}: median {} rows over {} passes, client CPU {:.2} µs per row{}",
+            fmt::rate(median(&mut rate)),
+            a.runs,
+            median(&mut cpu),
+            if bytes > 0 {
+                format!(", {} per row on the wire", fmt::bytes(bytes / rows.max(1)))
+            } else {
+                String::new()
+            }
+        );
     }
     Ok(())
 }
