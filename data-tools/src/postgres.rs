@@ -845,7 +845,7 @@ fn be2(b: &[u8]) -> Option<i16> {
 fn dec(b: &[u8], t: NumT) -> std::result::Result<Dec, DecError> {
     match t {
         NumT::Numeric => numeric(b),
-        NumT::Text => Dec::parse(b),
+        NumT::Text => Dec::parse(crate::common::trim(b)),
         NumT::F8 => Dec::from_f64(f64::from_be_bytes(b.try_into().map_err(|_| DecError::Malformed)?)),
         NumT::F4 => Dec::from_f64(f64::from(f32::from_be_bytes(b.try_into().map_err(|_| DecError::Malformed)?))),
         NumT::I8 => Ok(Dec { mant: be8(b).ok_or(DecError::Malformed)?, frac: 0 }),
@@ -1062,7 +1062,9 @@ impl Converter {
             });
         }
         self.prev_ts = self.prev_ts.max(ts);
-        let (Some(addr), Some(coin_b), Some(side_b)) = (get(p.user.0), get(p.coin), get(p.side)) else {
+        // Text as sent; char(n) pads with spaces, which are not part of a name.
+        let text = |i: usize| get(i).map(crate::common::trim);
+        let (Some(addr), Some(coin_b), Some(side_b)) = (get(p.user.0), text(p.coin), text(p.side)) else {
             return ctx.bad(line, &self.show(t, f), "user_address, coin or side is NULL");
         };
         let sd = match side_b {
@@ -1135,7 +1137,7 @@ impl Converter {
         if get(p.builder).is_some() {
             flags |= fill_flags::BUILDER;
         }
-        let dir = get(p.dir)
+        let dir = text(p.dir)
             .map(|d| crate::hyperliquid::dir_code(std::str::from_utf8(d).unwrap_or("")))
             .unwrap_or(dir::UNKNOWN);
         let rec = Fill {
