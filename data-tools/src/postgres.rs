@@ -783,6 +783,8 @@ fn parse_tuple(b: &[u8], fields: &mut [Option<(u32, u32)>]) -> std::io::Result<P
 }
 
 /// The decimal of a binary `numeric`: digits in base 10,000, a weight, a sign.
+/// Integer arithmetic in `u64` only (no 128-bit division on the hot path).
+#[inline]
 fn numeric(b: &[u8]) -> std::result::Result<Dec, DecError> {
     if b.len() < 8 {
         return Err(DecError::Malformed);
@@ -796,35 +798,50 @@ fn numeric(b: &[u8]) -> std::result::Result<Dec, DecError> {
     if b.len() != 8 + 2 * nd {
         return Err(DecError::Malformed);
     }
-    if nd == 0 {
+    let digit = |i: usize| u64::from(u16::from_be_bytes([b[8 + 2 * i], b[9 + 2 * i]]));
+    // Trailing zero groups carry no digits.
+    let mut n = nd;
+    while n > 0 && digit(n - 1) == 0 {
+        n -= 1;
+    }
+    if n == 0 {
         return Ok(Dec::default());
     }
-    let mut m: i128 = 0;
-    for i in 0..nd {
-        let d = i128::from(u16::from_be_bytes([b[8 + 2 * i], b[9 + 2 * i]]));
-        m = m.checked_mul(10_000).and_then(|m| m.checked_add(d)).ok_or(DecError::TooLarge)?;
+    // The last group stands for 10000^last.
+    let last = weight - (n as i32 - 1);
+    let mut m: u64 = 0;
+    for i in 0..n - 1 {
+        m = m.checked_mul(10_000).and_then(|m| m.checked_add(digit(i))).ok_or(DecError::TooLarge)?;
     }
-    // The last digit group stands for 10000^(weight - nd + 1).
-    let last = weight - (nd as i32 - 1);
+    let d = digit(n - 1);
     let mut frac: i32 = 0;
-    if last >= 0 {
+    if last < 0 {
+        // A fractional group: its trailing decimal zeros are not digits either.
+        let z = if d % 1000 == 0 {
+            3
+        } else if d % 100 == 0 {
+            2
+        } else if d % 10 == 0 {
+            1
+        } else {
+            0
+        };
+        let scale = [10_000u64, 1_000, 100, 10][z];
+        m = m.checked_mul(scale).and_then(|m| m.checked_add(d / (10_000 / scale))).ok_or(DecError::TooLarge)?;
+        frac = -4 * last - z as i32;
+    } else {
+        m = m.checked_mul(10_000).and_then(|m| m.checked_add(d)).ok_or(DecError::TooLarge)?;
         for _ in 0..last {
             m = m.checked_mul(10_000).ok_or(DecError::TooLarge)?;
         }
-    } else {
-        frac = -4 * last;
-    }
-    while frac > 0 && m % 10 == 0 {
-        m /= 10;
-        frac -= 1;
     }
     if frac > i32::from(crate::decimal::MAX_DECIMALS) {
         return Err(DecError::TooPrecise);
     }
-    let m = i64::try_from(m).map_err(|_| DecError::TooLarge)?;
-    if m == ticktape_tape::UNDEF || m == i64::MIN {
+    if m > i64::MAX as u64 {
         return Err(DecError::TooLarge);
     }
+    let m = m as i64;
     Ok(Dec { mant: if sign == 0x4000 { -m } else { m }, frac: frac as u8 })
 }
 
@@ -876,9 +893,7 @@ struct Converter {
     /// Show a row counter.
     progress: bool,
     fields: Vec<Option<(u32, u32)>>,
-    /// The last address as sent, its id.
-    last_addr: Vec<u8>,
-    last_id: u64,
+    /// Scratch for a bytea address as hex.
     lower: String,
     streams: HashMap<u64, StreamId>,
     coin_streams: HashMap<[u8; 16], StreamId>,
@@ -897,8 +912,6 @@ impl Converter {
             venue: venue.to_owned(),
             check_order: matches!(source, Source::Query(_)),
             progress: false,
-            last_addr: Vec::new(),
-            last_id: 0,
             lower: String::new(),
             streams: HashMap::new(),
             coin_streams: HashMap::new(),
@@ -970,40 +983,36 @@ impl Converter {
     }
 
     /// The account id of the row's address, recording new ones in `ctx.accounts`.
+    /// No allocation and no UTF-8 check for an address seen before.
     #[inline]
     fn account(&mut self, ctx: &mut Ctx<'_>, addr: &[u8], bytea: bool) -> u64 {
-        if addr == self.last_addr.as_slice() && !self.last_addr.is_empty() {
-            return self.last_id;
-        }
-        self.last_addr.clear();
-        self.last_addr.extend_from_slice(addr);
-        // Lower-cased into a reused string: no allocation for a known address.
-        self.lower.clear();
-        if bytea {
+        let text: &[u8] = if bytea {
+            self.lower.clear();
             push_hex(&mut self.lower, addr);
+            self.lower.as_bytes()
         } else {
-            let text = std::str::from_utf8(addr).unwrap_or("").trim();
-            self.lower.extend(text.chars().map(|c| c.to_ascii_lowercase()));
-        }
-        let id = account_id(&self.lower);
+            crate::common::trim(addr)
+        };
+        let id = account_id_bytes(text);
         match ctx.accounts.get(&id) {
-            Some(a) if *a != self.lower => {
-                if !self.collided.contains(&self.lower) {
-                    self.collided.insert(self.lower.clone());
+            Some(a) if !a.as_bytes().eq_ignore_ascii_case(text) => {
+                let lower = String::from_utf8_lossy(text).to_ascii_lowercase();
+                if !self.collided.contains(&lower) {
+                    self.collided.insert(lower);
                 }
             }
             Some(_) => {}
             None => {
-                ctx.accounts.insert(id, if self.lower.is_empty() { "unknown".into() } else { self.lower.clone() });
+                let lower = String::from_utf8_lossy(text).to_ascii_lowercase();
+                ctx.accounts.insert(id, if lower.is_empty() { "unknown".into() } else { lower });
             }
         }
-        self.last_id = id;
         id
     }
 
     /// The stream of a fill of `account` in `coin`.
     #[inline]
-    fn stream(&mut self, ctx: &mut Ctx<'_>, account: u64, coin: &[u8; 16], coin_text: &str) -> Result<StreamId> {
+    fn stream(&mut self, ctx: &mut Ctx<'_>, account: u64, coin: &[u8; 16], coin_b: &[u8]) -> Result<StreamId> {
         match self.split {
             Split::None => {
                 if let Some(s) = self.single {
@@ -1027,7 +1036,7 @@ impl Converter {
                     return Ok(s);
                 }
                 self.too_many(self.coin_streams.len(), "coin")?;
-                let s = ctx.sink.stream::<Fill>(&self.venue, coin_text, false);
+                let s = ctx.sink.stream::<Fill>(&self.venue, &String::from_utf8_lossy(coin_b), false);
                 self.coin_streams.insert(*coin, s);
                 Ok(s)
             }
@@ -1103,8 +1112,7 @@ impl Converter {
         let account = self.account(ctx, addr, p.user.1 == TextT::Bytea);
         let mut symbol = [0u8; 16];
         symbol[..coin_b.len()].copy_from_slice(coin_b);
-        let coin_text = std::str::from_utf8(coin_b).unwrap_or("?");
-        let sid = self.stream(ctx, account, &symbol, coin_text)?;
+        let sid = self.stream(ctx, account, &symbol, coin_b)?;
         let vals = [(Some(px), P), (Some(sz), Q), (sp, Q), (pnl, V), (fee, V)];
         let v = match ctx.sink.fit::<Fill, 5>(sid, vals) {
             Ok(v) => v,
@@ -1138,7 +1146,7 @@ impl Converter {
             flags |= fill_flags::BUILDER;
         }
         let dir = text(p.dir)
-            .map(|d| crate::hyperliquid::dir_code(std::str::from_utf8(d).unwrap_or("")))
+            .map(crate::hyperliquid::dir_code_bytes)
             .unwrap_or(dir::UNKNOWN);
         let rec = Fill {
             ts: Stamp { exchange: ts, local: ts },
@@ -1158,6 +1166,26 @@ impl Converter {
         };
         ctx.push(sid, rec, line)
     }
+}
+
+/// [`account_id`] of the lower-cased text, without lower-casing it: the first
+/// 16 hex digits after an optional `0x`, right-padded with zeros.
+#[inline]
+fn account_id_bytes(b: &[u8]) -> u64 {
+    let hex = b.strip_prefix(b"0x").or_else(|| b.strip_prefix(b"0X")).unwrap_or(b);
+    let mut v: u64 = 0;
+    let mut n = 0;
+    for &c in hex.iter().take(16) {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => break,
+        };
+        v = v << 4 | u64::from(d);
+        n += 1;
+    }
+    if n == 0 { 0 } else { v << (4 * (16 - n)) }
 }
 
 /// The account id of `liquidation.liquidatedUser`, if the JSON has one.
@@ -1209,6 +1237,16 @@ mod tests {
         assert_eq!(numeric(&num_bytes(&[99, 9700], -1, true, 6)).unwrap(), Dec { mant: -9997, frac: 6 });
         // 1.3189
         assert_eq!(numeric(&num_bytes(&[1, 3189], 0, false, 4)).unwrap(), Dec { mant: 13189, frac: 4 });
+        // 12.5 = 12 . 5000; 100.0001 = 100 . 0001; 1e8 = 1 0000 0000 sent as [1] weight 2.
+        assert_eq!(numeric(&num_bytes(&[12, 5000], 0, false, 1)).unwrap(), Dec { mant: 125, frac: 1 });
+        assert_eq!(numeric(&num_bytes(&[100, 1], 0, false, 4)).unwrap(), Dec { mant: 1_000_001, frac: 4 });
+        assert_eq!(numeric(&num_bytes(&[1], 2, false, 0)).unwrap(), Dec { mant: 100_000_000, frac: 0 });
+        assert_eq!(numeric(&num_bytes(&[1, 2300, 0], 1, false, 2)).unwrap(), Dec { mant: 12_300, frac: 0 });
+        // 18 significant digits whose last group has trailing zeros still fit.
+        assert_eq!(
+            numeric(&num_bytes(&[12, 3456, 7890, 1234, 5678, 9000], 4, false, 4)).unwrap(),
+            Dec { mant: 1_234_567_890_123_456_789, frac: 1 }
+        );
         // 20000 = 2 (weight 1) with trailing groups dropped.
         assert_eq!(numeric(&num_bytes(&[2], 1, false, 0)).unwrap(), Dec { mant: 20000, frac: 0 });
         assert_eq!(numeric(&num_bytes(&[], 0, false, 2)).unwrap(), Dec::default());
@@ -1251,6 +1289,14 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 1000);
+    }
+
+    #[test]
+    fn account_ids_match_the_json_converters() {
+        for a in ["0xB7B6f3cea3f66bf525f5d8f965f6dbf6d9b017b2", "0xb7b6f3ce", "", "0x", "abc", "0Xff", "0x12zz", "0xé1"] {
+            assert_eq!(account_id_bytes(a.as_bytes()), account_id(&a.to_ascii_lowercase()), "{a}");
+        }
+        assert_eq!(account_id_bytes(hex_address(&[0xb7, 0xb6, 0xf3]).as_bytes()), 0xb7b6f3 << 40);
     }
 
     #[test]
