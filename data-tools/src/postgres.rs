@@ -56,11 +56,12 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use postgres::config::{Host, SslMode};
-use postgres::error::SqlState;
-use postgres::types::Type;
-use postgres::{Config, NoTls};
+use futures_util::{FutureExt, StreamExt};
 use ticktape_tape::{Fill, Stamp, dir, fill_flags, side};
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Config, CopyOutStream, NoTls};
 
 use crate::convert::{ConvertOptions, Ctx};
 use crate::decimal::{Dec, DecError};
@@ -224,7 +225,7 @@ fn redacted(cfg: &Config) -> String {
 }
 
 /// One line for a client error: SQLSTATE-specific advice where there is some.
-fn pg_error(target: &str, doing: &str, e: &postgres::Error) -> Error {
+fn pg_error(target: &str, doing: &str, e: &tokio_postgres::Error) -> Error {
     let why = if let Some(db) = e.as_db_error() {
         let code = db.code();
         let msg = db.message();
@@ -291,7 +292,15 @@ pub fn convert_postgres(url: &str, source: &Source, opts: &PgOptions) -> Result<
     if cfg.get_application_name().is_none() {
         cfg.application_name("ticktape convert postgres");
     }
-    let mut client = cfg.connect(NoTls).map_err(|e| pg_error(&target, "cannot connect", &e))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Postgres {
+        target: target.clone(),
+        why: format!("cannot start the client runtime: {e}"),
+    })?;
+    let (client, connection) = rt.block_on(cfg.connect(NoTls)).map_err(|e| pg_error(&target, "cannot connect", &e))?;
+    // The connection runs whenever the runtime is entered (a block_on below).
+    let connection = rt.spawn(async move {
+        let _ = connection.await;
+    });
 
     let (label, sql) = match source {
         Source::Table(t) => {
@@ -304,7 +313,7 @@ pub fn convert_postgres(url: &str, source: &Source, opts: &PgOptions) -> Result<
         Source::Table(t) => format!("table {t}"),
         Source::Query(_) => "the query".to_owned(),
     };
-    let stmt = client.prepare(&sql).map_err(|e| pg_error(&target, &format!("cannot read {what}"), &e))?;
+    let stmt = rt.block_on(client.prepare(&sql)).map_err(|e| pg_error(&target, &format!("cannot read {what}"), &e))?;
     let cols: Vec<(String, Type)> = stmt.columns().iter().map(|c| (c.name().to_owned(), c.type_().clone())).collect();
     let plan =
         Plan::new(&cols).map_err(|why| Error::Postgres { target: target.clone(), why: format!("{what} {why}") })?;
@@ -348,7 +357,9 @@ pub fn convert_postgres(url: &str, source: &Source, opts: &PgOptions) -> Result<
         recent: Vec::new(),
         threads: 1,
     };
-    let reader = client.copy_out(&copy_sql).map_err(|e| pg_error(&target, &format!("cannot read {what}"), &e))?;
+    let stream =
+        rt.block_on(client.copy_out(&copy_sql)).map_err(|e| pg_error(&target, &format!("cannot read {what}"), &e))?;
+    let reader = Messages { rt: &rt, stream: Box::pin(stream), pending: bytes::Bytes::new(), done: false };
     let mut conv = Converter::new(plan, opts.split, &opts.venue, source);
     conv.progress = opts.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut copy = CopyReader::new(reader);
@@ -357,6 +368,8 @@ pub fn convert_postgres(url: &str, source: &Source, opts: &PgOptions) -> Result<
         ReadError::Convert(e) => e,
     })?;
     drop(copy);
+    drop(client);
+    connection.abort();
     ctx.stats.bytes_in = bytes;
     ctx.stats.bytes_decoded = bytes;
     if ctx.stats.rows == 0 {
@@ -644,6 +657,59 @@ impl From<Error> for ReadError {
 impl From<std::io::Error> for ReadError {
     fn from(e: std::io::Error) -> Self {
         ReadError::Io(e)
+    }
+}
+
+/// The COPY stream's messages as bytes: each `read` enters the runtime once
+/// and takes every message already received (the first one waited for), so
+/// the runtime is entered once per batch of rows, not once per row.
+struct Messages<'r> {
+    rt: &'r tokio::runtime::Runtime,
+    stream: std::pin::Pin<Box<CopyOutStream>>,
+    pending: bytes::Bytes,
+    /// CopyDone came: the stream must not be polled again.
+    done: bool,
+}
+
+impl Read for Messages<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let Messages { rt, stream, pending, done } = self;
+        if *done && pending.is_empty() {
+            return Ok(0);
+        }
+        rt.block_on(async {
+            let mut n = 0;
+            loop {
+                if !pending.is_empty() {
+                    let k = pending.len().min(out.len() - n);
+                    out[n..n + k].copy_from_slice(&pending[..k]);
+                    bytes::Buf::advance(pending, k);
+                    n += k;
+                    if n == out.len() {
+                        return Ok(n);
+                    }
+                }
+                if *done {
+                    return Ok(n);
+                }
+                let next = if n == 0 {
+                    stream.next().await
+                } else {
+                    match stream.next().now_or_never() {
+                        Some(x) => x,
+                        None => return Ok(n),
+                    }
+                };
+                match next {
+                    None => {
+                        *done = true;
+                        return Ok(n);
+                    }
+                    Some(Err(e)) => return Err(std::io::Error::other(e)),
+                    Some(Ok(b)) => *pending = b,
+                }
+            }
+        })
     }
 }
 
@@ -1145,9 +1211,7 @@ impl Converter {
         if get(p.builder).is_some() {
             flags |= fill_flags::BUILDER;
         }
-        let dir = text(p.dir)
-            .map(crate::hyperliquid::dir_code_bytes)
-            .unwrap_or(dir::UNKNOWN);
+        let dir = text(p.dir).map(crate::hyperliquid::dir_code_bytes).unwrap_or(dir::UNKNOWN);
         let rec = Fill {
             ts: Stamp { exchange: ts, local: ts },
             account,
@@ -1293,7 +1357,8 @@ mod tests {
 
     #[test]
     fn account_ids_match_the_json_converters() {
-        for a in ["0xB7B6f3cea3f66bf525f5d8f965f6dbf6d9b017b2", "0xb7b6f3ce", "", "0x", "abc", "0Xff", "0x12zz", "0xé1"] {
+        for a in ["0xB7B6f3cea3f66bf525f5d8f965f6dbf6d9b017b2", "0xb7b6f3ce", "", "0x", "abc", "0Xff", "0x12zz", "0xé1"]
+        {
             assert_eq!(account_id_bytes(a.as_bytes()), account_id(&a.to_ascii_lowercase()), "{a}");
         }
         assert_eq!(account_id_bytes(hex_address(&[0xb7, 0xb6, 0xf3]).as_bytes()), 0xb7b6f3 << 40);

@@ -210,7 +210,10 @@ pub(crate) fn run(a: PostgresBench) -> Result<()> {
     let opts = PgOptions { out_dir: dir.path().join("out"), split: Split::None, ..PgOptions::default() };
     let kinds = [
         ("--table (ORDER BY time, ties)", Source::Table(a.table.clone())),
-        ("--query SELECT * ORDER BY time (index order)", Source::Query(format!("SELECT * FROM {} ORDER BY time", a.table))),
+        (
+            "--query SELECT * ORDER BY time (index order)",
+            Source::Query(format!("SELECT * FROM {} ORDER BY time", a.table)),
+        ),
     ];
     // One untimed pass warms the server's buffers and the page cache.
     convert_postgres(&a.url, &kinds[0].1, &opts)?;
