@@ -359,14 +359,20 @@ pub fn convert_postgres(url: &str, source: &Source, opts: &PgOptions) -> Result<
     };
     let stream =
         rt.block_on(client.copy_out(&copy_sql)).map_err(|e| pg_error(&target, &format!("cannot read {what}"), &e))?;
-    let reader = Messages { rt: &rt, stream: Box::pin(stream), pending: bytes::Bytes::new(), done: false };
+    let reader = Messages { rt: &rt, stream: Box::pin(stream), pending: bytes::Bytes::new(), done: false, error: None };
     let mut conv = Converter::new(plan, opts.split, &opts.venue, source);
     conv.progress = opts.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut copy = CopyReader::new(reader);
-    let bytes = conv.run(&mut ctx, &mut copy).map_err(|e| match e {
-        ReadError::Io(e) => Error::Postgres { target: target.clone(), why: format!("reading the rows failed: {e}") },
-        ReadError::Convert(e) => e,
-    })?;
+    let bytes = match conv.run(&mut ctx, &mut copy) {
+        Ok(b) => b,
+        Err(ReadError::Convert(e)) => return Err(e),
+        Err(ReadError::Io(e)) => {
+            return Err(match copy.r.error.take() {
+                Some(pe) => pg_error(&target, "reading the rows failed", &pe),
+                None => Error::Postgres { target: target.clone(), why: format!("reading the rows failed: {e}") },
+            });
+        }
+    };
     drop(copy);
     drop(client);
     connection.abort();
@@ -669,11 +675,13 @@ struct Messages<'r> {
     pending: bytes::Bytes,
     /// CopyDone came: the stream must not be polled again.
     done: bool,
+    /// The server's error that ended the stream.
+    error: Option<tokio_postgres::Error>,
 }
 
 impl Read for Messages<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let Messages { rt, stream, pending, done } = self;
+        let Messages { rt, stream, pending, done, error } = self;
         if *done && pending.is_empty() {
             return Ok(0);
         }
@@ -705,7 +713,11 @@ impl Read for Messages<'_> {
                         *done = true;
                         return Ok(n);
                     }
-                    Some(Err(e)) => return Err(std::io::Error::other(e)),
+                    Some(Err(e)) => {
+                        let text = e.to_string();
+                        *error = Some(e);
+                        return Err(std::io::Error::other(text));
+                    }
                     Some(Ok(b)) => *pending = b,
                 }
             }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use ticktape_data::postgres::{PgOptions, Source, Split, convert_postgres};
 
 use super::{cpu_seconds, machine, median};
-use crate::fmt;
+use crate::{alloc, fmt};
 
 /// PostgreSQL read speed: loads --rows generated fills (--accounts accounts,
 /// 24 coins, in time order, the seed's column types: bigint ms time, numeric
@@ -219,12 +219,16 @@ pub(crate) fn run(a: PostgresBench) -> Result<()> {
     convert_postgres(&a.url, &kinds[0].1, &opts)?;
     for (name, src) in &kinds {
         let (mut rate, mut client_us, mut server_us) = (Vec::new(), Vec::new(), Vec::new());
+        let mut heap = 0usize;
         for run in 0..a.runs {
+            let base = alloc::live();
+            alloc::reset_peak();
             let (c0, s0) = (cpu_seconds(), server_cpu_seconds());
             let t0 = Instant::now();
             let rep = convert_postgres(&a.url, src, &opts)?;
             let secs = t0.elapsed().as_secs_f64();
             let (c1, s1) = (cpu_seconds(), server_cpu_seconds());
+            heap = heap.max(alloc::peak().saturating_sub(base));
             anyhow::ensure!(rep.rows() == rows, "read {} rows, loaded {rows}", rep.rows());
             let r = rows as f64 / secs;
             let cu = (c1 - c0) / rows as f64 * 1e6;
@@ -241,7 +245,7 @@ pub(crate) fn run(a: PostgresBench) -> Result<()> {
             server_us.extend(su);
         }
         println!(
-            "{name}: median {} rows over {} passes; CPU per row: client {:.2} µs (= {} rows on one core), server {}",
+            "{name}: median {} rows over {} passes; CPU per row: client {:.2} µs (= {} rows on one core), server {}; client heap peak {} above baseline",
             fmt::rate(median(&mut rate)),
             a.runs,
             median(&mut client_us),
@@ -251,6 +255,7 @@ pub(crate) fn run(a: PostgresBench) -> Result<()> {
             } else {
                 format!("{:.2} µs", median(&mut server_us))
             },
+            fmt::bytes(heap as u64),
         );
     }
     transport(&mut c, &a, rows)?;
