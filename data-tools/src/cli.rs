@@ -24,6 +24,7 @@ Examples:
   ticktape convert series-csv coinalyze_funding.csv --time-column timestamp --value-column funding_rate --decimals 10 -o tapes/
   ticktape convert ohlcv-csv hyperliquid_ccxt_top10_perps_daily_ohlcv.csv --venue hyperliquid -o tapes/
   ticktape convert binance-ws trades_only_capture.gz --dataset trades -o tapes/
+  ticktape convert postgres --url postgres://postgres:password@localhost:5432/tsdb --table fills -o tapes/
   ticktape convert --list
 
 Each (record kind, venue, symbol) becomes one tape named VENUE.SYMBOL.KIND.tape in DIR
@@ -37,8 +38,11 @@ names the columns to read).";
 
 /// Arguments of `ticktape convert`.
 #[derive(clap::Args, Clone, Debug, Default)]
-#[command(after_help = EXAMPLES)]
+#[command(after_help = EXAMPLES, subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 pub struct ConvertArgs {
+    /// A database source instead of files (`ticktape convert postgres --help`).
+    #[command(subcommand)]
+    pub db: Option<DbSource>,
     /// Kind of raw data.
     #[arg(value_enum, required_unless_present = "list")]
     pub source: Option<SourceKind>,
@@ -119,6 +123,13 @@ pub struct ConvertArgs {
     pub progress: Option<Arc<AtomicU64>>,
 }
 
+/// Sources read from a database rather than files.
+#[derive(clap::Subcommand, Clone, Debug)]
+pub enum DbSource {
+    /// Fills from a PostgreSQL / TimescaleDB table or query (--url, --table or --query).
+    Postgres(crate::postgres::PostgresArgs),
+}
+
 impl ConvertArgs {
     /// The library options these arguments stand for.
     pub fn options(&self) -> ConvertOptions {
@@ -151,12 +162,16 @@ pub fn list_text() -> String {
     for k in SourceKind::ALL {
         s.push_str(&format!("\n{}  [datasets: {}]\n  {}\n", k.name(), k.datasets().join(", "), k.example()));
     }
+    s.push_str("\npostgres  [a fills table or query; see `ticktape convert postgres --help`]\n  PostgreSQL / TimescaleDB fills table (seed columns time, user_address, coin, px, sz, side, dir, …) → fills tapes\n    ticktape convert postgres --url postgres://postgres:password@localhost:5432/tsdb --table fills -o tapes/\n");
     s
 }
 
 /// Runs `ticktape convert`: prints the tapes written and a summary to stdout,
 /// warnings (skipped rows, gaps, out-of-order rows) to stderr.
 pub fn run(args: &ConvertArgs) -> Result<ConvertReport> {
+    if let Some(DbSource::Postgres(p)) = &args.db {
+        return crate::postgres::run(p);
+    }
     if args.list {
         print!("{}", list_text());
         return Ok(ConvertReport::default());

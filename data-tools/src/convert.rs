@@ -448,20 +448,25 @@ pub fn convert(source: SourceKind, inputs: &[PathBuf], opts: &ConvertOptions) ->
     }
     let mut side_files = Vec::new();
     if !accounts.is_empty() {
-        let path = opts.out_dir.join("hyperliquid.accounts.csv");
-        let mut f = AtomicFile::create(&path)?;
-        f.write_all(b"account_id,address\n")?;
-        for (id, addr) in &accounts {
-            f.write_all(format!("0x{id:016x},{addr}\n").as_bytes())?;
-        }
-        f.commit()?;
-        side_files.push(path);
+        side_files.push(write_accounts(&opts.out_dir, "hyperliquid", &accounts)?);
     }
     Ok(ConvertReport { inputs: reports, tapes, side_files, elapsed: start.elapsed() })
 }
 
+/// Writes `VENUE.accounts.csv` (`account_id,address`) in `dir`; returns its path.
+pub(crate) fn write_accounts(dir: &Path, venue: &str, accounts: &BTreeMap<u64, String>) -> Result<PathBuf> {
+    let path = dir.join(format!("{venue}.accounts.csv"));
+    let mut f = AtomicFile::create(&path)?;
+    f.write_all(b"account_id,address\n")?;
+    for (id, addr) in accounts {
+        f.write_all(format!("0x{id:016x},{addr}\n").as_bytes())?;
+    }
+    f.commit()?;
+    Ok(path)
+}
+
 /// Files removed on drop.
-struct Parts(Vec<PathBuf>);
+pub(crate) struct Parts(pub(crate) Vec<PathBuf>);
 
 impl Drop for Parts {
     fn drop(&mut self) {
@@ -548,7 +553,7 @@ const CROSS_FILE_DUPLICATE: &str = "duplicate trade id across input files";
 /// Merges the segments of every output tape and moves them into place;
 /// also returns, per input index, how many trades it repeated from an earlier
 /// input of the same stream (dropped with `--skip-bad`, else an error).
-fn finalize(
+pub(crate) fn finalize(
     inputs: &[PathBuf],
     outputs: Vec<(usize, StreamOutput)>,
     opts: &ConvertOptions,

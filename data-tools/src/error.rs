@@ -154,6 +154,16 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+    /// A PostgreSQL server refused a connection or a query, or its rows do
+    /// not have the columns a conversion needs.
+    #[error("{target}: {why}")]
+    Postgres {
+        /// The server and database (`postgres://USER@HOST:PORT/DB`, no
+        /// password), or the table or query read.
+        target: String,
+        /// What failed, and what to do.
+        why: String,
+    },
     /// The command line or options are inconsistent.
     #[error("{0}")]
     Usage(String),

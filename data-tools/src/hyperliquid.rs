@@ -196,16 +196,21 @@ fn text(v: &Value, k: &str) -> Vec<u8> {
     }
 }
 
-fn dir_code(d: &str) -> u8 {
+pub(crate) fn dir_code(d: &str) -> u8 {
+    dir_code_bytes(d.as_bytes())
+}
+
+/// [`dir_code`] of the text's bytes.
+pub(crate) fn dir_code_bytes(d: &[u8]) -> u8 {
     match d {
-        "Open Long" => dir::OPEN_LONG,
-        "Close Long" => dir::CLOSE_LONG,
-        "Open Short" => dir::OPEN_SHORT,
-        "Close Short" => dir::CLOSE_SHORT,
-        "Long > Short" => dir::LONG_TO_SHORT,
-        "Short > Long" => dir::SHORT_TO_LONG,
-        "Buy" => dir::BUY,
-        "Sell" => dir::SELL,
+        b"Open Long" => dir::OPEN_LONG,
+        b"Close Long" => dir::CLOSE_LONG,
+        b"Open Short" => dir::OPEN_SHORT,
+        b"Close Short" => dir::CLOSE_SHORT,
+        b"Long > Short" => dir::LONG_TO_SHORT,
+        b"Short > Long" => dir::SHORT_TO_LONG,
+        b"Buy" => dir::BUY,
+        b"Sell" => dir::SELL,
         _ => dir::OTHER,
     }
 }

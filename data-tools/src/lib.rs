@@ -3,7 +3,7 @@
 //! `ticktape convert SOURCE INPUT... -o DIR` is [`cli::run`]; the library entry
 //! point is [`convert()`]. Each source has its own module ([`binance_ws`],
 //! [`binance_vision`], [`tardis`], [`hyperliquid`], [`hftbacktest`],
-//! [`factor_csv`], [`ohlcv_csv`]); they share an exact decimal parser ([`decimal`]), timestamp
+//! [`factor_csv`], [`ohlcv_csv`]; fills from a PostgreSQL / TimescaleDB table: [`postgres`]); they share an exact decimal parser ([`decimal`]), timestamp
 //! parsing ([`time`]), input decoding ([`input`]) and a sink that sorts records
 //! within a tolerance and writes one tape per (kind, venue, symbol) through the
 //! tape crate's writer. Aggregated trades (Binance `aggTrade`/`aggTrades`)
@@ -57,6 +57,7 @@ pub mod hftbacktest;
 pub mod hyperliquid;
 pub mod input;
 pub mod ohlcv_csv;
+pub mod postgres;
 mod report;
 mod sink;
 pub mod synthetic;

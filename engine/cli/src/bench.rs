@@ -11,6 +11,9 @@ use ticktape_engine::synth::{SymbolSpec, SynthConfig, generate};
 
 use crate::{alloc, fmt};
 
+#[path = "bench_postgres.rs"]
+mod postgres;
+
 /// Measure ticktape's hot paths on this machine.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
@@ -29,6 +32,7 @@ enum What {
     Factors(crate::research::factors::FactorsBench),
     Trades(crate::research::trades::TradesBench),
     Profile(crate::research::profile::ProfileBench),
+    Postgres(postgres::PostgresBench),
 }
 
 /// The ClusterLOB pipeline: `research clusterlob features` (hash the tapes, replay, compute every
@@ -228,6 +232,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         What::Factors(f) => crate::research::factors::bench(f),
         What::Trades(t) => crate::research::trades::bench(t),
         What::Profile(p) => crate::research::profile::bench(p),
+        What::Postgres(p) => postgres::run(p),
     }
 }
 
