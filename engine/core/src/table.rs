@@ -84,6 +84,12 @@ impl Table {
         self.push(name, DataType::Utf8, false, Arc::new(StringArray::from(values)))
     }
 
+    /// A `string` column built straight from borrowed text, with no `String`
+    /// per row (the same column as [`utf8`](Self::utf8)).
+    pub fn utf8_iter<'s>(self, name: &str, values: impl IntoIterator<Item = &'s str>) -> Table {
+        self.push(name, DataType::Utf8, false, Arc::new(StringArray::from_iter_values(values)))
+    }
+
     /// A nullable `string` column.
     pub fn utf8_opt(self, name: &str, values: Vec<Option<String>>) -> Table {
         self.push(name, DataType::Utf8, true, Arc::new(StringArray::from(values)))

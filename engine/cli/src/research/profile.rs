@@ -507,11 +507,11 @@ pub(crate) fn write_tables(dir: &Path, p: &Profiles) -> Result<()> {
     for cs in chunks(&p.cycles) {
         w.push(
             Table::new()
-                .utf8("account", cs.iter().map(|c| p.names[c.account as usize].clone()).collect())
-                .utf8("coin", cs.iter().map(|c| p.coins[c.coin as usize].clone()).collect())
-                .utf8("side", cs.iter().map(|c| if c.long { "long" } else { "short" }.to_owned()).collect())
-                .utf8("start", cs.iter().map(|c| c.start.name().to_owned()).collect())
-                .utf8("end", cs.iter().map(|c| c.end.name().to_owned()).collect())
+                .utf8_iter("account", cs.iter().map(|c| p.names[c.account as usize].as_str()))
+                .utf8_iter("coin", cs.iter().map(|c| p.coins[c.coin as usize].as_str()))
+                .utf8_iter("side", cs.iter().map(|c| if c.long { "long" } else { "short" }))
+                .utf8_iter("start", cs.iter().map(|c| c.start.name()))
+                .utf8_iter("end", cs.iter().map(|c| c.end.name()))
                 .ts("open_time", cs.iter().map(|c| c.open_ts).collect())
                 .ts_opt("close_time", cs.iter().map(|c| c.close_ts).collect())
                 .f64_opt("holding_hours", opt(cs.iter().map(Cycle::holding_hours)))
@@ -533,7 +533,7 @@ pub(crate) fn write_tables(dir: &Path, p: &Profiles) -> Result<()> {
     for ds in chunks(&p.days) {
         w.push(
             Table::new()
-                .utf8("account", ds.iter().map(|d| p.names[d.account as usize].clone()).collect())
+                .utf8_iter("account", ds.iter().map(|d| p.names[d.account as usize].as_str()))
                 .ts("day", ds.iter().map(|d| i64::from(d.day) * NS_PER_DAY).collect())
                 .u64("trades", ds.iter().map(|d| d.trades).collect())
                 .f64("volume", ds.iter().map(|d| d.volume).collect())
