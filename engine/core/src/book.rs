@@ -390,20 +390,32 @@ impl Book {
     /// two: they apply quotes only to instruments without an L2 tape.
     #[inline]
     pub fn apply_quote(&mut self, q: &Quote) {
-        self.quote_side(0, side::BID, q.bid_price, q.bid_qty);
-        self.quote_side(1, side::ASK, q.ask_price, q.ask_qty);
+        // Both old levels go first, so a quote that moved out of the window
+        // recentres an empty book (bar-driven books move every bar).
+        let bid = Self::quoted_price(q.bid_price, q.bid_qty);
+        let ask = Self::quoted_price(q.ask_price, q.ask_qty);
+        self.unquote(0, side::BID, bid);
+        self.unquote(1, side::ASK, ask);
+        if bid != UNDEF {
+            self.set(side::BID, bid, q.bid_qty);
+        }
+        if ask != UNDEF {
+            self.set(side::ASK, ask, q.ask_qty);
+        }
     }
 
-    /// One side of [`Book::apply_quote`].
+    /// The price a quote side sets: [`UNDEF`] when absent or not positive.
     #[inline(always)]
-    fn quote_side(&mut self, k: usize, side_code: u8, price: i64, qty: i64) {
-        let price = if price != UNDEF && qty > 0 { price } else { UNDEF };
+    fn quoted_price(price: i64, qty: i64) -> i64 {
+        if price != UNDEF && qty > 0 { price } else { UNDEF }
+    }
+
+    /// Removes side `k`'s previously quoted level unless `price` sets it again.
+    #[inline(always)]
+    fn unquote(&mut self, k: usize, side_code: u8, price: i64) {
         let old = std::mem::replace(&mut self.quoted[k], price);
         if old != UNDEF && old != price {
             self.set(side_code, old, 0);
-        }
-        if price != UNDEF {
-            self.set(side_code, price, qty);
         }
     }
 
