@@ -49,7 +49,8 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 
 Progress (convert, run, sweep): a bar with ETA when stderr is a terminal; otherwise a plain line
 such as `progress: 41% 12.3 M/30.0 M events, 8.1 M/s, eta 2 s` every 10 s (2 s with -v;
-TICKTAPE_PROGRESS_INTERVAL=SECONDS sets it) while the work moves, and a last one at the end if any came before.
+TICKTAPE_PROGRESS_INTERVAL=SECONDS sets it) while the work moves, and a last one at the end if any came
+before or the work took longer than one interval.
 -q, -v and --log-file go before or after the command (ticktape -q run .. = ticktape run -q ..).")]
 struct Cli {
     #[command(subcommand)]

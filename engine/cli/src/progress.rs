@@ -251,8 +251,11 @@ impl Bar {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+        // A last line when lines came before, or when the work lasted an
+        // interval (a line was due, even if no count change fell on one).
         let printed = self.last.lock().unwrap_or_else(|p| p.into_inner()).printed;
-        if self.bar.is_none() && level() >= 1 && printed.is_some_and(|p| p != done) {
+        let due = printed.is_some() || self.t0.elapsed() >= interval();
+        if self.bar.is_none() && level() >= 1 && due && printed != Some(done) {
             eprintln!("{}", self.line(done));
         }
         log("progress", &self.line(done), Some(serde_json::json!({ "done": done, "total": self.total })));
