@@ -247,6 +247,19 @@ impl<'a> Source<'a> {
             RecordKind::Fill => Source::Fill(tape.records()?),
         })
     }
+
+    /// [`check::check_range`] over records `from..to` of this tape.
+    fn check_range(&self, from: usize, to: usize, last: i64) -> Option<usize> {
+        match *self {
+            Source::Trade(r) => check::check_range(r, from, to, last),
+            Source::Level(r) => check::check_range(r, from, to, last),
+            Source::Quote(r) => check::check_range(r, from, to, last),
+            Source::Funding(r) => check::check_range(r, from, to, last),
+            Source::Bar(r) => check::check_range(r, from, to, last),
+            Source::Series(r) => check::check_range(r, from, to, last),
+            Source::Fill(r) => check::check_range(r, from, to, last),
+        }
+    }
 }
 
 /// How far the run loop has checked one tape: records `..to` are good,
@@ -756,7 +769,10 @@ impl Replay {
     /// tape is good in `checked`. Stops at a tape's first bad record (the run
     /// loop finds it there itself), when every tape is done, or at `stop`.
     fn check_ahead(&self, stop: &AtomicBool) {
-        let mut done: Vec<bool> = self.tapes.iter().map(|_| false).collect();
+        // A tape whose records cannot be read is left to the run loop, which
+        // reports it.
+        let sources: Vec<Option<Source<'_>>> = self.tapes.iter().map(|t| Source::of(t).ok()).collect();
+        let mut done: Vec<bool> = sources.iter().map(Option::is_none).collect();
         while !stop.load(Ordering::Relaxed) {
             // The tape whose next unchecked record is the oldest.
             let mut next: Option<(i64, usize, usize)> = None;
@@ -774,17 +790,8 @@ impl Replay {
             let Some((_, i, at)) = next else { return };
             let tape = &self.tapes[i];
             let to = (at + 16 * check::CHUNK).min(tape.len());
-            let last = tape.header().last_ts;
-            let bad = match Source::of(tape) {
-                Ok(Source::Trade(r)) => check::check_range(r, at, to, last),
-                Ok(Source::Level(r)) => check::check_range(r, at, to, last),
-                Ok(Source::Quote(r)) => check::check_range(r, at, to, last),
-                Ok(Source::Funding(r)) => check::check_range(r, at, to, last),
-                Ok(Source::Bar(r)) => check::check_range(r, at, to, last),
-                Ok(Source::Series(r)) => check::check_range(r, at, to, last),
-                Ok(Source::Fill(r)) => check::check_range(r, at, to, last),
-                Err(_) => Some(at),
-            };
+            let Some(source) = &sources[i] else { continue };
+            let bad = source.check_range(at, to, tape.header().last_ts);
             self.checked[i].fetch_max(bad.unwrap_or(to), Ordering::Release);
             done[i] = bad.is_some();
         }
