@@ -168,9 +168,6 @@ pub struct PgOptions {
     pub skip_bad: bool,
     /// Fixed decimals (`None` each: from the data).
     pub decimals: FixedExps,
-    /// Where to count the rows read so far, for a progress display that
-    /// polls it (`None`: not counted).
-    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for PgOptions {
@@ -181,7 +178,6 @@ impl Default for PgOptions {
             venue: "hyperliquid".into(),
             skip_bad: false,
             decimals: FixedExps::default(),
-            progress: None,
         }
     }
 }
@@ -199,7 +195,6 @@ pub fn run(args: &PostgresArgs) -> Result<ConvertReport> {
         venue: args.venue.clone(),
         skip_bad: args.skip_bad,
         decimals: FixedExps { price: args.price_decimals, qty: args.qty_decimals, value: args.value_decimals },
-        progress: None,
     };
     let report = convert_postgres(&args.url, &source, &opts)?;
     for w in report.warnings() {
@@ -362,7 +357,6 @@ pub fn convert_postgres(url: &str, source: &Source, opts: &PgOptions) -> Result<
         rt.block_on(client.copy_out(&copy_sql)).map_err(|e| pg_error(&target, &format!("cannot read {what}"), &e))?;
     let reader = Messages { rt: &rt, stream: Box::pin(stream), pending: bytes::Bytes::new(), done: false, error: None };
     let mut conv = Converter::new(plan, opts.split, &opts.venue, source);
-    conv.progress = opts.progress.clone();
     let mut copy = CopyReader::new(reader);
     let bytes = match conv.run(&mut ctx, &mut copy) {
         Ok(b) => b,
@@ -969,8 +963,6 @@ struct Converter {
     venue: String,
     /// `true` for `--query` (its order is checked), `false` for `--table`.
     check_order: bool,
-    /// Rows read so far (see [`PgOptions::progress`]).
-    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     fields: Vec<Option<(u32, u32)>>,
     /// Scratch for a bytea address as hex.
     lower: String,
@@ -990,7 +982,6 @@ impl Converter {
             split,
             venue: venue.to_owned(),
             check_order: matches!(source, Source::Query(_)),
-            progress: None,
             lower: String::new(),
             streams: HashMap::new(),
             coin_streams: HashMap::new(),
@@ -1008,11 +999,6 @@ impl Converter {
         while let Some(t) = copy.next(&mut fields)? {
             row += 1;
             self.row(ctx, row, t, &fields)?;
-            if row & 0xffff == 0
-                && let Some(p) = &self.progress
-            {
-                p.store(row, std::sync::atomic::Ordering::Relaxed);
-            }
         }
         self.fields = fields;
         // Drain to the end of the COPY so the connection stays usable.
