@@ -248,6 +248,22 @@ fn plugin_on_perp_basket_daily_with_price_and_funding_factors() {
     assert!(symbols.iter().any(|s| s == "BTC/USDC:USDC"));
 }
 
+/// A series CSV of each kline's taker-buy share of volume, stamped at the
+/// kline's close (`series`: the value of a symbol column, else none).
+fn taker_share_csv(klines: &Path, series: Option<&str>) -> String {
+    let text = fs::read_to_string(klines).unwrap();
+    let mut csv = String::from(if series.is_some() { "t,symbol,value\n" } else { "t,value\n" });
+    for l in text.lines() {
+        let f: Vec<&str> = l.split(',').collect();
+        let (v, tb): (f64, f64) = (f[5].parse().unwrap(), f[9].parse().unwrap());
+        if v > 0.0 {
+            let symbol = series.map(|s| format!("{s},")).unwrap_or_default();
+            csv.push_str(&format!("{},{symbol}{:.6}\n", f[6], tb / v));
+        }
+    }
+    csv
+}
+
 #[test]
 fn plugin_on_binance_vision_klines_with_a_taker_volume_factor() {
     let Some(real) = real_data() else {
@@ -261,15 +277,7 @@ fn plugin_on_binance_vision_klines_with_a_taker_volume_factor() {
     ok(&["convert", "binance-vision", klines.to_str().unwrap(), "-o", tapes.to_str().unwrap(), "-q"]);
     // The factor: each minute's taker-buy share of volume, stamped at the
     // kline's close (a taker-volume series as `convert series-csv` reads it).
-    let text = fs::read_to_string(&klines).unwrap();
-    let mut csv = String::from("t,symbol,value\n");
-    for l in text.lines() {
-        let f: Vec<&str> = l.split(',').collect();
-        let (v, tb): (f64, f64) = (f[5].parse().unwrap(), f[9].parse().unwrap());
-        if v > 0.0 {
-            csv.push_str(&format!("{},btc_taker_share,{:.6}\n", f[6], tb / v));
-        }
-    }
+    let csv = taker_share_csv(&klines, Some("btc_taker_share"));
     let fcsv = d.join("taker.csv");
     fs::write(&fcsv, csv).unwrap();
     ok(&["convert", "series-csv", fcsv.to_str().unwrap(), "-o", tapes.to_str().unwrap(), "-q"]);
@@ -448,15 +456,7 @@ fn grid_on_binance_vision_klines_and_the_funding_sample() {
     let klines = real.join("binance_vision/spot_daily_klines/BTCUSDT-1m-2020-01-02.csv");
     let tapes = d.join("t");
     ok(&["convert", "binance-vision", klines.to_str().unwrap(), "-o", tapes.to_str().unwrap(), "-q"]);
-    let text = fs::read_to_string(&klines).unwrap();
-    let mut csv = String::from("t,value\n");
-    for l in text.lines() {
-        let f: Vec<&str> = l.split(',').collect();
-        let (v, tb): (f64, f64) = (f[5].parse().unwrap(), f[9].parse().unwrap());
-        if v > 0.0 {
-            csv.push_str(&format!("{},{:.6}\n", f[6], tb / v));
-        }
-    }
+    let csv = taker_share_csv(&klines, None);
     fs::write(d.join("btc_taker_share.csv"), csv).unwrap();
     ok(&[
         "convert",
