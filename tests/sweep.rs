@@ -206,19 +206,23 @@ fn shards_merged_equal_the_unsharded_sweep_byte_for_byte() {
     assert_eq!(fs::read(k8s_shard.join("runs.parquet")).unwrap(), fs::read(shard(3).join("runs.parquet")).unwrap());
 }
 
+/// Writes a sweep file at `file`: fixture plugin `plugin` over the shared
+/// tapes, then `rest` (grid and other keys).
+fn write_sweep(file: &Path, plugin_name: &str, rest: &str) {
+    let text =
+        format!("strategy = \"{}\"\ntapes = [\"{}/*.tape\"]\n{rest}", plugin(plugin_name).display(), tapes().display());
+    fs::write(file, text).unwrap();
+}
+
 #[test]
 fn a_panicking_or_crashing_configuration_is_recorded_and_the_others_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let t = tapes().display();
     let file = dir.path().join("faulty.toml");
-    fs::write(
+    write_sweep(
         &file,
-        format!(
-            "strategy = \"{}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\npanic_in = [\"\", \"event\", \"create\", \"finish\"]\nat_event = [50]\n",
-            plugin("ticktape_fixture_faulty").display()
-        ),
-    )
-    .unwrap();
+        "ticktape_fixture_faulty",
+        "[grid]\npanic_in = [\"\", \"event\", \"create\", \"finish\"]\nat_event = [50]\n",
+    );
     let out = dir.path().join("faulty");
     ok(&sweep(&file, &out, &["--threads", "2"]));
     let tb = table(&out.join("runs.parquet"));
@@ -235,14 +239,11 @@ fn a_panicking_or_crashing_configuration_is_recorded_and_the_others_complete() {
     // A plugin that kills its process: the run is recorded as crashed, the
     // runs that shared the process with it are redone and complete.
     let file = dir.path().join("hostile.toml");
-    fs::write(
+    write_sweep(
         &file,
-        format!(
-            "strategy = \"{}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nmode = [\"\", \"segfault\", \"abort\", \"\"]\nat_event = [20]\n",
-            plugin("ticktape_fixture_hostile").display()
-        ),
-    )
-    .unwrap();
+        "ticktape_fixture_hostile",
+        "[grid]\nmode = [\"\", \"segfault\", \"abort\", \"\"]\nat_event = [20]\n",
+    );
     let out = dir.path().join("hostile");
     ok(&sweep(&file, &out, &["--threads", "2"]));
     let tb = table(&out.join("runs.parquet"));
@@ -418,17 +419,9 @@ fn slurm_array_sweep_merges_to_the_unsharded_table() {
 #[test]
 fn an_interrupted_sweep_leaves_only_complete_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let t = tapes().display();
     let file = dir.path().join("hang.toml");
     // Run 0 completes; run 1 spins forever from its first event.
-    fs::write(
-        &file,
-        format!(
-            "strategy = \"{}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nmode = [\"\", \"hang\"]\nat_event = [1]\n",
-            plugin("ticktape_fixture_hostile").display()
-        ),
-    )
-    .unwrap();
+    write_sweep(&file, "ticktape_fixture_hostile", "[grid]\nmode = [\"\", \"hang\"]\nat_event = [1]\n");
     let out = dir.path().join("out");
     let child = ticktape()
         .args(["sweep", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1", "-q"])
@@ -598,16 +591,12 @@ fn progress_is_plain_lines_off_a_terminal_and_nothing_with_q() {
 #[test]
 fn a_run_over_the_time_limit_is_recorded_as_timeout_and_the_others_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let t = tapes().display();
-    let hostile = plugin("ticktape_fixture_hostile").display().to_string();
     let file = dir.path().join("hang.toml");
-    fs::write(
+    write_sweep(
         &file,
-        format!(
-            "strategy = \"{hostile}\"\ntapes = [\"{t}/*.tape\"]\ntime_limit = \"2s\"\n[grid]\nmode = [\"\", \"hang\", \"\", \"\"]\nat_event = [1]\n"
-        ),
-    )
-    .unwrap();
+        "ticktape_fixture_hostile",
+        "time_limit = \"2s\"\n[grid]\nmode = [\"\", \"hang\", \"\", \"\"]\nat_event = [1]\n",
+    );
     let out = dir.path().join("out");
     let t0 = std::time::Instant::now();
     let o = sweep(&file, &out, &["--threads", "2"]);
@@ -633,13 +622,7 @@ fn a_run_over_the_time_limit_is_recorded_as_timeout_and_the_others_complete() {
     // A hung run in flight when another crashes the process: retried alone,
     // it hits the limit there.
     let file = dir.path().join("both.toml");
-    fs::write(
-        &file,
-        format!(
-            "strategy = \"{hostile}\"\ntapes = [\"{t}/*.tape\"]\n[grid]\nmode = [\"hang\", \"segfault\", \"\"]\nat_event = [20]\n"
-        ),
-    )
-    .unwrap();
+    write_sweep(&file, "ticktape_fixture_hostile", "[grid]\nmode = [\"hang\", \"segfault\", \"\"]\nat_event = [20]\n");
     let out = dir.path().join("both");
     ok(&sweep(&file, &out, &["--threads", "2", "--time-limit", "2s"]));
     let tb = table(&out.join("runs.parquet"));
