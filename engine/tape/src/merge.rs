@@ -18,12 +18,32 @@
 
 use crate::{RecordKind, Tape};
 
-/// A stream that still has records: its next record's time and position.
+/// A stream that still has records: its next record's merge key and
+/// position.
 #[derive(Clone, Copy, Debug)]
 struct Head {
-    ts: i64,
+    /// `(ts << 32) | rank`: ordering heads by this orders them by time, then
+    /// rank, in one 128-bit comparison.
+    key: i128,
     pos: usize,
     stream: usize,
+}
+
+impl Head {
+    #[inline(always)]
+    fn key(ts: i64, rank: u32) -> i128 {
+        (i128::from(ts) << 32) | i128::from(rank)
+    }
+
+    #[inline(always)]
+    fn ts(&self) -> i64 {
+        (self.key >> 32) as i64
+    }
+
+    #[inline(always)]
+    fn rank(&self) -> u32 {
+        self.key as u32
+    }
 }
 
 /// One run to process: records `start..` of stream `stream` while their
@@ -42,11 +62,12 @@ pub struct Run {
 #[derive(Debug)]
 pub struct Merge<'a> {
     tapes: Vec<&'a Tape>,
-    /// Streams with records left, in rank order: scanning with a strict `<`
-    /// on time alone then breaks ties by rank.
-    active: Vec<Head>,
-    /// Per stream: its index in `active` (stale once exhausted).
-    slot: Vec<usize>,
+    /// Streams with records left, sorted by (time, rank) of their next
+    /// record: the first one runs next, bounded by the second. After a run
+    /// the winner's new head is later than the runner-up's, so it moves
+    /// back by insertion (with two streams: one comparison); finding the
+    /// next run needs no scan over the heads.
+    heads: Vec<Head>,
     ranks: Vec<u32>,
 }
 
@@ -67,18 +88,16 @@ impl<'a> Merge<'a> {
         for (rank, &i) in order.iter().enumerate() {
             ranks[i] = rank as u32;
         }
-        let active: Vec<Head> = order
-            .iter()
-            .filter_map(|&stream| {
-                let t = tapes[stream];
-                (!t.is_empty()).then(|| Head { ts: t.ts_at(0).unwrap_or(i64::MAX), pos: 0, stream })
+        let mut heads: Vec<Head> = (0..tapes.len())
+            .filter(|&stream| !tapes[stream].is_empty())
+            .map(|stream| Head {
+                key: Head::key(tapes[stream].ts_at(0).unwrap_or(i64::MAX), ranks[stream]),
+                pos: 0,
+                stream,
             })
             .collect();
-        let mut slot = vec![usize::MAX; tapes.len()];
-        for (i, h) in active.iter().enumerate() {
-            slot[h.stream] = i;
-        }
-        Merge { tapes, active, slot, ranks }
+        heads.sort_unstable_by_key(|h| h.key);
+        Merge { tapes, heads, ranks }
     }
 
     /// The tapes, in the caller's order.
@@ -91,34 +110,30 @@ impl<'a> Merge<'a> {
         self.ranks[i]
     }
 
+    /// How many streams have records left.
+    #[inline]
+    pub fn active(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// The `i`-th stream with records left in merge order (0 runs next):
+    /// `(stream, next record, its exchange time)`.
+    pub fn head(&self, i: usize) -> Option<(usize, usize, i64)> {
+        self.heads.get(i).map(|h| (h.stream, h.pos, h.ts()))
+    }
+
     /// The next run, or `None` when every stream is exhausted.
     #[inline]
     pub fn next_run(&self) -> Option<Run> {
-        let (first, rest) = self.active.split_first()?;
-        // Best and runner-up by (time, rank); `active` is in rank order, so a
-        // strict `<` keeps the lower rank on equal times.
-        // Branches, not selects: the stream that wins is unpredictable
-        // either way (the caller dispatches on it next), and selects
-        // measured slower (CPU time, one and three symbols).
-        let (mut b, mut bts) = (0, first.ts);
-        let (mut r, mut rts) = (usize::MAX, i64::MAX);
-        for (j, h) in rest.iter().enumerate() {
-            let j = j + 1;
-            if h.ts < bts {
-                (r, rts) = (b, bts);
-                (b, bts) = (j, h.ts);
-            } else if r == usize::MAX || h.ts < rts {
-                (r, rts) = (j, h.ts);
-            }
-        }
-        let bound = if r == usize::MAX {
-            i64::MAX
-        } else if b < r {
-            rts
-        } else {
-            rts.saturating_sub(1)
+        let (head, rest) = self.heads.split_first()?;
+        // The runner-up's records come first from its time on (the winner
+        // ranks lower: after it; the winner ranks higher: from it).
+        // A select, not a branch: which of the two ranks lower is as
+        // unpredictable as which stream wins.
+        let bound = match rest.first() {
+            None => i64::MAX,
+            Some(r) => r.ts().saturating_sub(i64::from(head.rank() > r.rank())),
         };
-        let head = self.active[b];
         Some(Run { stream: head.stream, start: head.pos, bound })
     }
 
@@ -127,29 +142,51 @@ impl<'a> Merge<'a> {
     /// when the stream is exhausted). Saves re-reading it from the tape.
     #[inline]
     pub fn advance_to(&mut self, stream: usize, pos: usize, next_ts: Option<i64>) {
-        let i = self.slot[stream];
-        let Some(head) = self.active.get_mut(i) else { return };
-        match next_ts {
-            Some(ts) => {
-                head.ts = ts;
-                head.pos = pos;
-            }
-            None => {
-                // Rare (once per tape): keep rank order, re-index the rest.
-                self.active.remove(i);
-                self.slot[stream] = usize::MAX;
-                for (j, h) in self.active.iter().enumerate().skip(i) {
-                    self.slot[h.stream] = j;
+        // Normally the stream that just ran (the first head) moves back.
+        match (self.heads.first(), next_ts) {
+            (Some(h), Some(ts)) if h.stream == stream => {
+                let head = Head { key: Head::key(ts, self.ranks[stream]), pos, stream };
+                let heads = &mut self.heads;
+                let mut j = 0;
+                while j + 1 < heads.len() && heads[j + 1].key < head.key {
+                    heads[j] = heads[j + 1];
+                    j += 1;
                 }
+                heads[j] = head;
             }
+            _ => self.advance_any(stream, pos, next_ts),
         }
+    }
+
+    /// [`Merge::advance_to`] for any stream and either direction.
+    #[cold]
+    fn advance_any(&mut self, stream: usize, pos: usize, next_ts: Option<i64>) {
+        let Some(i) = self.heads.iter().position(|h| h.stream == stream) else { return };
+        let Some(ts) = next_ts else {
+            // Once per tape.
+            self.heads.remove(i);
+            return;
+        };
+        let head = Head { key: Head::key(ts, self.ranks[stream]), pos, stream };
+        let heads = &mut self.heads;
+        let mut j = i;
+        while j + 1 < heads.len() && heads[j + 1].key < head.key {
+            heads[j] = heads[j + 1];
+            j += 1;
+        }
+        // Earlier (only through [`Merge::advance`] to an earlier position).
+        while j > 0 && heads[j - 1].key > head.key {
+            heads[j] = heads[j - 1];
+            j -= 1;
+        }
+        heads[j] = head;
     }
 
     /// How many records of stream `stream` have been consumed.
     pub fn consumed(&self, stream: usize) -> usize {
-        match self.active.get(self.slot[stream]) {
-            Some(h) if h.stream == stream => h.pos,
-            _ => self.tapes[stream].len(),
+        match self.heads.iter().find(|h| h.stream == stream) {
+            Some(h) => h.pos,
+            None => self.tapes[stream].len(),
         }
     }
 
