@@ -262,8 +262,19 @@ impl<'a> Source<'a> {
     }
 }
 
+/// One tape as the run loop sees it.
+struct Lane<'a, 's> {
+    source: Source<'a>,
+    /// Its instrument.
+    inst: usize,
+    /// The header's `last_ts`.
+    last: i64,
+    checked: Checked<'s>,
+}
+
 /// How far the run loop has checked one tape: records `..to` are good,
 /// `bad` is the first bad one once found.
+#[derive(Clone, Copy)]
 struct Checked<'s> {
     to: usize,
     bad: usize,
@@ -330,6 +341,157 @@ fn drive<'a, R: Record>(
             f(r);
         }
         i = end;
+    }
+}
+
+/// What delivering a record needs beyond its instrument's book: which
+/// instruments quotes and bars drive, and the bar quote's parameters.
+struct Ctx {
+    quote_driven: Vec<bool>,
+    bar_driven: Vec<bool>,
+    bar_ticks: Vec<i64>,
+    slip: f64,
+}
+
+/// Delivering one record: `before`, the book update its kind makes (if
+/// any), then `on_event`.
+trait Deliver: Record {
+    fn deliver<'a, H: Handler<'a> + ?Sized>(&'a self, inst: usize, books: &mut [Book], ctx: &Ctx, handler: &mut H);
+}
+
+/// [`Deliver`] for kinds that do not touch the book.
+macro_rules! deliver_plain {
+    ($($kind:ident),*) => {$(
+        impl Deliver for $kind {
+            #[inline(always)]
+            fn deliver<'a, H: Handler<'a> + ?Sized>(&'a self, inst: usize, books: &mut [Book], _: &Ctx, handler: &mut H) {
+                handler.before(self.ts.exchange, books);
+                handler.on_event(inst, Event::$kind(self), books);
+            }
+        }
+    )*};
+}
+deliver_plain!(Trade, Funding, Series, Fill);
+
+impl Deliver for Level {
+    #[inline(always)]
+    fn deliver<'a, H: Handler<'a> + ?Sized>(&'a self, inst: usize, books: &mut [Book], _: &Ctx, handler: &mut H) {
+        handler.before(self.ts.exchange, books);
+        books[inst].apply(self);
+        handler.on_event(inst, Event::Level(self), books);
+    }
+}
+
+impl Deliver for Quote {
+    #[inline(always)]
+    fn deliver<'a, H: Handler<'a> + ?Sized>(&'a self, inst: usize, books: &mut [Book], ctx: &Ctx, handler: &mut H) {
+        handler.before(self.ts.exchange, books);
+        if ctx.quote_driven[inst] {
+            books[inst].apply_quote(self);
+        }
+        handler.on_event(inst, Event::Quote(self), books);
+    }
+}
+
+impl Deliver for Bar {
+    #[inline(always)]
+    fn deliver<'a, H: Handler<'a> + ?Sized>(&'a self, inst: usize, books: &mut [Book], ctx: &Ctx, handler: &mut H) {
+        handler.before(self.ts.exchange, books);
+        if ctx.bar_driven[inst] {
+            books[inst].apply_quote(&bar_quote(self, ctx.bar_ticks[inst], ctx.slip));
+        }
+        handler.on_event(inst, Event::Bar(self), books);
+    }
+}
+
+/// One run of `lane` from `start` while records are within `bound` (see
+/// [`drive`]).
+#[inline(always)]
+fn run_lane<'a, H: Handler<'a> + ?Sized>(
+    lane: &mut Lane<'a, '_>,
+    start: usize,
+    bound: i64,
+    books: &mut [Book],
+    ctx: &Ctx,
+    handler: &mut H,
+) -> Result<(usize, Option<i64>), usize> {
+    let (inst, last, ck) = (lane.inst, lane.last, &mut lane.checked);
+    match lane.source {
+        Source::Level(recs) => drive(recs, start, bound, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Trade(recs) => drive(recs, start, bound, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Quote(recs) => drive(recs, start, bound, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Funding(recs) => drive(recs, start, bound, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Bar(recs) => drive(recs, start, bound, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Series(recs) => drive(recs, start, bound, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Fill(recs) => drive(recs, start, bound, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+    }
+}
+
+/// One of the two streams of [`run_pair`].
+struct PairSide<'a, 's, R> {
+    recs: &'a [R],
+    stream: usize,
+    inst: usize,
+    last: i64,
+    checked: Checked<'s>,
+    /// Next record, and its exchange time unless the stream is done.
+    pos: usize,
+    ts: Option<i64>,
+}
+
+impl<'a, 's, R> PairSide<'a, 's, R> {
+    fn new(recs: &'a [R], lane: &Lane<'a, 's>, stream: usize, pos: usize, ts: i64) -> Self {
+        PairSide { recs, stream, inst: lane.inst, last: lane.last, checked: lane.checked, pos, ts: Some(ts) }
+    }
+}
+
+/// The replay of exactly two streams (one instrument's trades and book,
+/// the commonest replay), with the merge's runs but not its bookkeeping:
+/// runs alternate strictly between the two, because a run ends where the
+/// other stream's head comes first. So each run is bounded by the other
+/// head's time (`lo`, the lower rank, wins ties: it runs up to and
+/// including that time, `hi` up to just before it), and both kinds are
+/// known here, so nothing dispatches per run. Returns when a stream is
+/// exhausted or the handler stops (`Ok(true)`), or with the stream and
+/// index of a bad record.
+#[inline(never)]
+fn run_pair<'a, A: Deliver, B: Deliver, H: Handler<'a> + ?Sized>(
+    lo: &mut PairSide<'a, '_, A>,
+    hi: &mut PairSide<'a, '_, B>,
+    hi_first: bool,
+    books: &mut [Book],
+    ctx: &Ctx,
+    handler: &mut H,
+    runs: &mut u64,
+) -> Result<bool, (usize, usize)> {
+    let mut skip_lo = hi_first;
+    loop {
+        if !skip_lo {
+            let Some(bound) = hi.ts else { return Ok(false) };
+            handler.begin_run(lo.stream);
+            *runs += 1;
+            let inst = lo.inst;
+            match drive(lo.recs, lo.pos, bound, lo.last, &mut lo.checked, |r| r.deliver(inst, books, ctx, handler)) {
+                Ok((end, next)) => (lo.pos, lo.ts) = (end, next),
+                Err(bad) => return Err((lo.stream, bad)),
+            }
+            if handler.stop() {
+                return Ok(true);
+            }
+        }
+        skip_lo = false;
+        let Some(lo_ts) = lo.ts else { return Ok(false) };
+        let bound = lo_ts.saturating_sub(1);
+        handler.begin_run(hi.stream);
+        *runs += 1;
+        let inst = hi.inst;
+        match drive(hi.recs, hi.pos, bound, hi.last, &mut hi.checked, |r| r.deliver(inst, books, ctx, handler)) {
+            Ok((end, next)) => (hi.pos, hi.ts) = (end, next),
+            Err(bad) => return Err((hi.stream, bad)),
+        }
+        if handler.stop() {
+            return Ok(true);
+        }
     }
 }
 
@@ -822,64 +984,90 @@ impl Replay {
         })
     }
 
+    /// Hands the last two streams to [`run_pair`] when their kinds have a
+    /// specialised pair loop (trades with L2 or quotes), then records in
+    /// `merge` how far each got. Returns whether the handler stopped.
+    fn pair<'a, H: Handler<'a> + ?Sized>(
+        &'a self,
+        merge: &mut Merge<'a>,
+        lanes: &mut [Lane<'a, '_>],
+        books: &mut [Book],
+        ctx: &Ctx,
+        handler: &mut H,
+        runs: &mut u64,
+    ) -> Result<bool> {
+        let (Some(first), Some(second)) = (merge.head(0), merge.head(1)) else { return Ok(false) };
+        // `lo`: the stream of lower rank (it wins ties).
+        let hi_first = merge.rank(first.0) > merge.rank(second.0);
+        let (lo, hi) = if hi_first { (second, first) } else { (first, second) };
+        let (lo_lane, hi_lane) = (&lanes[lo.0], &lanes[hi.0]);
+        let done = match (&lo_lane.source, &hi_lane.source) {
+            (&Source::Trade(a), &Source::Level(b)) => {
+                let mut x = PairSide::new(a, lo_lane, lo.0, lo.1, lo.2);
+                let mut y = PairSide::new(b, hi_lane, hi.0, hi.1, hi.2);
+                let out = run_pair(&mut x, &mut y, hi_first, books, ctx, handler, runs);
+                (out, [(x.stream, x.pos, x.ts, x.checked), (y.stream, y.pos, y.ts, y.checked)])
+            }
+            (&Source::Trade(a), &Source::Quote(b)) => {
+                let mut x = PairSide::new(a, lo_lane, lo.0, lo.1, lo.2);
+                let mut y = PairSide::new(b, hi_lane, hi.0, hi.1, hi.2);
+                let out = run_pair(&mut x, &mut y, hi_first, books, ctx, handler, runs);
+                (out, [(x.stream, x.pos, x.ts, x.checked), (y.stream, y.pos, y.ts, y.checked)])
+            }
+            _ => return Ok(false),
+        };
+        let (out, sides) = done;
+        for (stream, pos, ts, checked) in sides {
+            lanes[stream].checked = checked;
+            merge.advance_to(stream, pos, ts);
+        }
+        match out {
+            Ok(stopped) => Ok(stopped),
+            Err((stream, bad)) => Err(self.tapes[stream].record_error(bad).into()),
+        }
+    }
+
     fn run_loop<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
         let mut books: Vec<Book> = self.instruments.iter().map(Instrument::new_book).collect();
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
-        let quote_driven: Vec<bool> = self.instruments.iter().map(|i| !i.has_l2).collect();
-        let bar_driven: Vec<bool> = self.instruments.iter().map(|i| i.bar_driven).collect();
-        let bar_ticks: Vec<i64> = self.instruments.iter().map(|i| i.price_tick.max(1)).collect();
-        let slip = self.bar_slippage_bps;
-        let last_ts: Vec<i64> = self.tapes.iter().map(|t| t.header().last_ts).collect();
+        let ctx = Ctx {
+            quote_driven: self.instruments.iter().map(|i| !i.has_l2).collect(),
+            bar_driven: self.instruments.iter().map(|i| i.bar_driven).collect(),
+            bar_ticks: self.instruments.iter().map(|i| i.price_tick.max(1)).collect(),
+            slip: self.bar_slippage_bps,
+        };
         self.warm_books(&mut books)?;
         let mut merge = Merge::new(self.tapes.iter().collect());
-        let mut checked: Vec<Checked<'_>> =
-            self.checked.iter().map(|shared| Checked { to: 0, bad: usize::MAX, shared }).collect();
+        // Everything a run needs about its tape, behind one index.
+        let mut lanes: Vec<Lane<'_, '_>> = sources
+            .into_iter()
+            .zip(&self.checked)
+            .enumerate()
+            .map(|(i, (source, shared))| Lane {
+                source,
+                inst: self.tape_instrument[i],
+                last: self.tapes[i].header().last_ts,
+                checked: Checked { to: 0, bad: usize::MAX, shared },
+            })
+            .collect();
         let mut by_kind = [0u64; 8];
         let mut runs = 0u64;
-        while let Some(run) = merge.next_run() {
+        // Whether two streams are left and were offered to `run_pair` (the
+        // count of streams only falls).
+        let mut paired = false;
+        loop {
+            if !paired && merge.active() == 2 {
+                paired = true;
+                if self.pair(&mut merge, &mut lanes, &mut books, &ctx, handler, &mut runs)? {
+                    break;
+                }
+                continue;
+            }
+            let Some(run) = merge.next_run() else { break };
             runs += 1;
-            let inst = self.tape_instrument[run.stream];
-            let (start, bound, last) = (run.start, run.bound, last_ts[run.stream]);
             handler.begin_run(run.stream);
-            let ck = &mut checked[run.stream];
-            let scanned = match sources[run.stream] {
-                Source::Level(recs) => drive(recs, start, bound, last, ck, |r| {
-                    handler.before(r.ts.exchange, &books);
-                    books[inst].apply(r);
-                    handler.on_event(inst, Event::Level(r), &books);
-                }),
-                Source::Trade(recs) => drive(recs, start, bound, last, ck, |r| {
-                    handler.before(r.ts.exchange, &books);
-                    handler.on_event(inst, Event::Trade(r), &books);
-                }),
-                Source::Quote(recs) => drive(recs, start, bound, last, ck, |r| {
-                    handler.before(r.ts.exchange, &books);
-                    if quote_driven[inst] {
-                        books[inst].apply_quote(r);
-                    }
-                    handler.on_event(inst, Event::Quote(r), &books);
-                }),
-                Source::Funding(recs) => drive(recs, start, bound, last, ck, |r| {
-                    handler.before(r.ts.exchange, &books);
-                    handler.on_event(inst, Event::Funding(r), &books);
-                }),
-                Source::Bar(recs) => drive(recs, start, bound, last, ck, |r| {
-                    handler.before(r.ts.exchange, &books);
-                    if bar_driven[inst] {
-                        books[inst].apply_quote(&bar_quote(r, bar_ticks[inst], slip));
-                    }
-                    handler.on_event(inst, Event::Bar(r), &books);
-                }),
-                Source::Series(recs) => drive(recs, start, bound, last, ck, |r| {
-                    handler.before(r.ts.exchange, &books);
-                    handler.on_event(inst, Event::Series(r), &books);
-                }),
-                Source::Fill(recs) => drive(recs, start, bound, last, ck, |r| {
-                    handler.before(r.ts.exchange, &books);
-                    handler.on_event(inst, Event::Fill(r), &books);
-                }),
-            };
-            let (end, next_ts) = match scanned {
+            let lane = &mut lanes[run.stream];
+            let (end, next_ts) = match run_lane(lane, run.start, run.bound, &mut books, &ctx, handler) {
                 Ok(stop) => stop,
                 Err(bad) => return Err(self.tapes[run.stream].record_error(bad).into()),
             };

@@ -423,3 +423,94 @@ fn a_bad_record_is_found_exactly_with_the_check_ahead_thread() {
         assert_eq!(d.0, 2 * n as u64);
     }
 }
+
+/// The replay against two independent models on one symbol (the
+/// two-stream loop) and three symbols (6 tapes, the k-way merge): events
+/// come in a stable sort of every record by (time, kind code, symbol,
+/// venue, tape position in the list), and each final book holds exactly
+/// the levels of its L2 tape applied in file order to a map (snapshot
+/// starts clear it). Guards the merge loops and the book's fast paths.
+#[test]
+fn replay_order_and_final_books_match_models() {
+    replay_matches_models(&["BTCUSDT"], 200_000, 12);
+    replay_matches_models(&["BTCUSDT", "ETHUSDT", "SOLUSDT"], 300_000, 11);
+}
+
+fn replay_matches_models(symbols: &[&str], events: u64, seed: u64) {
+    use std::collections::BTreeMap;
+
+    use ticktape_tape::{Level, RecordKind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let paths = make(dir.path(), events, symbols, seed);
+    assert_eq!(paths.len(), 2 * symbols.len());
+    let tapes: Vec<Tape> = paths.iter().map(|p| Tape::open(p).unwrap()).collect();
+
+    // (time, kind, symbol, venue, tape, position) for every record.
+    let mut want: Vec<(i64, u16, String, String, usize, usize)> = Vec::new();
+    for (ti, t) in tapes.iter().enumerate() {
+        let h = t.header();
+        for i in 0..t.len() {
+            want.push((t.ts_at(i).unwrap(), t.kind().code(), h.symbol().into(), h.venue().into(), ti, i));
+        }
+    }
+    want.sort();
+
+    #[derive(Default)]
+    struct Trace(Vec<(i64, u8, i64, i64)>);
+    impl Handler<'_> for Trace {
+        fn on_event(&mut self, _: usize, ev: Event<'_>, _: &[Book]) {
+            let (p, q) = match ev {
+                Event::Trade(r) => (r.price, r.qty),
+                Event::Level(r) => (r.price, r.qty),
+                _ => (0, 0),
+            };
+            self.0.push((ev.ts_exchange(), ev.kind().code() as u8, p, q));
+        }
+    }
+    let replay = Replay::open(&paths).unwrap();
+    let mut trace = Trace::default();
+    let out = replay.run(&mut trace).unwrap();
+    let want_trace: Vec<(i64, u8, i64, i64)> = want
+        .iter()
+        .map(|&(ts, kind, _, _, ti, i)| {
+            let t = &tapes[ti];
+            let (p, q) = match t.kind() {
+                RecordKind::Trade => {
+                    let r = &t.records::<Trade>().unwrap()[i];
+                    (r.price, r.qty)
+                }
+                _ => {
+                    let r = &t.records::<Level>().unwrap()[i];
+                    (r.price, r.qty)
+                }
+            };
+            (ts, kind as u8, p, q)
+        })
+        .collect();
+    assert_eq!(trace.0.len(), want_trace.len());
+    assert!(trace.0 == want_trace, "replay order differs from the stable sort by (time, rank)");
+    assert!(out.runs > 1000 && out.runs < out.events, "{} runs", out.runs);
+
+    for (inst, book) in replay.instruments().iter().zip(&out.books) {
+        let mut model = [BTreeMap::new(), BTreeMap::new()];
+        for t in tapes.iter().filter(|t| t.kind() == RecordKind::Level && t.header().symbol() == inst.symbol) {
+            for l in t.records::<Level>().unwrap() {
+                if l.is_snapshot_start() {
+                    model = [BTreeMap::new(), BTreeMap::new()];
+                }
+                let m = &mut model[usize::from(l.side - 1)];
+                if l.qty == 0 {
+                    m.remove(&l.price);
+                } else {
+                    m.insert(l.price, l.qty);
+                }
+            }
+        }
+        let bids: Vec<(i64, i64)> = model[0].iter().rev().map(|(&p, &q)| (p, q)).collect();
+        let asks: Vec<(i64, i64)> = model[1].iter().map(|(&p, &q)| (p, q)).collect();
+        assert!(bids.len() > 10 && asks.len() > 10, "{}", inst.symbol);
+        assert_eq!(book.bid_levels().collect::<Vec<_>>(), bids, "{} bids", inst.symbol);
+        assert_eq!(book.ask_levels().collect::<Vec<_>>(), asks, "{} asks", inst.symbol);
+    }
+}
