@@ -113,11 +113,14 @@ impl Slots {
     fn set(&mut self, s: usize, qty: i64) {
         debug_assert!(s < self.qty.len() && self.qty.len() == self.bits.len() * 64);
         let (w, m) = (s >> 6, 1u64 << (s & 63));
-        // SAFETY: `s < qty.len()` (above: every slot comes from `Book::slot`
-        // or the window's own occupied slots), and `qty.len() == 64 *
-        // bits.len()` from `Slots::new` on (neither is ever resized), so
-        // `s >> 6 < bits.len()`. Bounds checks here cost a tenth of the
-        // update on the replay's hottest path.
+        // SAFETY: `s < qty.len()`: every caller passes a slot from
+        // `Book::slot` (an offset below `w × tick` divided exactly by the
+        // tick, so below `w`) XOR the mirror mask (0 or `w - 1`), and `w` is a
+        // power of two, so the result stays below `w = qty.len()`; debug
+        // builds assert it above. `qty.len() == 64 * bits.len()` from
+        // `Slots::new` on (neither is ever resized), so `s >> 6 <
+        // bits.len()`. This saves two compare-and-branch pairs per update on
+        // the replay's hottest path.
         let (slot, word) = unsafe { (self.qty.get_unchecked_mut(s), self.bits.get_unchecked_mut(w)) };
         let old = std::mem::replace(slot, qty);
         let (was, now) = (old != 0, qty != 0);
