@@ -16,6 +16,8 @@
 //! caused, and the result does not depend on the order tapes are listed in
 //! unless two tapes share kind, symbol and venue.
 
+use std::cell::Cell;
+
 use crate::{RecordKind, Tape};
 
 /// A stream that still has records: its next record's time and position.
@@ -48,6 +50,13 @@ pub struct Merge<'a> {
     /// Per stream: its index in `active` (stale once exhausted).
     slot: Vec<usize>,
     ranks: Vec<u32>,
+    /// The last run handed out, while it is the first of several streams
+    /// tied at its time: `(index in active, time)`; `usize::MAX` otherwise.
+    last: Cell<(usize, i64)>,
+    /// The next run's winner, known without a scan: the first stream after
+    /// the last run's in rank order at that run's time, when yet another
+    /// stream shares that time (its bound is then that time).
+    hint: Option<usize>,
 }
 
 /// The sort key that gives each stream its rank.
@@ -78,7 +87,7 @@ impl<'a> Merge<'a> {
         for (i, h) in active.iter().enumerate() {
             slot[h.stream] = i;
         }
-        Merge { tapes, active, slot, ranks }
+        Merge { tapes, active, slot, ranks, last: Cell::new((usize::MAX, 0)), hint: None }
     }
 
     /// The tapes, in the caller's order.
@@ -94,6 +103,13 @@ impl<'a> Merge<'a> {
     /// The next run, or `None` when every stream is exhausted.
     #[inline]
     pub fn next_run(&self) -> Option<Run> {
+        if let Some(k) = self.hint {
+            // Streams tied at one time (bars of many symbols at one close):
+            // each next one in rank order, without a scan of them all.
+            let head = self.active[k];
+            self.last.set((k, head.ts));
+            return Some(Run { stream: head.stream, start: head.pos, bound: head.ts });
+        }
         let (first, rest) = self.active.split_first()?;
         // Best and runner-up by (time, rank); `active` is in rank order, so a
         // strict `<` keeps the lower rank on equal times.
@@ -119,7 +135,20 @@ impl<'a> Merge<'a> {
             rts.saturating_sub(1)
         };
         let head = self.active[b];
+        self.last.set(if rts == bts { (b, bts) } else { (usize::MAX, 0) });
         Some(Run { stream: head.stream, start: head.pos, bound })
+    }
+
+    /// After the run of `active[i]` at time `t`, the first of several
+    /// still tied at `t`, if the next run is one of them: every stream before
+    /// `i` in rank order is later than `t` (else it would have won), so the
+    /// next winner is the first one after `i` at `t`, and its bound is `t`
+    /// if one more stream after it is at `t` too.
+    #[inline]
+    fn tied_after(&self, i: usize, t: i64) -> Option<usize> {
+        let rest = self.active.get(i + 1..)?;
+        let k = rest.iter().position(|h| h.ts == t)?;
+        rest[k + 1..].iter().any(|h| h.ts == t).then_some(i + 1 + k)
     }
 
     /// Records that stream `stream` has been consumed up to (not including)
@@ -128,11 +157,16 @@ impl<'a> Merge<'a> {
     #[inline]
     pub fn advance_to(&mut self, stream: usize, pos: usize, next_ts: Option<i64>) {
         let i = self.slot[stream];
+        let (li, lt) = self.last.replace((usize::MAX, 0));
+        self.hint = None;
         let Some(head) = self.active.get_mut(i) else { return };
         match next_ts {
             Some(ts) => {
                 head.ts = ts;
                 head.pos = pos;
+                if li == i && ts > lt {
+                    self.hint = self.tied_after(i, lt);
+                }
             }
             None => {
                 // Rare (once per tape): keep rank order, re-index the rest.
