@@ -415,11 +415,51 @@ impl Book {
         let ask = Self::quoted_price(q.ask_price, q.ask_qty);
         self.unquote(0, side::BID, bid);
         self.unquote(1, side::ASK, ask);
+        if self.is_empty() {
+            // Nothing else to keep (a quote- or bar-driven book between two
+            // quotes): place the two levels directly.
+            self.place_quote(bid, q.bid_qty, ask, q.ask_qty);
+            return;
+        }
         if bid != UNDEF {
             self.set(side::BID, bid, q.bid_qty);
         }
         if ask != UNDEF {
             self.set(side::ASK, ask, q.ask_qty);
+        }
+    }
+
+    /// Whether the book holds no level (window and overflow).
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.sides[0].levels == 0 && self.sides[1].levels == 0 && self.far_bids.is_empty() && self.far_asks.is_empty()
+    }
+
+    /// Sets a quote's levels in an empty book without re-centring: when a
+    /// level lies outside the window (or off its grid), the window is first
+    /// re-anchored with that level (the bid if both are absent from it) in
+    /// its middle, which costs nothing in an empty book; a level that still
+    /// does not fit (a spread wider than half the window) goes to the
+    /// overflow list, where the other level being best does not matter.
+    /// Where a level is stored is not observable: the book holds exactly
+    /// these levels either way.
+    #[inline]
+    fn place_quote(&mut self, bid: i64, bid_qty: i64, ask: i64, ask_qty: i64) {
+        let fits = |b: &Self, p: i64| p == UNDEF || b.slot(p).is_some();
+        if !(fits(self, bid) && fits(self, ask)) {
+            let anchor = if bid != UNDEF { bid } else { ask };
+            self.base = anchor.wrapping_sub((self.w / 2) as i64 * self.tick);
+            self.anchored = true;
+        }
+        for (k, price, qty) in [(0, bid, bid_qty), (1, ask, ask_qty)] {
+            if price == UNDEF {
+                continue;
+            }
+            match self.slot(price) {
+                Some(s) => self.sides[k].set(s ^ self.mirror(k), qty),
+                None if k == 0 => self.far_bids.push((price, qty)),
+                None => self.far_asks.push((price, qty)),
+            }
         }
     }
 

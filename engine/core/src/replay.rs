@@ -194,7 +194,13 @@ pub const BAR_BOOK_DEPTH: i64 = 1 << 53;
 #[inline]
 pub fn bar_quote(bar: &Bar, tick: i64, slippage_bps: f64) -> ticktape_tape::Quote {
     let tick = tick.max(1);
-    let h = ((bar.close as f64 * slippage_bps / 10_000.0 / tick as f64).round().max(0.0) as i64) * tick;
+    // No slippage, no arithmetic: `round` is a libm call on the default
+    // target, and this runs twice per bar (the exchange's book and the view).
+    let h = if slippage_bps == 0.0 {
+        0
+    } else {
+        ((bar.close as f64 * slippage_bps / 10_000.0 / tick as f64).round().max(0.0) as i64) * tick
+    };
     let bid = bar.close - h;
     ticktape_tape::Quote {
         ts: bar.ts,

@@ -125,6 +125,12 @@ pub struct ParamSet {
     pub params: Params,
 }
 
+/// ln x, or NaN for x ≤ 0 (not usable on a log scale).
+#[inline(never)]
+fn ln_usable(x: f64) -> f64 {
+    if x > 0.0 { x.ln() } else { f64::NAN }
+}
+
 /// The signal of a z-score (see the module table); in {−1, 0, 1}.
 #[inline]
 pub fn z_signal(z: f64, direction: Direction, threshold: f64, allow_short: bool) -> f64 {
@@ -161,6 +167,8 @@ pub struct Ensemble {
     ranks: Vec<(usize, bool, RollingRank)>,
     sets: Vec<(Slot, ParamSet)>,
     allow_short: bool,
+    /// Whether any set is on ln x.
+    any_log: bool,
     signal: f64,
 }
 
@@ -170,7 +178,14 @@ impl Ensemble {
         if sets.is_empty() {
             return Err(Error::Param("an ensemble needs at least one parameter set".into()));
         }
-        let mut e = Ensemble { stats: Vec::new(), ranks: Vec::new(), sets: Vec::new(), allow_short, signal: 0.0 };
+        let mut e = Ensemble {
+            stats: Vec::new(),
+            ranks: Vec::new(),
+            sets: Vec::new(),
+            allow_short,
+            any_log: sets.iter().any(|s| s.log),
+            signal: 0.0,
+        };
         for s in sets {
             s.params.check(s.model)?;
             let slot = match s.model {
@@ -209,7 +224,9 @@ impl Ensemble {
         if x.is_nan() {
             return self.signal;
         }
-        let lx = if x > 0.0 { x.ln() } else { f64::NAN };
+        // ln x only when a set uses it: behind a call the optimiser cannot
+        // speculate (it computes an inline `ln` on both sides of a branch).
+        let lx = if self.any_log { ln_usable(x) } else { f64::NAN };
         for (_, log, s) in &mut self.stats {
             let v = if *log { lx } else { x };
             if !v.is_nan() {

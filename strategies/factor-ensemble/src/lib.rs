@@ -103,6 +103,10 @@ pub struct FactorEnsemble {
     prices: Vec<f64>,
     lots: Vec<f64>,
     positions: Vec<i64>,
+    /// Per instrument index: its symbol slot, and its factor slots (built
+    /// at start, so a bar or a value finds its slot without a search).
+    sym_of: Vec<Option<usize>>,
+    factors_of: Vec<Vec<usize>>,
     pending: bool,
     orders: u64,
     /// The strategy file (for error messages) and its ensembles.
@@ -170,6 +174,8 @@ impl Strategy for FactorEnsemble {
             prices: vec![f64::NAN; n],
             lots: vec![1.0; n],
             positions: vec![0; n],
+            sym_of: Vec::new(),
+            factors_of: Vec::new(),
             pending: false,
             orders: 0,
             file: cfg.strategies,
@@ -205,8 +211,19 @@ impl Strategy for FactorEnsemble {
                 ctx.warn(&format!("factor {} is not in this run (give its series tape); its signal stays 0", f.symbol));
             }
         }
+        let n = ctx.instrument_count() as usize;
+        self.sym_of = vec![None; n];
+        self.factors_of = vec![Vec::new(); n];
         for (k, s) in self.syms.iter().enumerate() {
             self.lots[k] = s.lot;
+            if let Some(i) = s.instrument {
+                self.sym_of[i as usize] = Some(k);
+            }
+        }
+        for (k, f) in self.factors.iter().enumerate() {
+            if let Some(i) = f.instrument {
+                self.factors_of[i as usize].push(k);
+            }
         }
         ctx.info(&format!(
             "{} ensembles on {} symbols from {} factors",
@@ -217,37 +234,37 @@ impl Strategy for FactorEnsemble {
     }
 
     fn on_series(&mut self, _ctx: &mut Context<'_>, instrument: u32, value: &Series) {
-        for f in &mut self.factors {
-            if f.instrument == Some(instrument) && f.id == value.id {
+        let Some(slots) = self.factors_of.get(instrument as usize) else { return };
+        for &k in slots {
+            let f = &mut self.factors[k];
+            if f.id == value.id {
                 f.value = value.value as f64 * f.scale;
             }
         }
     }
 
     fn on_bar(&mut self, ctx: &mut Context<'_>, instrument: u32, bar: &Bar) {
-        let mut hit = false;
-        for (k, s) in self.syms.iter_mut().enumerate() {
-            if s.instrument == Some(instrument) {
-                if !s.checked {
-                    s.checked = true;
-                    if bar.ts.exchange > bar.open_ts {
-                        let interval = bar_interval(bar.open_ts, bar.ts.exchange);
-                        let slots = self.ensembles.iter().zip(&self.specs).filter(|((e, ..), _)| *e == k);
-                        for (_, spec) in slots {
-                            if let Err(why) = check_resolution(spec, interval) {
-                                ctx.fail(format!("{}: {why}", self.file));
-                                return;
-                            }
-                        }
+        // One symbol per instrument (on_start gives each instrument to the
+        // first symbol of its name, and names are distinct).
+        let Some(&Some(k)) = self.sym_of.get(instrument as usize) else { return };
+        let s = &mut self.syms[k];
+        if !s.checked {
+            s.checked = true;
+            if bar.ts.exchange > bar.open_ts {
+                let interval = bar_interval(bar.open_ts, bar.ts.exchange);
+                let slots = self.ensembles.iter().zip(&self.specs).filter(|((e, ..), _)| *e == k);
+                for (_, spec) in slots {
+                    if let Err(why) = check_resolution(spec, interval) {
+                        ctx.fail(format!("{}: {why}", self.file));
+                        return;
                     }
                 }
-                s.close = bar.close as f64 * s.px;
-                s.fresh = true;
-                hit = true;
             }
         }
+        s.close = bar.close as f64 * s.px;
+        s.fresh = true;
         // Rebalance once, after every bar of this instant has arrived.
-        if hit && !self.pending {
+        if !self.pending {
             self.pending = true;
             let now = ctx.now();
             ctx.set_timer(now, REBALANCE);

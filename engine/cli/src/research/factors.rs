@@ -591,6 +591,10 @@ pub(crate) struct FactorsBench {
     /// Only the backtest (no grid search).
     #[arg(long)]
     skip_grid: bool,
+    /// Also write the backtest's tapes and strategy file to DIR (to rerun it
+    /// with `ticktape run` and compare results).
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -731,6 +735,14 @@ pub(crate) fn bench(a: FactorsBench) -> Result<()> {
     }
     let sfile = dir.path().join("strategies.csv");
     std::fs::write(&sfile, csv).context("cannot write the strategy file")?;
+    if let Some(keep) = &a.keep {
+        std::fs::create_dir_all(keep).with_context(|| format!("cannot create {}", keep.display()))?;
+        for p in tapes.iter().chain([&sfile]) {
+            let to = keep.join(p.file_name().unwrap_or_default());
+            std::fs::copy(p, &to).with_context(|| format!("cannot write {}", to.display()))?;
+        }
+        println!("backtest inputs written to {} (tapes and strategies.csv)", keep.display());
+    }
     let config = format!("strategies = {:?}\n", sfile.to_string_lossy());
     let replay = ticktape_engine::replay::Replay::open(&tapes)?;
     let events = replay.total_records();

@@ -12,7 +12,7 @@
 //! | [`TimeEwma`] | exponentially weighted mean in time, irregular spacing | O(1), one `exp` when time moved |
 //! | [`RollingStats`] | mean, sample std, z-score of the last N values | O(1) |
 //! | [`RollingMin`], [`RollingMax`] | min / max of the last N values | O(1) amortised |
-//! | [`RollingRank`] | rank and percentile of the newest value among the last N | **O(N)**, a branch-free scan |
+//! | [`RollingRank`] | rank and percentile of the newest value among the last N | **O(N)**: a branch-free scan, or a sorted copy from N = 256 |
 //! | [`RollingCorr`] | covariance and correlation of the last N pairs | O(1) |
 //! | [`TimeWindow`] | count, sum and boundary values of the entries of the last `span` of event time | O(1) amortised; grows only past its peak occupancy |
 //!
