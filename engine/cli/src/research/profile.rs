@@ -735,6 +735,7 @@ pub(crate) fn run(a: ProfileArgs) -> Result<()> {
     }
     let out = a.out.clone().context("give the output folder with -o DIR")?;
     let rules = load_rules(a.rules.as_deref())?;
+    crate::alloc::keep_freed_memory();
     let threads = super::rbsa::threads(a.threads);
     let t0 = std::time::Instant::now();
     let p = compute(&a.tapes, &rules, threads)?;
@@ -791,6 +792,7 @@ pub(crate) struct ProfileBench {
 
 pub(crate) fn bench(a: ProfileBench) -> Result<()> {
     use crate::fmt::{bytes, thousands};
+    crate::alloc::keep_freed_memory();
     let tmp = tempfile::tempdir().context("cannot create a temporary folder")?;
     let tapes = if a.tapes.is_empty() {
         let accounts = u32::try_from(a.accounts).ok().filter(|n| *n > 0).context("--accounts must be 1..2^32")?;
