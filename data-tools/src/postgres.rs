@@ -1019,7 +1019,7 @@ impl Converter {
         while let Some(t) = copy.next(&mut fields)? {
             row += 1;
             self.row(ctx, row, t, &fields)?;
-            if row % 16_384 == 0 {
+            if row.is_multiple_of(16_384) {
                 count(row);
             }
         }
