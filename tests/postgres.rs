@@ -445,3 +445,49 @@ fn a_query_out_of_time_order_is_one_clear_error() {
     no_tapes_left(&out);
     c.batch_execute(&format!("DROP TABLE {t}")).unwrap();
 }
+
+/// Progress off a terminal (TICKTAPE_PROGRESS_INTERVAL tiny): plain lines
+/// counting the rows read (a query has no known total, so no share or ETA),
+/// the last one with every row; nothing with -q.
+#[test]
+fn progress_counts_the_rows_off_a_terminal_and_nothing_with_q() {
+    let Some(url) = pg_url() else { return };
+    let mut c = client(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let t = table("progress");
+    create_fills(&mut c, &t);
+    let rows = 60_000;
+    c.batch_execute(&format!(
+        "INSERT INTO {t} (time, user_address, coin, px, sz, side, dir, closed_pnl, fee, crossed, tid, oid, seq)
+         SELECT 1735689600000 + g, '0x' || lpad(to_hex(g % 7 + 1), 16, '0') || repeat('ab', 12), 'ETH', 3000 + g % 50, 0.01,
+                CASE WHEN g % 2 = 0 THEN 'B' ELSE 'A' END, 'Open Long', 0, 0.0001, g % 3 = 0, g, g, g
+         FROM generate_series(1, {rows}) g"
+    ))
+    .unwrap();
+    let convert = |out: &str, quiet: bool| {
+        let out = dir.path().join(out);
+        let mut cmd = common::ticktape();
+        if quiet {
+            cmd.arg("-q");
+        }
+        let o = cmd
+            .args(["convert", "postgres", "--url", &url, "--table", &t, "-o", out.to_str().unwrap()])
+            .env("TICKTAPE_PROGRESS_INTERVAL", "0.001")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "convert postgres: {}", stderr(&o));
+        o
+    };
+    let o = convert("p", false);
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("progress: ")).collect();
+    assert!(!lines.is_empty(), "no progress lines: {err}");
+    for l in &lines {
+        assert!(l.contains(" rows, ") && l.contains("/s, ") && l.ends_with(" elapsed"), "{l}");
+        assert!(!l.contains('%') && !l.contains("eta"), "a share or an ETA without a total: {l}");
+    }
+    assert!(lines.last().unwrap().starts_with("progress: 60.0 k rows, "), "the last line counts every row: {lines:?}");
+    let o = convert("q", true);
+    assert_eq!(stderr(&o), "", "-q: nothing on stderr");
+    c.batch_execute(&format!("DROP TABLE {t}")).unwrap();
+}

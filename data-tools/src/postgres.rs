@@ -144,6 +144,10 @@ pub struct PostgresArgs {
     /// No summary on stdout (errors still go to stderr).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Where to count the rows read, for a progress display (see
+    /// [`PgOptions::progress`]); set by the `ticktape` binary.
+    #[arg(skip)]
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// What to read.
@@ -168,6 +172,10 @@ pub struct PgOptions {
     pub skip_bad: bool,
     /// Fixed decimals (`None` each: from the data).
     pub decimals: FixedExps,
+    /// Where to count the rows read so far, for a progress display that
+    /// polls it (`None`: not counted). Updated every 16,384 rows and at the
+    /// end, so the count costs nothing per row.
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for PgOptions {
@@ -178,6 +186,7 @@ impl Default for PgOptions {
             venue: "hyperliquid".into(),
             skip_bad: false,
             decimals: FixedExps::default(),
+            progress: None,
         }
     }
 }
@@ -195,6 +204,7 @@ pub fn run(args: &PostgresArgs) -> Result<ConvertReport> {
         venue: args.venue.clone(),
         skip_bad: args.skip_bad,
         decimals: FixedExps { price: args.price_decimals, qty: args.qty_decimals, value: args.value_decimals },
+        progress: args.progress.clone(),
     };
     let report = convert_postgres(&args.url, &source, &opts)?;
     for w in report.warnings() {
@@ -357,6 +367,7 @@ pub fn convert_postgres(url: &str, source: &Source, opts: &PgOptions) -> Result<
         rt.block_on(client.copy_out(&copy_sql)).map_err(|e| pg_error(&target, &format!("cannot read {what}"), &e))?;
     let reader = Messages { rt: &rt, stream: Box::pin(stream), pending: bytes::Bytes::new(), done: false, error: None };
     let mut conv = Converter::new(plan, opts.split, &opts.venue, source);
+    conv.progress = opts.progress.clone();
     let mut copy = CopyReader::new(reader);
     let bytes = match conv.run(&mut ctx, &mut copy) {
         Ok(b) => b,
@@ -963,6 +974,8 @@ struct Converter {
     venue: String,
     /// `true` for `--query` (its order is checked), `false` for `--table`.
     check_order: bool,
+    /// Rows read so far (see [`PgOptions::progress`]).
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     fields: Vec<Option<(u32, u32)>>,
     /// Scratch for a bytea address as hex.
     lower: String,
@@ -982,6 +995,7 @@ impl Converter {
             split,
             venue: venue.to_owned(),
             check_order: matches!(source, Source::Query(_)),
+            progress: None,
             lower: String::new(),
             streams: HashMap::new(),
             coin_streams: HashMap::new(),
@@ -996,10 +1010,20 @@ impl Converter {
         copy.header()?;
         let mut fields = std::mem::take(&mut self.fields);
         let mut row = 0u64;
+        let progress = self.progress.clone();
+        let count = |n: u64| {
+            if let Some(p) = &progress {
+                p.store(n, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
         while let Some(t) = copy.next(&mut fields)? {
             row += 1;
             self.row(ctx, row, t, &fields)?;
+            if row.is_multiple_of(16_384) {
+                count(row);
+            }
         }
+        count(row);
         self.fields = fields;
         // Drain to the end of the COPY so the connection stays usable.
         let mut sink = [0u8; 4096];

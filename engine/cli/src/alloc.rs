@@ -64,3 +64,21 @@ pub(crate) fn reset_peak() {
 pub(crate) fn peak() -> usize {
     PEAK.load(Ordering::Relaxed)
 }
+
+/// Keeps freed memory for reuse instead of handing it back to the system
+/// (glibc malloc; a no-op elsewhere): blocks up to 32 MiB come from the heap
+/// rather than their own maps, and the heap is not trimmed below 1 GiB. For
+/// batch commands that allocate and free large buffers on several threads,
+/// such as the column encoders of big Parquet tables: with the defaults,
+/// glibc gives each worker thread's freed pages back and faults them in
+/// again (`research profile`, 10 M fills: 1.5× the page faults of one
+/// thread and 0.5 s more system time; with this, as few as one thread).
+pub(crate) fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes two of malloc's tuning parameters (it takes
+    // malloc's own lock); it has no memory-safety preconditions.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}

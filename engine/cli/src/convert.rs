@@ -11,6 +11,9 @@ use anyhow::Result;
 /// Runs `ticktape convert` with `quiet` from the global `-q`.
 pub(crate) fn run(mut a: ticktape_data::cli::ConvertArgs, quiet: bool) -> Result<()> {
     a.quiet = quiet;
+    if let Some(ticktape_data::cli::DbSource::Postgres(p)) = &mut a.db {
+        return postgres(p, quiet);
+    }
     if a.list || a.source.is_none() {
         ticktape_data::cli::run(&a)?;
         return Ok(());
@@ -43,6 +46,32 @@ pub(crate) fn run(mut a: ticktape_data::cli::ConvertArgs, quiet: bool) -> Result
         Ok(_) => bar.finish(),
         Err(_) => bar.stop(),
     }
+    r?;
+    Ok(())
+}
+
+/// `convert postgres`: a counter of the rows read (a query has no known
+/// total), polled like the byte count of the file converters.
+fn postgres(p: &mut ticktape_data::postgres::PostgresArgs, quiet: bool) -> Result<()> {
+    p.quiet |= quiet;
+    let rows = Arc::new(AtomicU64::new(0));
+    p.progress = Some(rows.clone());
+    let bar = crate::progress::Bar::counter("rows");
+    let stop = AtomicBool::new(false);
+    let poll = crate::progress::interval().min(Duration::from_millis(100));
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                bar.set(rows.load(Ordering::Relaxed));
+                std::thread::sleep(poll);
+            }
+        });
+        let r = ticktape_data::postgres::run(p);
+        stop.store(true, Ordering::Relaxed);
+        r
+    });
+    bar.set(rows.load(Ordering::Relaxed));
+    bar.finish();
     r?;
     Ok(())
 }

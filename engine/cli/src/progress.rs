@@ -135,11 +135,14 @@ fn eta_text(secs: f64) -> String {
 /// `progress: 41% 12.3 M/30.0 M events, 8.1 M/s, eta 2 s`, and a last one
 /// when it ends if any came before; nothing with `-q`. `-v` adds the
 /// elapsed time. Every update also goes to the log file (at most once a
-/// second).
+/// second). Without a known total ([`Bar::counter`]: rows of a database
+/// query) it is a spinner with the count, the rate and the elapsed time,
+/// and the plain line is `progress: 1.2 M rows, 610.5 k/s, 2 s elapsed`.
 #[derive(Debug)]
 pub(crate) struct Bar {
     unit: Unit,
-    total: u64,
+    /// `None`: not known (a counter).
+    total: Option<u64>,
     start: u64,
     t0: Instant,
     bar: Option<indicatif::ProgressBar>,
@@ -163,20 +166,38 @@ impl Bar {
     /// A bar over `total` items (`what`: their noun, plural) of which `done`
     /// are done already.
     pub(crate) fn new(what: &'static str, total: u64, done: u64) -> Bar {
-        Bar::with(Unit::Count(what), total, done)
+        Bar::with(Unit::Count(what), Some(total), done)
     }
 
     /// A bar over `total` bytes of input.
     pub(crate) fn bytes(total: u64) -> Bar {
-        Bar::with(Unit::Bytes, total, 0)
+        Bar::with(Unit::Bytes, Some(total), 0)
     }
 
-    fn with(unit: Unit, total: u64, done: u64) -> Bar {
+    /// A counter of items (`what`: their noun, plural) whose total is not
+    /// known in advance.
+    pub(crate) fn counter(what: &'static str) -> Bar {
+        Bar::with(Unit::Count(what), None, 0)
+    }
+
+    fn with(unit: Unit, total: Option<u64>, done: u64) -> Bar {
         let bar = (level() >= 1 && std::io::stderr().is_terminal()).then(|| {
-            let b = indicatif::ProgressBar::new(total);
-            let (msg, template) = match unit {
-                Unit::Count(what) => (what, "{msg} [{bar:40}] {human_pos}/{human_len} {per_sec} ETA {eta}"),
-                Unit::Bytes => ("input", "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"),
+            let (b, msg, template) = match (unit, total) {
+                (Unit::Count(what), None) => (
+                    indicatif::ProgressBar::new_spinner(),
+                    what,
+                    "{spinner} {msg} {human_pos} {per_sec} elapsed {elapsed}",
+                ),
+                (Unit::Count(what), Some(n)) => (
+                    indicatif::ProgressBar::new(n),
+                    what,
+                    "{msg} [{bar:40}] {human_pos}/{human_len} {per_sec} ETA {eta}",
+                ),
+                (Unit::Bytes, n) => (
+                    indicatif::ProgressBar::new(n.unwrap_or(0)),
+                    "input",
+                    "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                ),
             };
             b.set_style(
                 indicatif::ProgressStyle::with_template(template)
@@ -184,6 +205,9 @@ impl Bar {
             );
             b.set_message(msg);
             b.set_position(done);
+            if total.is_none() {
+                b.enable_steady_tick(Duration::from_millis(120));
+            }
             b
         });
         let now = Instant::now();
@@ -213,22 +237,29 @@ impl Bar {
     fn line(&self, done: u64) -> String {
         let secs = self.t0.elapsed().as_secs_f64();
         let rate = done.saturating_sub(self.start) as f64 / secs.max(1e-9);
-        let eta = if done >= self.total {
+        let Some(total) = self.total else {
+            let what = match self.unit {
+                Unit::Count(what) => what,
+                Unit::Bytes => "input bytes",
+            };
+            return format!("progress: {} {what}, {}/s, {} elapsed", human(done as f64), human(rate), eta_text(secs));
+        };
+        let eta = if done >= total {
             "eta 0 s".to_owned()
         } else if rate > 0.0 {
-            format!("eta {}", eta_text(self.total.saturating_sub(done) as f64 / rate))
+            format!("eta {}", eta_text(total.saturating_sub(done) as f64 / rate))
         } else {
             "eta -".to_owned()
         };
-        let pct = if self.total == 0 { 100.0 } else { done as f64 * 100.0 / self.total as f64 };
+        let pct = if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 };
         let amount = match self.unit {
             Unit::Count(what) => {
-                format!("{}/{} {what}, {}/s", human(done as f64), human(self.total as f64), human(rate))
+                format!("{}/{} {what}, {}/s", human(done as f64), human(total as f64), human(rate))
             }
             Unit::Bytes => format!(
                 "{}/{} input, {}/s",
                 crate::fmt::bytes(done),
-                crate::fmt::bytes(self.total),
+                crate::fmt::bytes(total),
                 crate::fmt::bytes(rate as u64)
             ),
         };
@@ -236,9 +267,12 @@ impl Bar {
         format!("progress: {:.0}% {amount}, {eta}{elapsed}", pct.floor())
     }
 
-    /// Ends the bar with every item done.
+    /// Ends the bar with every item done (a counter: at its last count).
     pub(crate) fn finish(&self) {
-        self.end(self.total);
+        match self.total {
+            Some(total) => self.end(total),
+            None => self.stop(),
+        }
     }
 
     /// Ends the bar where it is (the work stopped short).
@@ -280,5 +314,8 @@ mod tests {
         assert!(l.starts_with("progress: 41% 12.3 M/30.0 M events, "), "{l}");
         assert!(l.contains("/s, eta "), "{l}");
         assert!(Bar::bytes(2048).line(1024).starts_with("progress: 50% 1.00 KiB/2.00 KiB input, "));
+        let l = Bar::counter("rows").line(1_234_567);
+        assert!(l.starts_with("progress: 1.2 M rows, ") && l.ends_with(" elapsed"), "{l}");
+        assert!(!l.contains('%') && !l.contains("eta"), "no total, so no share or ETA: {l}");
     }
 }

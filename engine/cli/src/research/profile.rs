@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use ticktape_engine::table::{Table, TableWriter};
@@ -235,8 +235,82 @@ fn convert(f: &Fill, s: Scale, coin: u32) -> ProfileFill {
     }
 }
 
+/// Pass 1 over one range of the fills.
+#[derive(Default)]
+struct Piece {
+    /// Account ids, first seen first.
+    ids: Vec<u64>,
+    /// Coin symbols, first seen first.
+    syms: Vec<[u8; 16]>,
+    /// Per fill: its account (local number, then global) and coin (likewise).
+    acct: Vec<u32>,
+    coin: Vec<u32>,
+    /// (local coin, notional) of each LIQUIDATION fill, in fill order.
+    liq: Vec<(u32, f64)>,
+    /// The first bad fill: its global number and what is wrong.
+    error: Option<(usize, &'static str)>,
+    /// Local numbers to global ones, and fills per (global) account.
+    rank: Vec<u32>,
+    crank: Vec<u32>,
+    counts: Vec<u32>,
+}
+
+/// Checks fills `g0..g1` (global numbers across `recs`), numbers their accounts and coins and
+/// notes their liquidations; stops at the first bad fill.
+fn pass1(recs: &[&[Fill]], scales: &[Scale], base: &[usize], g0: usize, g1: usize, unit: f64) -> Piece {
+    let mut p = Piece { acct: Vec::with_capacity(g1 - g0), coin: Vec::with_capacity(g1 - g0), ..Piece::default() };
+    let mut acct_of: FxMap<u64, u32> = FxMap::default();
+    let mut coin_of: FxMap<[u8; 16], u32> = FxMap::default();
+    let mut last: Option<(u64, u32)> = None;
+    let mut last_coin: Option<([u8; 16], u32)> = None;
+    for (t, r) in recs.iter().enumerate() {
+        let (lo, hi) = (g0.max(base[t]), g1.min(base[t] + r.len()));
+        if lo >= hi {
+            continue;
+        }
+        let s = scales[t];
+        for (k, f) in r[lo - base[t]..hi - base[t]].iter().enumerate() {
+            if let Some(why) = f.check() {
+                p.error = Some((lo + k, why));
+                return p;
+            }
+            let a = match last {
+                Some((id, a)) if id == f.account => a,
+                _ => {
+                    let n = p.ids.len() as u32;
+                    let a = *acct_of.entry(f.account).or_insert_with(|| {
+                        p.ids.push(f.account);
+                        n
+                    });
+                    last = Some((f.account, a));
+                    a
+                }
+            };
+            let c = match last_coin {
+                Some((sym, c)) if sym == f.symbol => c,
+                _ => {
+                    let n = p.syms.len() as u32;
+                    let c = *coin_of.entry(f.symbol).or_insert_with(|| {
+                        p.syms.push(f.symbol);
+                        n
+                    });
+                    last_coin = Some((f.symbol, c));
+                    c
+                }
+            };
+            if f.flags & fill_flags::LIQUIDATION != 0 {
+                p.liq.push((c, f.price as f64 * s.price * (f.qty * s.qty) as f64 * unit));
+            }
+            p.acct.push(a);
+            p.coin.push(c);
+        }
+    }
+    p
+}
+
 /// Profiles every account of `paths` on `threads` threads.
 pub(crate) fn compute(paths: &[PathBuf], rules: &Rules, threads: usize) -> Result<Profiles> {
+    let t0 = std::time::Instant::now();
     let paths = expand(paths)?;
     if paths.is_empty() {
         bail!("no fills tapes given");
@@ -274,91 +348,6 @@ pub(crate) fn compute(paths: &[PathBuf], rules: &Rules, threads: usize) -> Resul
         });
     }
 
-    // Pass 1: dense account and coin numbers (first seen), liquidations by coin.
-    let mut acct_of: FxMap<u64, u32> = FxMap::default();
-    let mut acct_ids: Vec<u64> = Vec::new();
-    let mut coin_of: FxMap<[u8; 16], u32> = FxMap::default();
-    let mut coin_syms: Vec<[u8; 16]> = Vec::new();
-    let mut acct = Vec::with_capacity(total);
-    let mut coin = Vec::with_capacity(total);
-    let mut liq: Vec<(u64, f64)> = Vec::new();
-    let mut last: Option<(u64, u32)> = None;
-    let mut last_coin: Option<([u8; 16], u32)> = None;
-    for (t, r) in recs.iter().enumerate() {
-        let s = scales[t];
-        for (i, f) in r.iter().enumerate() {
-            if let Some(why) = f.check() {
-                return Err(tapes[t].file_record_error(tapes[t].file_index(i), why).into());
-            }
-            let a = match last {
-                Some((id, a)) if id == f.account => a,
-                _ => {
-                    let n = acct_ids.len() as u32;
-                    let a = *acct_of.entry(f.account).or_insert_with(|| {
-                        acct_ids.push(f.account);
-                        n
-                    });
-                    last = Some((f.account, a));
-                    a
-                }
-            };
-            let c = match last_coin {
-                Some((sym, c)) if sym == f.symbol => c,
-                _ => {
-                    let n = coin_syms.len() as u32;
-                    let c = *coin_of.entry(f.symbol).or_insert_with(|| {
-                        coin_syms.push(f.symbol);
-                        n
-                    });
-                    last_coin = Some((f.symbol, c));
-                    c
-                }
-            };
-            if f.flags & fill_flags::LIQUIDATION != 0 {
-                if liq.len() <= c as usize {
-                    liq.resize(c as usize + 1, (0, 0.0));
-                }
-                liq[c as usize].0 += 1;
-                liq[c as usize].1 += f.price as f64 * s.price * (f.qty * s.qty) as f64 * unit;
-            }
-            acct.push(a);
-            coin.push(c);
-        }
-    }
-    drop(acct_of);
-    drop(coin_of);
-    // Renumber accounts by id and coins by name, so outputs do not depend on the tape order.
-    let mut order: Vec<u32> = (0..acct_ids.len() as u32).collect();
-    order.sort_unstable_by_key(|&a| acct_ids[a as usize]);
-    let mut rank = vec![0u32; order.len()];
-    for (r, &a) in order.iter().enumerate() {
-        rank[a as usize] = r as u32;
-    }
-    let coin_names: Vec<String> = coin_syms.iter().map(|s| ticktape_tape::header::text_field(s).to_owned()).collect();
-    let mut corder: Vec<u32> = (0..coin_names.len() as u32).collect();
-    corder.sort_by(|&a, &b| coin_names[a as usize].cmp(&coin_names[b as usize]));
-    let mut crank = vec![0u32; corder.len()];
-    for (r, &c) in corder.iter().enumerate() {
-        crank[c as usize] = r as u32;
-    }
-    liq.resize(coin_names.len(), (0, 0.0));
-    let coin_liquidations = corder.iter().map(|&c| liq[c as usize]).collect();
-    let coins: Vec<String> = corder.iter().map(|&c| coin_names[c as usize].clone()).collect();
-
-    // Counting sort by account; within an account, fills keep the tape order (time), and are
-    // merged by time when the account is in several tapes.
-    let n_acct = order.len();
-    let mut start = vec![0usize; n_acct + 1];
-    for a in acct.iter_mut() {
-        *a = rank[*a as usize];
-        start[*a as usize + 1] += 1;
-    }
-    for c in coin.iter_mut() {
-        *c = crank[*c as usize];
-    }
-    for i in 0..n_acct {
-        start[i + 1] += start[i];
-    }
     let base: Vec<usize> = recs
         .iter()
         .scan(0usize, |s, r| {
@@ -371,14 +360,103 @@ pub(crate) fn compute(paths: &[PathBuf], rules: &Rules, threads: usize) -> Resul
         let t = base.partition_point(|&b| b <= g as usize) - 1;
         (t, g as usize - base[t])
     };
-    let mut next = start.clone();
-    let mut idx = vec![0u32; total];
-    for (g, &a) in acct.iter().enumerate() {
-        let slot = &mut next[a as usize];
-        idx[*slot] = g as u32;
-        *slot += 1;
+    let threads = threads.max(1);
+
+    // Pass 1, on `threads` equal ranges of the fills (across tapes): check them, number their
+    // accounts and coins (first seen in the range), and note the liquidation fills.
+    let ranges: Vec<(usize, usize)> = (0..threads).map(|k| (total * k / threads, total * (k + 1) / threads)).collect();
+    let mut pieces: Vec<Piece> = std::thread::scope(|sc| {
+        let hs: Vec<_> = ranges
+            .iter()
+            .map(|&(g0, g1)| {
+                let (recs, scales, base) = (&recs, &scales, &base);
+                sc.spawn(move || pass1(recs, scales, base, g0, g1, unit))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("profile thread panicked")).collect()
+    });
+    if let Some((g, why)) = pieces.iter().find_map(|p| p.error) {
+        let (t, i) = locate(g as u32);
+        return Err(tapes[t].file_record_error(tapes[t].file_index(i), why).into());
     }
-    drop(acct);
+    // Number accounts by id and coins by name, so outputs do not depend on the tape order.
+    let mut acct_ids: Vec<u64> = pieces.iter().flat_map(|p| p.ids.iter().copied()).collect();
+    acct_ids.sort_unstable();
+    acct_ids.dedup();
+    let mut coin_syms: Vec<[u8; 16]> = pieces.iter().flat_map(|p| p.syms.iter().copied()).collect();
+    coin_syms.sort_unstable_by(|a, b| {
+        let name = |s: &[u8; 16]| ticktape_tape::header::text_field(s).to_owned();
+        name(a).cmp(&name(b)).then(a.cmp(b))
+    });
+    coin_syms.dedup();
+    let coins: Vec<String> = coin_syms.iter().map(|s| ticktape_tape::header::text_field(s).to_owned()).collect();
+    let n_acct = acct_ids.len();
+    // Per range: its local numbers renumbered, its fills counted per account. The liquidations
+    // are summed in fill order, as one pass would.
+    let mut coin_liquidations = vec![(0u64, 0.0f64); coins.len()];
+    for p in &mut pieces {
+        p.rank = p.ids.iter().map(|id| acct_ids.binary_search(id).expect("an id of the merged list") as u32).collect();
+        let crank: Vec<u32> = p
+            .syms
+            .iter()
+            .map(|s| coin_syms.iter().position(|x| x == s).expect("a coin of the merged list") as u32)
+            .collect();
+        for &(c, notional) in &p.liq {
+            let l = &mut coin_liquidations[crank[c as usize] as usize];
+            l.0 += 1;
+            l.1 += notional;
+        }
+        p.crank = crank;
+    }
+    std::thread::scope(|sc| {
+        for p in pieces.iter_mut() {
+            sc.spawn(move || {
+                p.counts = vec![0u32; n_acct];
+                for a in p.acct.iter_mut() {
+                    *a = p.rank[*a as usize];
+                    p.counts[*a as usize] += 1;
+                }
+                for c in p.coin.iter_mut() {
+                    *c = p.crank[*c as usize];
+                }
+            });
+        }
+    });
+    crate::progress::debug(&format!("profile: fills checked and numbered after {:.2}s", t0.elapsed().as_secs_f64()));
+
+    // Counting sort by account; within an account, fills keep the tape order (time), and are
+    // merged by time when the account is in several tapes. Each range writes its own slots.
+    let mut start = vec![0usize; n_acct + 1];
+    for a in 0..n_acct {
+        start[a + 1] = start[a] + pieces.iter().map(|p| p.counts[a] as usize).sum::<usize>();
+    }
+    let idx: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
+    let mut coin: Vec<u32> = Vec::with_capacity(total);
+    {
+        let mut next = start.clone();
+        let mut offsets = Vec::with_capacity(pieces.len());
+        for p in &pieces {
+            offsets.push(next.clone());
+            for (n, c) in next.iter_mut().zip(&p.counts) {
+                *n += *c as usize;
+            }
+            coin.extend_from_slice(&p.coin);
+        }
+        std::thread::scope(|sc| {
+            for ((p, mut next), &(g0, _)) in pieces.iter().zip(offsets).zip(&ranges) {
+                let idx = &idx;
+                sc.spawn(move || {
+                    for (k, &a) in p.acct.iter().enumerate() {
+                        let slot = &mut next[a as usize];
+                        idx[*slot].store((g0 + k) as u32, Ordering::Relaxed);
+                        *slot += 1;
+                    }
+                });
+            }
+        });
+    }
+    drop(pieces);
+    let mut idx: Vec<u32> = idx.into_iter().map(AtomicU32::into_inner).collect();
     {
         // Tapes are sorted by time, so this only sorts accounts that are in several tapes.
         let ts = |g: u32| {
@@ -393,8 +471,8 @@ pub(crate) fn compute(paths: &[PathBuf], rules: &Rules, threads: usize) -> Resul
         }
     }
 
+    crate::progress::debug(&format!("profile: fills grouped by account after {:.2}s", t0.elapsed().as_secs_f64()));
     // Pass 2: accounts in contiguous blocks on threads, results in account order.
-    let threads = threads.max(1);
     const BLOCK: usize = 256;
     let blocks = n_acct.div_ceil(BLOCK);
     let next_block = AtomicUsize::new(0);
@@ -438,15 +516,10 @@ pub(crate) fn compute(paths: &[PathBuf], rules: &Rules, threads: usize) -> Resul
         cycles.extend(c);
         days.extend(d);
     }
+    crate::progress::debug(&format!("profile: tiers 1-3 done after {:.2}s", t0.elapsed().as_secs_f64()));
     let classes = profiles.iter().map(|p| rules.classify(p)).collect();
     let named = account_names(&paths)?;
-    let names = order
-        .iter()
-        .map(|&a| {
-            let id = acct_ids[a as usize];
-            named.get(&id).cloned().unwrap_or_else(|| format!("0x{id:016x}"))
-        })
-        .collect();
+    let names = acct_ids.iter().map(|id| named.get(id).cloned().unwrap_or_else(|| format!("0x{id:016x}"))).collect();
     Ok(Profiles { names, coins, profiles, classes, cycles, days, coin_liquidations, fills: total as u64 })
 }
 
@@ -467,7 +540,7 @@ pub(crate) fn write_tables(dir: &Path, p: &Profiles) -> Result<()> {
     let col = |f: fn(&AccountProfile) -> f64| ps.iter().map(f).collect::<Vec<f64>>();
     let cnt = |f: fn(&AccountProfile) -> u64| ps.iter().map(f).collect::<Vec<u64>>();
     Table::new()
-        .utf8("account", p.names.clone())
+        .utf8_iter("account", p.names.iter().map(String::as_str))
         .u64("trades", cnt(|a| a.trades))
         .f64("volume", col(|a| a.volume))
         .u64("unique_coins", cnt(|a| u64::from(a.unique_coins)))
@@ -500,7 +573,7 @@ pub(crate) fn write_tables(dir: &Path, p: &Profiles) -> Result<()> {
         .f64_opt("sharpe", opt(ps.iter().map(|a| a.sharpe)))
         .f64("capital", col(|a| a.capital))
         .f64_opt("roi", opt(ps.iter().map(AccountProfile::roi)))
-        .utf8("class", p.classes.iter().map(|c| c.name().to_owned()).collect())
+        .utf8_iter("class", p.classes.iter().map(|c| c.name()))
         .write(&dir.join("profiles.parquet"))?;
 
     let mut w = TableWriter::create(&dir.join("cycles.parquet"))?;
@@ -546,8 +619,8 @@ pub(crate) fn write_tables(dir: &Path, p: &Profiles) -> Result<()> {
 
     let rows = liquidation_rows(p);
     Table::new()
-        .utf8("group", rows.iter().map(|r| r.0.to_owned()).collect())
-        .utf8("name", rows.iter().map(|r| r.1.clone()).collect())
+        .utf8_iter("group", rows.iter().map(|r| r.0))
+        .utf8_iter("name", rows.iter().map(|r| r.1.as_str()))
         .u64("fills", rows.iter().map(|r| r.2).collect())
         .f64("notional", rows.iter().map(|r| r.3).collect())
         .write(&dir.join("liquidations.parquet"))?;
@@ -662,13 +735,16 @@ pub(crate) fn run(a: ProfileArgs) -> Result<()> {
     }
     let out = a.out.clone().context("give the output folder with -o DIR")?;
     let rules = load_rules(a.rules.as_deref())?;
+    crate::alloc::keep_freed_memory();
     let threads = super::rbsa::threads(a.threads);
     let t0 = std::time::Instant::now();
     let p = compute(&a.tapes, &rules, threads)?;
     let secs = t0.elapsed().as_secs_f64();
     let staging = ticktape_engine::results::stage(&out, a.force)?;
+    let t1 = std::time::Instant::now();
     write_tables(staging.dir(), &p)?;
     staging.promote()?;
+    crate::progress::debug(&format!("profile: wrote the tables in {:.2}s", t1.elapsed().as_secs_f64()));
     print!("{}", summary(&p, a.top));
     println!(
         "\nprofiled {} fills of {} accounts in {secs:.2}s ({threads} threads): {} cycles, {} account-days",
@@ -716,6 +792,7 @@ pub(crate) struct ProfileBench {
 
 pub(crate) fn bench(a: ProfileBench) -> Result<()> {
     use crate::fmt::{bytes, thousands};
+    crate::alloc::keep_freed_memory();
     let tmp = tempfile::tempdir().context("cannot create a temporary folder")?;
     let tapes = if a.tapes.is_empty() {
         let accounts = u32::try_from(a.accounts).ok().filter(|n| *n > 0).context("--accounts must be 1..2^32")?;
