@@ -160,6 +160,15 @@ pub mod subscribe {
     pub const SERIES: u32 = 1 << 6;
     /// Every market event.
     pub const ALL: u32 = TRADES | LEVELS | QUOTES | FUNDING | BARS | SERIES;
+    /// Instead of [`LEVELS`] (which wins when both are set): of an L2 tape's
+    /// level updates, only the level that ends an exchange message, and only
+    /// when the message changed the best bid or ask price (or emptied or
+    /// refilled a side) of the strategy's book since the previous message's
+    /// end (the first message always counts). The other updates still reach
+    /// the strategy's book, in the same order and at the same times, without
+    /// a call. For a strategy that reads the book itself and needs to see
+    /// every move of the top but not every level (a mid-change clock).
+    pub const BOOK_TOPS: u32 = 1 << 8;
     /// No market events: the strategy acts on timers and order updates and
     /// reads the book through its context.
     pub const NONE: u32 = 0;
