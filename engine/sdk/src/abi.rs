@@ -144,7 +144,8 @@ pub struct PluginManifest {
 // immutable static strings and functions, safe to read from any thread.
 unsafe impl Sync for PluginManifest {}
 
-/// Bits of [`PluginManifest::subscriptions`]: bit `k` is record kind code `k`.
+/// Bits of [`PluginManifest::subscriptions`]: bit `k` is record kind code `k`;
+/// bit 8 is [`subscribe::BOOK_TOPS`].
 pub mod subscribe {
     /// Trades.
     pub const TRADES: u32 = 1 << 1;
@@ -592,6 +593,10 @@ macro_rules! fingerprint {
 pub const fn layout_hash() -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     h = mix(h, ABI_VERSION as u64);
+    // The subscription bits beyond the record kinds are part of the
+    // protocol: a host that does not know `BOOK_TOPS` would silently deliver
+    // no levels to a plugin that asks for it, so the two must not load.
+    h = mix(h, subscribe::BOOK_TOPS as u64);
     h = fingerprint!(h, StrRef { ptr, len });
     h = fingerprint!(h, OwnedBuf { ptr, len, cap });
     h = fingerprint!(
