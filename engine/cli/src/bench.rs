@@ -715,6 +715,41 @@ fn clusterlob_bench(a: ClusterlobBench) -> Result<()> {
         week(tr),
         week(cr)
     );
+    // The week has 10 book updates per trade, these tapes fewer, and a book update costs the
+    // market maker far less than a trade (features, assignment, flow sums): split the CPU time
+    // into a per-update part, measured by backtests of the book tapes alone (no trades: no
+    // features), and a per-trade rest, and scale each by the week's count.
+    let book_tapes: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| ticktape_tape::Tape::open(p).is_ok_and(|t| t.kind() != ticktape_tape::RecordKind::Trade))
+        .cloned()
+        .collect();
+    let trades = f.trades;
+    if !book_tapes.is_empty() && trades > 0 && events > trades {
+        let books = Replay::open(&book_tapes)?;
+        books.run(&mut ())?;
+        let mut book_cpus = Vec::new();
+        for _ in 0..a.runs {
+            let mut inst = plugin.create(&config)?;
+            let c0 = cl::cpu_secs();
+            let out = sim::run(&books, &cfg, &mut inst)?;
+            book_cpus.push(cl::cpu_secs() - c0);
+            if let Some(e) = &out.error {
+                anyhow::bail!("{e}");
+            }
+        }
+        let cbook = median(&mut book_cpus);
+        let updates = events - trades;
+        let per_update = cbook / updates as f64;
+        let per_trade = (cb - cbook).max(0.0) / trades as f64;
+        println!(
+            "  split (cpu): {:.1} ns per book update (backtests of the book tapes alone, median {cbook:.3}s), {:.1} ns per trade (the rest); \
+             the seed's week at 276 M updates + 27.6 M trades: {:.1}s cpu (target under 10 s)",
+            per_update * 1e9,
+            per_trade * 1e9,
+            276_000_000.0 * per_update + 27_600_000.0 * per_trade
+        );
+    }
     println!(
         "memory: heap peak {} above baseline during the backtests; resident peak {} (includes touched tape pages)",
         fmt::bytes(heap_peak as u64),

@@ -994,3 +994,78 @@ fn book_top_is_best_and_depth_in_one_call() {
     assert!(driver.0.checked > 10_000, "checked {}", driver.0.checked);
     assert!(driver.0.mismatches.is_empty(), "{:?}", driver.0.mismatches);
 }
+
+// `subscribe::BOOK_TOPS`: the message ends that move the top, and nothing
+// else changes.
+
+/// What a strategy saw: per callback, its kind (0 timer, 1 trade, 2 level),
+/// the clock, and the top of its book (prices, sizes, 5-level depths).
+type Seen = Vec<(u8, i64, ticktape_sdk::BookTop)>;
+
+/// Records every trade, every level it is given (with the book then) and,
+/// every 7 ms, the book at a timer; subscribes to `S`.
+#[derive(Default)]
+struct Watch<const S: u32> {
+    seen: Seen,
+}
+
+impl<const S: u32> Strategy for Watch<S> {
+    type Config = ticktape_sdk::NoConfig;
+    const SUBSCRIBE: u32 = S;
+    fn new(_: ticktape_sdk::NoConfig) -> Result<Self, String> {
+        Ok(Watch::default())
+    }
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        ctx.set_timer(ctx.now() + 7 * MS, 0);
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, _: u64) {
+        self.seen.push((0, ctx.now(), ctx.book_top(0, 5)));
+        ctx.set_timer(ctx.now() + 7 * MS, 0);
+    }
+    fn on_trade(&mut self, ctx: &mut Context<'_>, _: u32, _: &Trade) {
+        self.seen.push((1, ctx.now(), ctx.book_top(0, 5)));
+    }
+    fn on_level(&mut self, ctx: &mut Context<'_>, _: u32, l: &Level) {
+        if l.is_batch_end() {
+            self.seen.push((2, ctx.now(), ctx.book_top(0, 5)));
+        }
+    }
+}
+
+#[test]
+fn book_tops_deliver_exactly_the_message_ends_that_move_the_top() {
+    use ticktape_sdk::abi::subscribe;
+    const LEVELS: u32 = subscribe::TRADES | subscribe::LEVELS;
+    const TOPS: u32 = subscribe::TRADES | subscribe::BOOK_TOPS;
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<PathBuf> =
+        generate(&SynthConfig::new(60_000), dir.path()).unwrap().into_iter().map(|s| s.path).collect();
+    let replay = Replay::open(&paths).unwrap();
+    for feed in [
+        LatencySpec::Local { fallback: Box::new(LatencySpec::Constant(MS)) },
+        LatencySpec::LogNormal { median: 2 * MS, sigma: 0.8 },
+    ] {
+        let cfg = SimConfig { feed, ..SimConfig::default() };
+        let mut all = Native(Watch::<LEVELS>::default());
+        let mut tops = Native(Watch::<TOPS>::default());
+        assert_eq!(sim::run(&replay, &cfg, &mut all).unwrap().error, None);
+        assert_eq!(sim::run(&replay, &cfg, &mut tops).unwrap().error, None);
+        // Expected: every callback of the LEVELS run, less the message ends
+        // whose best prices (or empty sides) equal the previous message end's.
+        let price = |t: &ticktape_sdk::BookTop| (t.bid.map(|b| b.0), t.ask.map(|a| a.0));
+        let mut last = None;
+        let want: Seen = all
+            .0
+            .seen
+            .iter()
+            .filter(|(kind, _, top)| *kind != 2 || last.replace(price(top)) != Some(price(top)))
+            .copied()
+            .collect();
+        let levels = all.0.seen.iter().filter(|s| s.0 == 2).count();
+        let moved = want.iter().filter(|s| s.0 == 2).count();
+        assert!(moved > 100 && moved < levels / 2, "{moved} of {levels} message ends moved the top");
+        assert!(want.iter().filter(|s| s.0 == 1).count() > 1_000);
+        assert_eq!(tops.0.seen.len(), want.len());
+        assert!(tops.0.seen == want, "the BOOK_TOPS run saw other books, times or calls than the LEVELS run");
+    }
+}

@@ -144,7 +144,8 @@ pub struct PluginManifest {
 // immutable static strings and functions, safe to read from any thread.
 unsafe impl Sync for PluginManifest {}
 
-/// Bits of [`PluginManifest::subscriptions`]: bit `k` is record kind code `k`.
+/// Bits of [`PluginManifest::subscriptions`]: bit `k` is record kind code `k`;
+/// bit 8 is [`subscribe::BOOK_TOPS`].
 pub mod subscribe {
     /// Trades.
     pub const TRADES: u32 = 1 << 1;
@@ -160,6 +161,15 @@ pub mod subscribe {
     pub const SERIES: u32 = 1 << 6;
     /// Every market event.
     pub const ALL: u32 = TRADES | LEVELS | QUOTES | FUNDING | BARS | SERIES;
+    /// Instead of [`LEVELS`] (which wins when both are set): of an L2 tape's
+    /// level updates, only the level that ends an exchange message, and only
+    /// when the message changed the best bid or ask price (or emptied or
+    /// refilled a side) of the strategy's book since the previous message's
+    /// end (the first message always counts). The other updates still reach
+    /// the strategy's book, in the same order and at the same times, without
+    /// a call. For a strategy that reads the book itself and needs to see
+    /// every move of the top but not every level (a mid-change clock).
+    pub const BOOK_TOPS: u32 = 1 << 8;
     /// No market events: the strategy acts on timers and order updates and
     /// reads the book through its context.
     pub const NONE: u32 = 0;
@@ -583,6 +593,10 @@ macro_rules! fingerprint {
 pub const fn layout_hash() -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     h = mix(h, ABI_VERSION as u64);
+    // The subscription bits beyond the record kinds are part of the
+    // protocol: a host that does not know `BOOK_TOPS` would silently deliver
+    // no levels to a plugin that asks for it, so the two must not load.
+    h = mix(h, subscribe::BOOK_TOPS as u64);
     h = fingerprint!(h, StrRef { ptr, len });
     h = fingerprint!(h, OwnedBuf { ptr, len, cap });
     h = fingerprint!(

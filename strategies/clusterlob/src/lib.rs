@@ -303,9 +303,13 @@ impl ClusterLob {
 impl Strategy for ClusterLob {
     type Config = Config;
 
-    // Trades feed the features and the flow sums; level updates (and quotes
-    // of a quote-only instrument) move the mid that `t_m` measures from.
-    const SUBSCRIBE: u32 = subscribe::TRADES | subscribe::LEVELS | subscribe::QUOTES;
+    // Trades feed the features and the flow sums; the ends of the book
+    // messages that move the top (and quotes of a quote-only instrument)
+    // move the mid that `t_m` measures from. A message end that leaves both
+    // best prices as they were cannot change the mid, so `BOOK_TOPS` (one
+    // call per top move instead of one per level update) gives the features
+    // every mid change the research table sees.
+    const SUBSCRIBE: u32 = subscribe::TRADES | subscribe::BOOK_TOPS | subscribe::QUOTES;
 
     fn new(cfg: Config) -> Result<Self, String> {
         if cfg.model.is_empty() {
@@ -436,8 +440,9 @@ impl Strategy for ClusterLob {
         let c = self.model.assign(&row.z);
         self.assigned[c] += 1;
         let sign = if trade.side == side::BUY { 1.0 } else { -1.0 };
-        self.flow[c].update(row.ts, sign, row.qty);
-        self.volume.update(row.ts, 1.0, row.qty);
+        // Exactly `flow[c].update(..)` and `volume.update(..)`, with one `exp`
+        // for both when the previous trade was in the same cluster.
+        DecayAccumulator::update_pair(&mut self.flow[c], &mut self.volume, row.ts, (sign, row.qty), (1.0, row.qty));
         if self.cfg.record_features {
             for j in 0..N_FEATURES {
                 ctx.record(SERIES_FEATURES + j as u32, row.ts, row.z[j]);

@@ -185,7 +185,10 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                     Event::Level(r) => {
                         v.view.apply(r);
                         let kind = RecordKind::Level;
-                        if r.is_batch_end() && self.sim.feed.wants[kind.code() as usize] {
+                        let feed = &self.sim.feed;
+                        // With `tops`, the other levels are applied and not
+                        // delivered (`wants` is false for them below).
+                        if r.is_batch_end() && (feed.wants[kind.code() as usize] || (feed.tops && v.top_moved())) {
                             self.batch.push(EventRef {
                                 kind: u32::from(kind.code()),
                                 instrument: p.instrument,

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use ticktape_sdk::abi::subscribe;
 use ticktape_tape::{Level, Quote, Record, RecordKind, Tape};
 
 use super::Venue;
@@ -30,7 +31,9 @@ struct Channel {
 }
 
 impl Channel {
-    #[inline]
+    // Called for every queued event: kept inline (an out-of-line call cost
+    // as much as the work).
+    #[inline(always)]
     fn delivery(&mut self, te: i64, local: i64) -> i64 {
         let t = match self.shift {
             Some(shift) => (local - shift).max(te),
@@ -71,6 +74,10 @@ pub(super) struct Feed<'a> {
     cursors: Vec<ViewCursor<'a>>,
     /// Per record kind code: whether the strategy is called for it.
     pub(super) wants: [bool; 8],
+    /// [`subscribe::BOOK_TOPS`] without `LEVELS`: L2 tapes are queued (their
+    /// order against the trades is kept), and only a message end that moved
+    /// the top of the strategy's book is delivered.
+    pub(super) tops: bool,
     /// Per tape: whether its events go through the queue.
     queued: Vec<bool>,
     /// The tape of the current merge run.
@@ -106,11 +113,12 @@ impl<'a> Feed<'a> {
             })
             .collect();
         let wants: [bool; 8] = std::array::from_fn(|k| subscriptions & (1 << k) != 0);
+        let tops = subscriptions & subscribe::BOOK_TOPS != 0 && !wants[RecordKind::Level.code() as usize];
         let mut cursors = Vec::new();
         let mut queued = Vec::new();
         for (i, (tape, &inst)) in replay.tapes().iter().zip(replay.tape_instruments()).enumerate() {
             let kind = tape.kind();
-            let wanted = wants[kind.code() as usize];
+            let wanted = wants[kind.code() as usize] || (tops && kind == RecordKind::Level);
             let source = match kind {
                 RecordKind::Level if !wanted => Some(ViewSource::Levels(tape.records()?)),
                 RecordKind::Quote if !wanted && !has_l2[inst] => Some(ViewSource::Quotes(tape.records()?)),
@@ -121,7 +129,7 @@ impl<'a> Feed<'a> {
             }
             queued.push(wanted && kind != RecordKind::Fill);
         }
-        Ok(Feed { queue: VecDeque::with_capacity(4096), channels, cursors, wants, queued, tape: 0 })
+        Ok(Feed { queue: VecDeque::with_capacity(4096), channels, cursors, wants, tops, queued, tape: 0 })
     }
 
     /// Queues an event of the current tape if the strategy subscribed to

@@ -352,11 +352,31 @@ struct Venue {
     has_l2: bool,
     /// Whether bars drive the book ([`crate::replay::Instrument::bar_driven`]).
     bar_driven: bool,
+    /// Best bid and ask prices of `view` at the last message end
+    /// ([`NO_PRICE`] for an empty side), `None` before the first: what
+    /// [`subscribe::BOOK_TOPS`](ticktape_sdk::abi::subscribe::BOOK_TOPS)
+    /// compares against.
+    top: Option<[i64; 2]>,
     symbol: String,
     venue: String,
     price_exponent: i8,
     qty_exponent: i8,
     value_exponent: i8,
+}
+
+/// A side without a level in [`Venue::top`].
+const NO_PRICE: i64 = i64::MIN;
+
+impl Venue {
+    /// At a message end: whether the best bid or ask price of the
+    /// strategy's book (or whether a side is empty) differs from the last
+    /// message end's (always true at the first); remembers the new top.
+    #[inline]
+    fn top_moved(&mut self) -> bool {
+        let price = |l: Option<(i64, i64)>| l.map_or(NO_PRICE, |l| l.0);
+        let top = [price(self.view.best_bid()), price(self.view.best_ask())];
+        self.top.replace(top) != Some(top)
+    }
 }
 
 /// What a run records for its results.
@@ -433,6 +453,7 @@ impl<'a> Sim<'a> {
                 mark: f64::NAN,
                 has_l2: i.has_l2,
                 bar_driven: i.bar_driven,
+                top: None,
                 symbol: i.symbol.clone(),
                 venue: i.venue.clone(),
                 price_exponent: i.price_exponent,

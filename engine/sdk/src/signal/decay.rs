@@ -92,6 +92,31 @@ impl DecayAccumulator {
         self.sum += weight * x;
     }
 
+    /// [`update`](Self::update) of two accumulators at the same `ts`
+    /// (`a` with `x_a`, `weight_a`; `b` with `x_b`, `weight_b`). When both
+    /// have the same time constant and were last updated at the same time,
+    /// the decay factor (an `exp`) is computed once for both; the results
+    /// are exactly those of `a.update(..)` then `b.update(..)`.
+    #[inline]
+    pub fn update_pair(a: &mut Self, b: &mut Self, ts: i64, (x_a, weight_a): (f64, f64), (x_b, weight_b): (f64, f64)) {
+        if a.last_ts != b.last_ts || a.inv_tau_ns.to_bits() != b.inv_tau_ns.to_bits() {
+            a.update(ts, x_a, weight_a);
+            b.update(ts, x_b, weight_b);
+            return;
+        }
+        debug_assert!(!(x_a.is_nan() || weight_a.is_nan() || x_b.is_nan() || weight_b.is_nan()));
+        let dt = ts.saturating_sub(a.last_ts);
+        if dt > 0 {
+            let f = decay_factor(dt, a.inv_tau_ns);
+            a.sum *= f;
+            b.sum *= f;
+            a.last_ts = ts;
+            b.last_ts = ts;
+        }
+        a.sum += weight_a * x_a;
+        b.sum += weight_b * x_b;
+    }
+
     /// The sum decayed to `ts`, without changing the accumulator.
     ///
     /// For `ts` at or before the last update this is the sum as of the last
@@ -143,6 +168,42 @@ mod tests {
 
     fn acc(tau: Duration) -> DecayAccumulator {
         DecayAccumulator::new(tau).unwrap()
+    }
+
+    #[test]
+    fn update_pair_is_exactly_two_updates() {
+        // a and b share some update times and not others; the pair must give
+        // the very bits of two separate updates either way.
+        let (mut a, mut b) = (acc(Duration::from_millis(700)), acc(Duration::from_millis(700)));
+        let (mut a2, mut b2) = (a.clone(), b.clone());
+        let mut ts = 0;
+        for i in 0..500i64 {
+            ts += (i * 7919) % 300_000_000;
+            let (x, w) = (((i * 31) % 17) as f64 - 8.0, 0.25 + (i % 5) as f64);
+            if i % 3 == 0 {
+                b.update(ts, w, 1.0);
+                b2.update(ts, w, 1.0);
+            } else {
+                DecayAccumulator::update_pair(&mut a, &mut b, ts, (x, w), (1.0, w));
+                a2.update(ts, x, w);
+                b2.update(ts, 1.0, w);
+            }
+            assert_eq!(a.value(ts).to_bits(), a2.value(ts).to_bits(), "a at {i}");
+            assert_eq!(b.value(ts).to_bits(), b2.value(ts).to_bits(), "b at {i}");
+            assert_eq!((a.last_ts(), b.last_ts()), (a2.last_ts(), b2.last_ts()));
+        }
+        // Different time constants never share a factor.
+        let (mut c, mut d) = (acc(Duration::from_secs(1)), acc(Duration::from_secs(2)));
+        let (mut c2, mut d2) = (c.clone(), d.clone());
+        for ts in [SEC, 3 * SEC, 4 * SEC] {
+            DecayAccumulator::update_pair(&mut c, &mut d, ts, (1.0, 1.0), (1.0, 1.0));
+            c2.update(ts, 1.0, 1.0);
+            d2.update(ts, 1.0, 1.0);
+        }
+        assert_eq!(
+            (c.value(5 * SEC).to_bits(), d.value(5 * SEC).to_bits()),
+            (c2.value(5 * SEC).to_bits(), d2.value(5 * SEC).to_bits())
+        );
     }
 
     #[test]

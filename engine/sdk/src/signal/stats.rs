@@ -118,7 +118,9 @@ impl RollingStats {
     }
 
     /// Adds `x`; once the window is full the oldest value leaves.
-    #[inline]
+    // Always inline: a feature computer updates several windows per event,
+    // and the call overhead was a fifth of the update.
+    #[inline(always)]
     pub fn update(&mut self, x: f64) {
         debug_assert!(!x.is_nan(), "RollingStats::update: NaN input");
         self.run.push(x);
