@@ -155,6 +155,30 @@ impl std::hash::Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
+/// The dense number of `key`: new keys are numbered in first-seen order and
+/// appended to `keys`. `last` caches the previous lookup, since fills come in
+/// runs of one account and one coin.
+#[inline]
+fn intern<K: Copy + Eq + std::hash::Hash>(
+    key: K,
+    last: &mut Option<(K, u32)>,
+    of: &mut FxMap<K, u32>,
+    keys: &mut Vec<K>,
+) -> u32 {
+    if let Some((k, n)) = *last
+        && k == key
+    {
+        return n;
+    }
+    let next = keys.len() as u32;
+    let n = *of.entry(key).or_insert_with(|| {
+        keys.push(key);
+        next
+    });
+    *last = Some((key, n));
+    n
+}
+
 /// One tape's scale factors.
 #[derive(Clone, Copy)]
 struct Scale {
@@ -274,30 +298,8 @@ fn pass1(recs: &[&[Fill]], scales: &[Scale], base: &[usize], g0: usize, g1: usiz
                 p.error = Some((lo + k, why));
                 return p;
             }
-            let a = match last {
-                Some((id, a)) if id == f.account => a,
-                _ => {
-                    let n = p.ids.len() as u32;
-                    let a = *acct_of.entry(f.account).or_insert_with(|| {
-                        p.ids.push(f.account);
-                        n
-                    });
-                    last = Some((f.account, a));
-                    a
-                }
-            };
-            let c = match last_coin {
-                Some((sym, c)) if sym == f.symbol => c,
-                _ => {
-                    let n = p.syms.len() as u32;
-                    let c = *coin_of.entry(f.symbol).or_insert_with(|| {
-                        p.syms.push(f.symbol);
-                        n
-                    });
-                    last_coin = Some((f.symbol, c));
-                    c
-                }
-            };
+            let a = intern(f.account, &mut last, &mut acct_of, &mut p.ids);
+            let c = intern(f.symbol, &mut last_coin, &mut coin_of, &mut p.syms);
             if f.flags & fill_flags::LIQUIDATION != 0 {
                 p.liq.push((c, f.price as f64 * s.price * (f.qty * s.qty) as f64 * unit));
             }
