@@ -134,6 +134,29 @@ fn main_job_trains_on_the_shipped_sample_and_backtests_the_market_maker() {
     assert!(o.status.success(), "{}", stderr(&o));
     let log = fs::read_to_string(out2.join("strategy.log")).unwrap();
     assert!(log.contains("alpha cluster 2 (toxic), hazard cluster 0 (opportunistic)"), "{log}");
+
+    // A relative `model` is relative to the file holding the config (not to the working
+    // directory, which is elsewhere here): a run file in a subfolder, then a `--config` file.
+    let sub = dir.path().join("cfg");
+    fs::create_dir(&sub).unwrap();
+    let out3 = dir.path().join("out3");
+    let rf = run_file(&sub, &tapes_dir, Path::new("../model.json"), &out3, "record_signals = true");
+    assert_ne!(std::env::current_dir().unwrap(), sub);
+    let o = run(&["run", rf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fs::read(out3.join("fills.parquet")).unwrap(), fs::read(out.join("fills.parquet")).unwrap());
+    let cfg = sub.join("mm.toml");
+    fs::write(&cfg, "model = \"../model.json\"\nhalf_life_ms = 5000\nmax_position_lots = 20\nrecord_signals = true\n")
+        .unwrap();
+    let out4 = dir.path().join("out4");
+    let tape_args: Vec<&str> = tapes.iter().map(|t| t.to_str().unwrap()).collect();
+    let mut args =
+        vec!["run", rf.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--out", out4.to_str().unwrap()];
+    args.push("--tape");
+    args.extend(tape_args);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fs::read(out4.join("fills.parquet")).unwrap(), fs::read(out.join("fills.parquet")).unwrap());
 }
 
 #[test]

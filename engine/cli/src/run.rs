@@ -43,7 +43,8 @@ maker fee 2 bps, taker fee 5 bps; cross-only fills; bar slippage 0 bps; capital 
 Run-file keys (paths relative to the run file):
   tapes = [\"data/*.tape\"]      funding = [..]      strategy = \"PLUGIN\"    out = \"DIR\"
   from = \"2024-05-01T00:10:00Z\"  to = \"2024-05-02\"   (slice [from, to) of exchange time)
-  config = \"FILE\"  or a [strategy_config] table
+  config = \"FILE\"  or a [strategy_config] table  (paths inside it, e.g. a plugin's model, relative to
+                                               the file that holds them: FILE, or the run file)
   [latency]  feed, entry, response    (\"1ms\", \"lognormal(2ms, 0.5)\", \"series(FILE)\"; feed: \"local\")
   [fees]     maker_bps, taker_bps
   [fills]    touch, partial, queue, book_cross   (true/false); bar_slippage_bps
@@ -207,6 +208,9 @@ pub(crate) struct RunPlan {
     pub(crate) tapes: Vec<PathBuf>,
     pub(crate) strategy: String,
     pub(crate) config_text: String,
+    /// The folder the configuration's relative paths are relative to
+    /// (empty: the working directory).
+    pub(crate) config_dir: PathBuf,
     pub(crate) out: PathBuf,
     pub(crate) sim: SimConfig,
     pub(crate) allow_gaps: bool,
@@ -311,16 +315,22 @@ impl RunArgs {
                 bail!("no strategy: pass --strategy PLUGIN (a lib<name>.so built by `cargo build --release`)")
             }
         };
-        let config_text = match (&self.config, &file.config, &file.strategy_config) {
-            (Some(p), _, _) => {
-                std::fs::read_to_string(p).with_context(|| format!("cannot read strategy config {}", p.display()))?
-            }
+        // The configuration's relative paths (a plugin's model or strategy
+        // file) are relative to the file that holds it, like the run file's.
+        let folder = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
+        let (config_text, config_dir) = match (&self.config, &file.config, &file.strategy_config) {
+            (Some(p), _, _) => (
+                std::fs::read_to_string(p).with_context(|| format!("cannot read strategy config {}", p.display()))?,
+                folder(p),
+            ),
             (None, Some(p), _) => {
                 let p = join_clean(&base, p);
-                std::fs::read_to_string(&p).with_context(|| format!("cannot read strategy config {}", p.display()))?
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read strategy config {}", p.display()))?;
+                (text, folder(&p))
             }
-            (None, None, Some(t)) => toml::to_string(t).context("cannot re-encode [strategy_config]")?,
-            (None, None, None) => String::new(),
+            (None, None, Some(t)) => (toml::to_string(t).context("cannot re-encode [strategy_config]")?, base.clone()),
+            (None, None, None) => (String::new(), cwd.clone()),
         };
         let out = match (&self.out, &file.out) {
             (Some(o), _) => o.clone(),
@@ -403,7 +413,17 @@ impl RunArgs {
             to: time("to", self.slice.to, &file.to)?,
         }
         .check()?;
-        Ok(RunPlan { tapes, strategy, config_text, out, sim, allow_gaps: self.allow_gaps, slice, bar_slippage_bps })
+        Ok(RunPlan {
+            tapes,
+            strategy,
+            config_text,
+            config_dir,
+            out,
+            sim,
+            allow_gaps: self.allow_gaps,
+            slice,
+            bar_slippage_bps,
+        })
     }
 }
 
@@ -449,7 +469,7 @@ fn execute_probed<P: ticktape_engine::sim::Probe>(
     let replay = Replay::open_with(&plan.tapes, options)?;
     let plugin = load_strategy(&plan.strategy)?;
     on_plugin(probe, plugin.info());
-    let mut instance = plugin.create(&plan.config_text)?;
+    let mut instance = plugin.create_in(&plan.config_text, Some(&plan.config_dir))?;
     let t0 = Instant::now();
     let out = ticktape_engine::sim::run_probed(&replay, &plan.sim, &mut instance, probe)?;
     let secs = t0.elapsed().as_secs_f64();

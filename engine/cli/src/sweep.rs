@@ -233,6 +233,9 @@ struct Param {
 struct SweepPlan {
     strategy: String,
     base_config: toml::Table,
+    /// The folder the strategy configuration's relative paths are relative
+    /// to (the sweep file's, or the `config = "FILE"`'s).
+    config_dir: PathBuf,
     sets: Vec<Vec<PathBuf>>,
     sim: SimConfig,
     allow_gaps: bool,
@@ -355,6 +358,7 @@ fn load(path: &Path) -> Result<SweepPlan> {
         bar_slippage_bps: plan.bar_slippage_bps,
         strategy: plan.strategy,
         base_config,
+        config_dir: plan.config_dir,
         sets,
         sim: plan.sim,
         allow_gaps: keys.allow_gaps.unwrap_or(false),
@@ -606,7 +610,7 @@ impl Work<'_> {
         let outcome: std::result::Result<Option<String>, String> = (|| {
             let replay = replay.map_err(Clone::clone)?;
             let config = self.plan.config(spec).map_err(|e| format!("{e:#}"))?;
-            let mut inst = self.plugin.create(&config).map_err(|e| e.to_string())?;
+            let mut inst = self.plugin.create_in(&config, Some(&self.plan.config_dir)).map_err(|e| e.to_string())?;
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 ticktape_engine::sim::run(replay, &self.plan.sim, &mut inst).map_err(|e| e.to_string())
             }))

@@ -253,13 +253,23 @@ impl Plugin {
         self.subscriptions
     }
 
-    /// Creates a strategy instance from its TOML configuration text.
+    /// Creates a strategy instance from its TOML configuration text; paths
+    /// in it are relative to the working directory.
     pub fn create(&self, config: &str) -> Result<Instance, PluginError> {
+        self.create_in(config, None)
+    }
+
+    /// Creates a strategy instance from its TOML configuration text, whose
+    /// relative paths are relative to `dir` (the folder of the file the
+    /// configuration came from; `None`: the working directory). The plugin
+    /// resolves them with `ticktape_sdk::config_path`.
+    pub fn create_in(&self, config: &str, dir: Option<&Path>) -> Result<Instance, PluginError> {
         let mut inst: *mut c_void = std::ptr::null_mut();
         let mut err = OwnedBuf::empty();
-        // SAFETY: the vtable was validated; `config` outlives the call;
-        // `inst` and `err` are valid places to write.
-        let code = unsafe { (self.vtable.create)(StrRef::new(config), &mut inst, &mut err) };
+        let dir = dir.map(|d| d.to_string_lossy()).unwrap_or_default();
+        // SAFETY: the vtable was validated; `config` and `dir` outlive the
+        // call; `inst` and `err` are valid places to write.
+        let code = unsafe { (self.vtable.create_in)(StrRef::new(config), StrRef::new(&dir), &mut inst, &mut err) };
         let message = self.take_message(err);
         match code {
             status::OK if !inst.is_null() => Ok(Instance { plugin: self.clone(), inst }),

@@ -219,6 +219,13 @@ pub struct PluginVTable {
     pub destroy: unsafe extern "C" fn(inst: Instance),
     /// Frees a buffer the plugin allocated.
     pub free_buffer: unsafe extern "C" fn(buf: OwnedBuf),
+    /// As `create`, with the folder relative paths in the configuration are
+    /// relative to (`dir`: the folder of the run file or config file that
+    /// holds the configuration; empty: the working directory). The SDK's
+    /// [`crate::config_path`] resolves against it while the strategy is
+    /// created. Hosts call this one; `create` is `create_in` with an empty
+    /// `dir`.
+    pub create_in: unsafe extern "C" fn(config: StrRef, dir: StrRef, out: *mut Instance, err: *mut OwnedBuf) -> i32,
 }
 
 /// One market event handed to a plugin: a pointer to a tape record, read in
@@ -619,7 +626,18 @@ pub const fn layout_hash() -> u64 {
     );
     h = fingerprint!(
         h,
-        PluginVTable { size, create, on_start, on_events, on_orders, on_timer, on_finish, destroy, free_buffer }
+        PluginVTable {
+            size,
+            create,
+            on_start,
+            on_events,
+            on_orders,
+            on_timer,
+            on_finish,
+            destroy,
+            free_buffer,
+            create_in
+        }
     );
     h = fingerprint!(h, EventRef { kind, instrument, ts, record });
     h = fingerprint!(h, OrderRequest { instrument, side, kind, tif, reserved, price, qty, tag });

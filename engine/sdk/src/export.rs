@@ -152,15 +152,66 @@ fn check_host(host: *const HostApi) -> Result<(), (i32, String)> {
 }
 
 unsafe extern "C" fn create<S: Strategy>(config: StrRef, out: *mut Instance, err: *mut OwnedBuf) -> i32 {
+    // SAFETY: as the caller's contract; an empty `dir` is valid.
+    unsafe { create_in::<S>(config, StrRef::new(""), out, err) }
+}
+
+unsafe extern "C" fn create_in<S: Strategy>(
+    config: StrRef,
+    dir: StrRef,
+    out: *mut Instance,
+    err: *mut OwnedBuf,
+) -> i32 {
     guard(err, || {
-        // SAFETY: the host passes config text valid for this call.
-        let text = unsafe { config.as_str() };
+        // SAFETY: the host passes config text and a folder valid for this call.
+        let (text, dir) = unsafe { (config.as_str(), dir.as_str()) };
+        let _dir = ConfigDir::set(&dir);
         let cfg: S::Config = toml::from_str(&text).map_err(|e| (status::CONFIG_ERROR, toml_error_line(&e, &text)))?;
         let strategy = S::new(cfg).map_err(|m| (status::CONFIG_ERROR, m))?;
         let inst = Box::into_raw(Box::new(strategy)).cast::<c_void>();
         // SAFETY: the host passes a valid place for the instance.
         unsafe { out.write(inst) };
         Ok(())
+    })
+}
+
+thread_local! {
+    /// The configuration's folder while a strategy is being created.
+    static CONFIG_DIR: std::cell::RefCell<Option<std::path::PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Sets [`CONFIG_DIR`] for the life of the guard (also on a panic).
+struct ConfigDir;
+
+impl ConfigDir {
+    fn set(dir: &str) -> ConfigDir {
+        let dir = (!dir.is_empty()).then(|| std::path::PathBuf::from(dir));
+        CONFIG_DIR.with(|d| *d.borrow_mut() = dir);
+        ConfigDir
+    }
+}
+
+impl Drop for ConfigDir {
+    fn drop(&mut self) {
+        CONFIG_DIR.with(|d| *d.borrow_mut() = None);
+    }
+}
+
+/// A path from a strategy's configuration, resolved like the run file's own
+/// paths: a relative `path` is joined to the folder of the file that holds
+/// the configuration (the run file for a `[strategy_config]` table, the
+/// config file for `config = "FILE"` or `--config FILE`); an absolute one is
+/// returned as is. Outside [`Strategy::new`](crate::Strategy::new), or when
+/// the host gave no folder (inline configuration, tests), `path` is relative
+/// to the working directory and returned unchanged.
+pub fn config_path(path: impl AsRef<std::path::Path>) -> std::path::PathBuf {
+    let path = path.as_ref();
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    CONFIG_DIR.with(|d| match &*d.borrow() {
+        Some(dir) => dir.join(path),
+        None => path.to_path_buf(),
     })
 }
 
@@ -344,6 +395,7 @@ pub const fn vtable<S: Strategy>() -> PluginVTable {
         on_finish: on_finish::<S>,
         destroy: destroy::<S>,
         free_buffer,
+        create_in: create_in::<S>,
     }
 }
 

@@ -40,6 +40,7 @@ pub mod signal;
 mod strategy;
 
 pub use context::{BookTop, Context, Instrument, OrderId, Side};
+pub use export::config_path;
 pub use strategy::{NoConfig, Strategy};
 pub use ticktape_tape::{Bar, Funding, Level, Quote, Series, Stamp, Trade, level_flags, side};
 

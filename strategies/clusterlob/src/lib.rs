@@ -53,7 +53,7 @@
 //! Only `model` is required; see [`Config`] for every key and its default.
 //!
 //! ```toml
-//! model = "results/clusterlob/model.json"
+//! model = "results/clusterlob/model.json"   # relative to this configuration's file
 //! # alpha = "toxic"           # Experiment 8: the inverted mapping
 //! # hazard = "opportunistic"
 //! ```
@@ -98,7 +98,8 @@ impl Role {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The model file written by `ticktape research clusterlob train`
-    /// (relative to the working directory). Required.
+    /// (relative to the file holding this configuration: the run file or
+    /// the `--config` file). Required.
     pub model: String,
     /// Which instrument to quote (default: the first of the run).
     pub symbol: Option<String>,
@@ -315,7 +316,7 @@ impl Strategy for ClusterLob {
         if cfg.model.is_empty() {
             return Err("`model` is required: the MODEL.json written by `ticktape research clusterlob train` (e.g. model = \"results/clusterlob/model.json\")".into());
         }
-        let model = Model::load(&cfg.model).map_err(|e| e.to_string())?;
+        let model = Model::load(ticktape_sdk::config_path(&cfg.model)).map_err(|e| e.to_string())?;
         let positive =
             [("half_life_ms", cfg.half_life_ms), ("gain", cfg.gain), ("half_spread_ticks", cfg.half_spread_ticks)];
         for (name, v) in positive {

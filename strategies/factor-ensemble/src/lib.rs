@@ -24,13 +24,11 @@
 //! resolution are not checked.
 //!
 //! ```toml
-//! strategies = "strategies.csv"   # relative to the working directory
+//! strategies = "strategies.csv"   # relative to this configuration's file
 //! # max_leverage = 0.99
 //! # min_notional = 2.0            # quote currency
 //! # allow_short = false
 //! ```
-
-use std::path::Path;
 
 use ticktape_factors::file::{EnsembleSpec, StrategyFile, bar_interval, check_resolution};
 use ticktape_factors::position::{PositionConfig, PositionEngine};
@@ -41,7 +39,8 @@ use ticktape_sdk::{Bar, Context, Series, Side, Strategy};
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The strategy file (CSV or TOML).
+    /// The strategy file (CSV or TOML), relative to the file holding this
+    /// configuration (the run file or the `--config` file).
     pub strategies: String,
     /// Leverage cap: Σ |target notional| / equity (default 0.99).
     #[serde(default = "default_leverage")]
@@ -128,7 +127,7 @@ impl Strategy for FactorEnsemble {
         if !(cfg.min_notional.is_finite() && cfg.min_notional >= 0.0) {
             return Err(format!("min_notional = {}: give a non-negative amount (default 2)", cfg.min_notional));
         }
-        let file = StrategyFile::load(Path::new(&cfg.strategies)).map_err(|e| e.to_string())?;
+        let file = StrategyFile::load(&ticktape_sdk::config_path(&cfg.strategies)).map_err(|e| e.to_string())?;
         let mut syms: Vec<Sym> = Vec::new();
         let mut factors: Vec<Factor> = Vec::new();
         let mut ensembles = Vec::new();

@@ -44,7 +44,8 @@ const NS_PER_DAY: i64 = 86_400_000_000_000;
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The target's daily PnL file.
+    /// The target's daily PnL file, relative to the file holding this
+    /// configuration (the run file or the `--config` file).
     pub pnl: String,
     /// The account to replicate in an `account,date,pnl` file.
     pub account: Option<String>,
@@ -280,7 +281,8 @@ impl Strategy for Rbsa {
         if cfg.cv == 1 || cfg.alpha.is_nan() || cfg.alpha < 0.0 || cfg.alpha.is_infinite() {
             return Err("cv must be 0 (fixed alpha) or at least 2; alpha must be ≥ 0".into());
         }
-        let text = std::fs::read_to_string(&cfg.pnl).map_err(|e| format!("cannot read pnl file {}: {e}", cfg.pnl))?;
+        let pnl = ticktape_sdk::config_path(&cfg.pnl);
+        let text = std::fs::read_to_string(&pnl).map_err(|e| format!("cannot read pnl file {}: {e}", pnl.display()))?;
         let target = read_pnl(&text, cfg.account.as_deref(), &cfg.pnl)?;
         Ok(Rbsa {
             fit: Replicator::new(0, &cfg),

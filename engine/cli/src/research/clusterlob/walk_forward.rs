@@ -229,6 +229,8 @@ struct Backtests {
     replay: Replay,
     plugin: Plugin,
     config: toml::Table,
+    /// The folder the config's relative paths are relative to.
+    config_dir: PathBuf,
     sim: SimConfig,
     run_file: PathBuf,
 }
@@ -260,16 +262,26 @@ impl Backtests {
         let plugin = crate::run::load_strategy(&plan.strategy)?;
         let config: toml::Table =
             toml::from_str(&plan.config_text).map_err(|e| anyhow!("{}: [strategy_config]: {e}", run_file.display()))?;
-        Ok(Backtests { replay, plugin, config, sim: plan.sim, run_file: run_file.to_path_buf() })
+        Ok(Backtests {
+            replay,
+            plugin,
+            config,
+            config_dir: plan.config_dir,
+            sim: plan.sim,
+            run_file: run_file.to_path_buf(),
+        })
     }
 
     fn run(&self, model: &Path, s: &Step) -> Result<StepPnl> {
         let mut cfg = self.config.clone();
+        // The step's model is named from the working directory; the run
+        // file's other config paths stay relative to the run file.
+        let model = std::path::absolute(model).with_context(|| format!("cannot resolve {}", model.display()))?;
         cfg.insert("model".into(), toml::Value::String(model.to_string_lossy().into_owned()));
         cfg.insert("quote_from_ns".into(), toml::Value::Integer(s.test_from));
         cfg.insert("quote_to_ns".into(), toml::Value::Integer(s.test_to));
         let text = toml::to_string(&cfg).context("cannot encode the strategy config")?;
-        let mut inst = self.plugin.create(&text)?;
+        let mut inst = self.plugin.create_in(&text, Some(&self.config_dir))?;
         let t0 = Instant::now();
         let out = ticktape_engine::sim::run(&self.replay, &self.sim, &mut inst)?;
         let secs = t0.elapsed().as_secs_f64();
