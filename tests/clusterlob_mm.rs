@@ -360,3 +360,54 @@ fn walk_forward_fits_read_nothing_after_their_training_window() {
     }
     assert_ne!(model_of(&clean, 3), model_of(&dirty, 3), "step 3 trains on poisoned rows: the poison must show");
 }
+
+/// Each step's backtest replays only its warm-up and its test window (plus two equity samples):
+/// with a warm-up reaching back past the tapes' start the results are the whole-tape results
+/// (`--warmup all`, the previous behaviour) exactly; a short one starts the slice where asked.
+#[test]
+fn walk_forward_backtests_replay_only_the_warmup_and_the_test_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let tapes_dir = dir.path().join("sample");
+    let tapes = convert(&root().join("engine/cli/examples/data/binance-futures_btcusdt_20240808_2min.gz"), &tapes_dir);
+    let (feat, model) = features_and_model(&tapes, dir.path());
+    let rf = run_file(dir.path(), &tapes_dir, &model, &dir.path().join("unused"), "");
+    let wf = |warmup: &str| {
+        let out = dir.path().join(format!("wf-{warmup}"));
+        let o = run(&[
+            "research",
+            "clusterlob",
+            "walk-forward",
+            feat.to_str().unwrap(),
+            "--train",
+            "60s",
+            "--test",
+            "20s",
+            "--bucket",
+            "5s",
+            "--run",
+            rf.to_str().unwrap(),
+            "--warmup",
+            warmup,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "walk-forward --warmup {warmup}: {}", stderr(&o));
+        out
+    };
+    let (all, day, short) = (wf("all"), wf("1d"), wf("10s"));
+    assert_eq!(fs::read(all.join("pnl.parquet")).unwrap(), fs::read(day.join("pnl.parquet")).unwrap());
+    let (a, d, s) = (
+        &batches(&all.join("walk_forward.parquet"))[0],
+        &batches(&day.join("walk_forward.parquet"))[0],
+        &batches(&short.join("walk_forward.parquet"))[0],
+    );
+    for c in ["pnl", "fills", "orders", "maker_share"] {
+        assert_eq!(f64_col(a, c), f64_col(d, c), "{c}: a warm-up past the tapes' start must change nothing");
+    }
+    let (test_from, test_to) = (ts_col(s, "test_from"), ts_col(s, "test_to"));
+    assert_eq!(ts_col(s, "backtest_from"), test_from.iter().map(|t| t - 10_000_000_000).collect::<Vec<_>>());
+    assert_eq!(ts_col(s, "backtest_to"), test_to.iter().map(|t| t + 2_000_000_000).collect::<Vec<_>>());
+    let (ea, es) = (f64_col(a, "backtest_events"), f64_col(s, "backtest_events"));
+    assert!(ea.iter().zip(&es).all(|(a, s)| s < a), "a 10 s warm-up replays fewer events: {es:?} vs {ea:?}");
+    assert!(a.column_by_name("backtest_from").unwrap().is_null(0), "--warmup all starts at the tapes' start");
+}

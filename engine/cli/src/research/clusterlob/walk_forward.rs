@@ -32,8 +32,12 @@ use crate::fmt;
 /// verb's buckets, size-weighted, Pearson) against the next buckets' mid return, and, with a run
 /// file (default: engine/cli/examples/clusterlob/run.toml when it exists), a backtest of the plugin named
 /// there (the ClusterLOB market maker) over the run file's tapes, quoting only inside the test
-/// window (features and flow sums warm up on everything before). The step's PnL is the change of
-/// equity from test_from to test_to: inventory left at test_to is marked there.
+/// window. Each step's backtest replays the slice [test_from - warmup, test_to + 2 equity samples):
+/// features and flow sums warm up over the --warmup before the test window (default: the training
+/// window; `all`: from the tapes' start), and the order book starts as it stood at the slice's
+/// start (rebuilt from the L2 tape, as `ticktape run --from` does). The step's PnL is the change
+/// of equity from test_from to test_to: inventory left at test_to is marked at the first equity
+/// sample at or after it.
 ///
 /// DIR gets walk_forward.parquet (one row per step), ic.parquet (every step's IC rows), pnl.parquet
 /// (each step's cumulative PnL by equity sample), models/step-NNN.json, pnl.svg (cumulative PnL per
@@ -45,7 +49,7 @@ use crate::fmt;
   ticktape research clusterlob walk-forward feat --train 60s --test 20s --bucket 5s -o wf --force
 
 Windows: a number and a unit, d (days), h, m, s, ms (e.g. 7d, 1d, 12h, 90m).
-Defaults: --train 7d --test 1d --bucket 5m --horizons 1,2,5 --k 3 --seed 0 --n-init 10 --fit-rows 500k;
+Defaults: --train 7d --test 1d --warmup (= --train) --bucket 5m --horizons 1,2,5 --k 3 --seed 0 --n-init 10 --fit-rows 500k;
 the backtests use the run file's tapes, plugin, latency, fees and [strategy_config], with its
 `model` replaced by each step's model.")]
 pub(crate) struct WalkForwardArgs {
@@ -68,6 +72,11 @@ pub(crate) struct WalkForwardArgs {
     /// Skip the backtests (IC only).
     #[arg(long)]
     no_backtest: bool,
+    /// How much of the tapes before each test window its backtest replays to warm up the book,
+    /// the features and the flow sums (a window, e.g. 1h; default: the --train length; `all`: from
+    /// the tapes' start, so a walk-forward costs steps x one whole backtest).
+    #[arg(long, value_name = "WINDOW|all", value_parser = parse_warmup)]
+    warmup: Option<Warmup>,
     /// IC bucket length (a whole number of the feature folder's mid step).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     bucket: i64,
@@ -104,6 +113,19 @@ pub(crate) fn parse_window(s: &str) -> Result<i64, String> {
         return Err(format!("{t:?} is not a positive window of at most 3650 days"));
     }
     Ok(ns.round() as i64)
+}
+
+/// How far before its test window a step's backtest starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Warmup {
+    /// From the start of the tapes.
+    All,
+    /// This long (ns) before the test window.
+    Ns(i64),
+}
+
+fn parse_warmup(s: &str) -> Result<Warmup, String> {
+    if s.trim() == "all" { Ok(Warmup::All) } else { parse_window(s).map(Warmup::Ns) }
 }
 
 /// One step's windows, ns: training `[train_from, test_from)`, test `[test_from, test_to)`.
@@ -226,7 +248,9 @@ pub(crate) fn fit_window(dir: &Path, m: &Manifest, from: i64, to: i64, o: &FitOp
 
 /// The backtest set-up shared by every step.
 struct Backtests {
-    replay: Replay,
+    tapes: Vec<PathBuf>,
+    /// The run file's replay options (its own slice, if any, bounds every step's).
+    options: ReplayOptions,
     plugin: Plugin,
     config: toml::Table,
     /// The folder the config's relative paths are relative to.
@@ -245,25 +269,30 @@ struct StepPnl {
     /// (seconds since test_from, cumulative PnL) per equity sample.
     curve: Vec<(f64, f64)>,
     secs: f64,
+    /// The slice the backtest replayed, ns (`None`: the tapes' start or end).
+    from: Option<i64>,
+    to: Option<i64>,
+    /// Events the backtest replayed.
+    events: u64,
 }
 
 impl Backtests {
     fn open(run_file: &Path) -> Result<Self> {
         let plan = crate::run::plan_of_file(run_file)?;
-        let replay = Replay::open_with(
-            &plan.tapes,
-            ReplayOptions {
-                allow_gaps: plan.allow_gaps,
-                from: plan.slice.from,
-                to: plan.slice.to,
-                bar_slippage_bps: plan.bar_slippage_bps,
-            },
-        )?;
+        let options = ReplayOptions {
+            allow_gaps: plan.allow_gaps,
+            from: plan.slice.from,
+            to: plan.slice.to,
+            bar_slippage_bps: plan.bar_slippage_bps,
+        };
+        // Opened once here so a bad tape or run file fails before the first fit.
+        Replay::open_with(&plan.tapes, options)?;
         let plugin = crate::run::load_strategy(&plan.strategy)?;
         let config: toml::Table =
             toml::from_str(&plan.config_text).map_err(|e| anyhow!("{}: [strategy_config]: {e}", run_file.display()))?;
         Ok(Backtests {
-            replay,
+            tapes: plan.tapes,
+            options,
             plugin,
             config,
             config_dir: plan.config_dir,
@@ -272,7 +301,7 @@ impl Backtests {
         })
     }
 
-    fn run(&self, model: &Path, s: &Step) -> Result<StepPnl> {
+    fn run(&self, model: &Path, s: &Step, warmup: Warmup) -> Result<StepPnl> {
         let mut cfg = self.config.clone();
         // The step's model is named from the working directory; the run
         // file's other config paths stay relative to the run file.
@@ -282,8 +311,19 @@ impl Backtests {
         cfg.insert("quote_to_ns".into(), toml::Value::Integer(s.test_to));
         let text = toml::to_string(&cfg).context("cannot encode the strategy config")?;
         let mut inst = self.plugin.create_in(&text, Some(&self.config_dir))?;
+        // The step's slice: the warm-up before the test window, and two equity samples after it, so
+        // the sample at or after test_to that marks the step's PnL is taken as in a whole run.
+        let from = match warmup {
+            Warmup::All => self.options.from,
+            Warmup::Ns(w) => Some(self.options.from.map_or(s.test_from - w, |f| f.max(s.test_from - w))),
+        };
+        let end = s.test_to.saturating_add(self.sim.sample_ns.saturating_mul(2));
+        let to = Some(self.options.to.map_or(end, |t| t.min(end)));
+        let replay = Replay::open_with(&self.tapes, ReplayOptions { from, to, ..self.options }).with_context(|| {
+            format!("backtest of {} (run file {})", fmt::timestamp(s.test_from), self.run_file.display())
+        })?;
         let t0 = Instant::now();
-        let out = ticktape_engine::sim::run(&self.replay, &self.sim, &mut inst)?;
+        let out = ticktape_engine::sim::run(&replay, &self.sim, &mut inst)?;
         let secs = t0.elapsed().as_secs_f64();
         if let Some(e) = &out.error {
             bail!("backtest of {} (run file {}): {e}", fmt::timestamp(s.test_from), self.run_file.display());
@@ -310,6 +350,9 @@ impl Backtests {
             orders: out.orders.len() as u64,
             curve,
             secs,
+            from,
+            to,
+            events: replay.total_records(),
         })
     }
 }
@@ -401,7 +444,7 @@ pub(crate) fn run(a: WalkForwardArgs) -> Result<()> {
         labels.push("all".into());
         let ic = ic_rows(&b, &samples, &labels, &a.horizons);
         let pnl = match &backtests {
-            Some(bt) => Some(bt.run(&model_path, s)?),
+            Some(bt) => Some(bt.run(&model_path, s, a.warmup.unwrap_or(Warmup::Ns(a.train)))?),
             None => None,
         };
         let sig = |c: Option<usize>| c.map_or("off".to_owned(), |c| c.to_string());
@@ -468,7 +511,10 @@ pub(crate) fn run(a: WalkForwardArgs) -> Result<()> {
         .f64_opt("fills", table_rows.iter().map(|r| r.4.as_ref().map(|p| p.fills as f64)).collect())
         .f64_opt("maker_share", table_rows.iter().map(|r| r.4.as_ref().and_then(|p| p.maker_share)).collect())
         .f64_opt("orders", table_rows.iter().map(|r| r.4.as_ref().map(|p| p.orders as f64)).collect())
-        .f64_opt("backtest_s", table_rows.iter().map(|r| r.4.as_ref().map(|p| p.secs)).collect());
+        .f64_opt("backtest_s", table_rows.iter().map(|r| r.4.as_ref().map(|p| p.secs)).collect())
+        .ts_opt("backtest_from", table_rows.iter().map(|r| r.4.as_ref().and_then(|p| p.from)).collect())
+        .ts_opt("backtest_to", table_rows.iter().map(|r| r.4.as_ref().and_then(|p| p.to)).collect())
+        .f64_opt("backtest_events", table_rows.iter().map(|r| r.4.as_ref().map(|p| p.events as f64)).collect());
     t.write(&dir.join("walk_forward.parquet"))?;
 
     Table::new()
