@@ -201,7 +201,7 @@ impl Drop for ConfigDir {
 /// paths: a relative `path` is joined to the folder of the file that holds
 /// the configuration (the run file for a `[strategy_config]` table, the
 /// config file for `config = "FILE"` or `--config FILE`); an absolute one is
-/// returned as is. Outside [`Strategy::new`](crate::Strategy::new), or when
+/// returned as is. Outside [`Strategy::new`], or when
 /// the host gave no folder (inline configuration, tests), `path` is relative
 /// to the working directory and returned unchanged.
 pub fn config_path(path: impl AsRef<std::path::Path>) -> std::path::PathBuf {
