@@ -23,8 +23,11 @@ use super::{SignalError, check_window};
 /// two methods chosen by the window length, whichever measured faster:
 ///
 /// - N < [`RollingRank::SORTED_MIN`]: a **scan** of all n held values,
-///   branch-free over one contiguous slice, so the compiler vectorises it
-///   (≈ 0.27 ns per held value on the reference VM).
+///   branch-free over one contiguous slice, on AVX-512F or AVX2 vectors when
+///   the CPU has them (detected at run time), else the compiler's baseline
+///   vectorisation (≈ 0.27 ns per held value on the reference VM with the
+///   baseline; in callgrind the AVX2 scan takes 277 instructions at N = 168
+///   against 732).
 /// - N ≥ [`RollingRank::SORTED_MIN`]: the window is also kept **sorted** in
 ///   a second array of N values. An update finds the evicted value by binary
 ///   search, and where the new one goes, and shifts only the values between
