@@ -450,6 +450,11 @@ impl Book {
             let anchor = if bid != UNDEF { bid } else { ask };
             self.base = anchor.wrapping_sub((self.w / 2) as i64 * self.tick);
             self.anchored = true;
+            // As `recenter` does: an anchored window has its slots (without
+            // this, a book only ever placed by quotes kept `reach` 0 and put
+            // every level in the overflow lists, a vector insert and remove
+            // per level and quote).
+            self.reach = self.span;
         }
         for (k, price, qty) in [(0, bid, bid_qty), (1, ask, ask_qty)] {
             if price == UNDEF {

@@ -67,7 +67,15 @@ pub struct Merge<'a> {
     /// the winner's new head is later than the runner-up's, so it moves
     /// back by insertion (with two streams: one comparison); finding the
     /// next run needs no scan over the heads.
-    heads: Vec<Head>,
+    ///
+    /// The heads are `buf[lo..]`: a winner that goes behind every other
+    /// stream (many streams tied at one time, e.g. the bars of one instant:
+    /// each runs one record and goes to the back) leaves the front
+    /// (`lo += 1`) and is pushed at the back, in O(1) instead of moving
+    /// every other head forward. The dead prefix is dropped once it is as
+    /// long as the live part (one block move per that many pushes).
+    buf: Vec<Head>,
+    lo: usize,
     ranks: Vec<u32>,
 }
 
@@ -97,7 +105,9 @@ impl<'a> Merge<'a> {
             })
             .collect();
         heads.sort_unstable_by_key(|h| h.key);
-        Merge { tapes, heads, ranks }
+        // Room for as many pushes as there are heads before a compaction.
+        heads.reserve(heads.len() + 1);
+        Merge { tapes, buf: heads, lo: 0, ranks }
     }
 
     /// The tapes, in the caller's order.
@@ -110,22 +120,28 @@ impl<'a> Merge<'a> {
         self.ranks[i]
     }
 
+    /// The streams with records left, in merge order.
+    #[inline(always)]
+    fn heads(&self) -> &[Head] {
+        &self.buf[self.lo..]
+    }
+
     /// How many streams have records left.
     #[inline]
     pub fn active(&self) -> usize {
-        self.heads.len()
+        self.heads().len()
     }
 
     /// The `i`-th stream with records left in merge order (0 runs next):
     /// `(stream, next record, its exchange time)`.
     pub fn head(&self, i: usize) -> Option<(usize, usize, i64)> {
-        self.heads.get(i).map(|h| (h.stream, h.pos, h.ts()))
+        self.heads().get(i).map(|h| (h.stream, h.pos, h.ts()))
     }
 
     /// The next run, or `None` when every stream is exhausted.
     #[inline]
     pub fn next_run(&self) -> Option<Run> {
-        let (head, rest) = self.heads.split_first()?;
+        let (head, rest) = self.heads().split_first()?;
         // The runner-up's records come first from its time on (the winner
         // ranks lower: after it; the winner ranks higher: from it).
         // A select, not a branch: which of the two ranks lower is as
@@ -143,10 +159,21 @@ impl<'a> Merge<'a> {
     #[inline]
     pub fn advance_to(&mut self, stream: usize, pos: usize, next_ts: Option<i64>) {
         // Normally the stream that just ran (the first head) moves back.
-        match (self.heads.first(), next_ts) {
+        match (self.heads().first(), next_ts) {
             (Some(h), Some(ts)) if h.stream == stream => {
                 let head = Head { key: Head::key(ts, self.ranks[stream]), pos, stream };
-                let heads = &mut self.heads;
+                let heads = &mut self.buf[self.lo..];
+                let n = heads.len();
+                if n > 2 && heads[n - 1].key < head.key {
+                    // Behind every other stream: off the front, onto the back.
+                    self.lo += 1;
+                    if self.lo >= n {
+                        self.buf.drain(..self.lo);
+                        self.lo = 0;
+                    }
+                    self.buf.push(head);
+                    return;
+                }
                 let mut j = 0;
                 while j + 1 < heads.len() && heads[j + 1].key < head.key {
                     heads[j] = heads[j + 1];
@@ -161,14 +188,14 @@ impl<'a> Merge<'a> {
     /// [`Merge::advance_to`] for any stream and either direction.
     #[cold]
     fn advance_any(&mut self, stream: usize, pos: usize, next_ts: Option<i64>) {
-        let Some(i) = self.heads.iter().position(|h| h.stream == stream) else { return };
+        let Some(i) = self.heads().iter().position(|h| h.stream == stream) else { return };
         let Some(ts) = next_ts else {
             // Once per tape.
-            self.heads.remove(i);
+            self.buf.remove(self.lo + i);
             return;
         };
         let head = Head { key: Head::key(ts, self.ranks[stream]), pos, stream };
-        let heads = &mut self.heads;
+        let heads = &mut self.buf[self.lo..];
         let mut j = i;
         while j + 1 < heads.len() && heads[j + 1].key < head.key {
             heads[j] = heads[j + 1];
@@ -184,7 +211,7 @@ impl<'a> Merge<'a> {
 
     /// How many records of stream `stream` have been consumed.
     pub fn consumed(&self, stream: usize) -> usize {
-        match self.heads.iter().find(|h| h.stream == stream) {
+        match self.heads().iter().find(|h| h.stream == stream) {
             Some(h) => h.pos,
             None => self.tapes[stream].len(),
         }

@@ -341,10 +341,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// The merge delivers exactly a stable sort of all records by
-    /// (time, rank), and each stream in file order.
+    /// (time, rank), and each stream in file order (up to 15 streams, many
+    /// tied: a head that goes behind every other stream leaves the front of
+    /// the heads and joins their back, which compacts now and then).
     #[test]
     fn merge_is_a_stable_sort_by_time_then_rank(
-        streams in prop::collection::vec(prop::collection::vec(0i64..50, 0..40), 1..6)
+        streams in prop::collection::vec(prop::collection::vec(0i64..50, 0..40), 1..16)
     ) {
         let dir = tempfile::tempdir().unwrap();
         let mut tapes = Vec::new();

@@ -2,8 +2,6 @@
 //! orders (updated as answers reach it), and the [`Host`] implementation
 //! behind its context.
 
-use std::collections::BTreeMap;
-
 use ticktape_sdk::abi::{
     BookTopInfo, InstrumentInfo, MAX_TIMERS_AT_NOW, OrderInfo, OrderRequest, OrderUpdate, PositionInfo, StrRef,
     log_level, reason, update_kind,
@@ -21,12 +19,67 @@ use crate::plugin::Host;
 pub(super) struct View {
     pub(super) account: Account,
     /// Open orders by id, as the strategy knows them.
-    pub(super) orders: BTreeMap<u64, OrderInfo>,
+    pub(super) orders: OpenOrders,
+}
+
+/// Open orders by id: a vector sorted by id. Ids grow with every order, so
+/// an insert is a push; a lookup is a binary search; a removal moves the
+/// later orders down one slot. Unlike a B-tree map it allocates nothing
+/// once it has held as many orders as it ever holds (a map that empties
+/// frees its node and allocates a new one at the next insert).
+#[derive(Debug, Default)]
+pub(super) struct OpenOrders(Vec<OrderInfo>);
+
+impl OpenOrders {
+    #[inline]
+    fn find(&self, id: u64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |o| o.order_id)
+    }
+
+    #[inline]
+    pub(super) fn get_mut(&mut self, id: &u64) -> Option<&mut OrderInfo> {
+        let i = self.find(*id).ok()?;
+        Some(&mut self.0[i])
+    }
+
+    #[inline]
+    pub(super) fn contains_key(&self, id: &u64) -> bool {
+        self.find(*id).is_ok()
+    }
+
+    /// Inserts or replaces order `o` (keyed by `o.order_id`).
+    #[inline]
+    pub(super) fn insert(&mut self, o: OrderInfo) {
+        if self.0.last().is_none_or(|l| l.order_id < o.order_id) {
+            self.0.push(o);
+            return;
+        }
+        match self.find(o.order_id) {
+            Ok(i) => self.0[i] = o,
+            Err(i) => self.0.insert(i, o),
+        }
+    }
+
+    #[inline]
+    pub(super) fn remove(&mut self, id: &u64) {
+        if let Ok(i) = self.find(*id) {
+            self.0.remove(i);
+        }
+    }
+
+    /// In id order.
+    pub(super) fn values(&self) -> impl Iterator<Item = &OrderInfo> {
+        self.0.iter()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl View {
     pub(super) fn new(capital: f64, instruments: usize) -> Self {
-        View { account: Account::new(capital, instruments), orders: BTreeMap::new() }
+        View { account: Account::new(capital, instruments), orders: OpenOrders::default() }
     }
 
     /// Applies an update the strategy receives. `exchange` is the
@@ -120,20 +173,17 @@ impl Host for Sim<'_> {
             self.reject(id as usize - 1, self.now, reason::INVALID);
             return id;
         }
-        self.view.orders.insert(
-            id,
-            OrderInfo {
-                order_id: id,
-                tag: req.tag,
-                instrument: req.instrument,
-                side: req.side,
-                kind: req.kind,
-                tif: req.tif,
-                acked: 0,
-                price: req.price,
-                leaves_qty: req.qty,
-            },
-        );
+        self.view.orders.insert(OrderInfo {
+            order_id: id,
+            tag: req.tag,
+            instrument: req.instrument,
+            side: req.side,
+            kind: req.kind,
+            tif: req.tif,
+            acked: 0,
+            price: req.price,
+            leaves_qty: req.qty,
+        });
         self.send(Action::New(id as usize - 1));
         id
     }
