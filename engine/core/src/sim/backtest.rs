@@ -5,7 +5,6 @@
 use ticktape_sdk::abi::{EventRef, HostApi, OrderUpdate};
 use ticktape_tape::RecordKind;
 
-use super::feed::Item;
 use super::{RunOutput, Sim, SimConfig};
 use crate::book::Book;
 use crate::error::Result;
@@ -165,12 +164,6 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                 return;
             }
             self.batch.clear();
-            // The batch's time: L2 records that reach only the strategy's
-            // book may carry it forward while the batch is empty, up to
-            // (not including) the next arrival and `limit`, and not past
-            // `until`.
-            let mut t = t;
-            let horizon = limit.min(arrival).saturating_sub(1).min(until);
             // A batch never lets the strategy's view of the book run ahead of
             // a trade it holds: a level update that follows a delivered trade
             // (one the trade caused, or a later message clamped to the same
@@ -179,30 +172,33 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
             // `on_trade` the book is the one just before the trade, and
             // during `on_book` the one after that message, as at the exchange.
             let mut holds_trade = false;
-            while let Some(&item) = self.sim.feed.front() {
-                let p = match item {
-                    Item::Levels(_) => {
-                        if self.sim.feed.next_time() != t || holds_trade {
-                            break;
-                        }
-                        // The run's records delivered at `t`, in one loop; with
-                        // `tops`, only a message end that moved the top is
-                        // added to the batch.
-                        if self.sim.feed.deliver_levels(&mut self.sim.venues, &mut t, horizon, &mut self.batch) {
-                            break;
-                        }
-                        continue;
-                    }
-                    Item::One(p) => p,
-                };
+            while let Some(p) = self.sim.feed.queue.front().copied() {
                 if p.ts != t {
                     break;
                 }
-                self.sim.feed.pop_front();
+                if holds_trade && matches!(p.event, Event::Level(_)) {
+                    break;
+                }
+                self.sim.feed.queue.pop_front();
                 let v = &mut self.sim.venues[p.instrument as usize];
                 let (kind, record): (RecordKind, *const std::ffi::c_void) = match p.event {
-                    // L2 records are queued as runs (above).
-                    Event::Level(_) | Event::Fill(_) => continue,
+                    Event::Level(r) => {
+                        v.view.apply(r);
+                        let kind = RecordKind::Level;
+                        let feed = &self.sim.feed;
+                        // With `tops`, the other levels are applied and not
+                        // delivered (`wants` is false for them below).
+                        if r.is_batch_end() && (feed.wants[kind.code() as usize] || (feed.tops && v.top_moved())) {
+                            self.batch.push(EventRef {
+                                kind: u32::from(kind.code()),
+                                instrument: p.instrument,
+                                ts: t,
+                                record: (r as *const ticktape_tape::Level).cast(),
+                            });
+                            break;
+                        }
+                        (kind, (r as *const ticktape_tape::Level).cast())
+                    }
                     Event::Trade(r) => (RecordKind::Trade, (r as *const ticktape_tape::Trade).cast()),
                     Event::Quote(r) => {
                         if !v.has_l2 {
@@ -218,6 +214,7 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                         (RecordKind::Bar, (r as *const ticktape_tape::Bar).cast())
                     }
                     Event::Series(r) => (RecordKind::Series, (r as *const ticktape_tape::Series).cast()),
+                    Event::Fill(_) => continue,
                 };
                 if self.sim.feed.wants[kind.code() as usize] {
                     holds_trade |= kind == RecordKind::Trade;
@@ -270,9 +267,7 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Handler<'a> for Backtest<'_, 'a, D, P> {
         }
     }
 
-    // Inlined into the replay's loops (a call per event cost about a
-    // tenth of the simulator's per-update work).
-    #[inline(always)]
+    #[inline]
     fn on_event(&mut self, instrument: usize, event: Event<'a>, books: &[Book]) {
         let sim = &mut *self.sim;
         let te = event.ts_exchange();
