@@ -101,7 +101,7 @@ struct Extract<'w> {
 impl Extract<'_> {
     fn flush_rows(&mut self) {
         if self.buf.len() > 0 {
-            let buf = std::mem::replace(&mut self.buf, RowBuf::new());
+            let buf = std::mem::replace(&mut self.buf, self.writer.buffer());
             self.failed |= !self.writer.rows(self.day, buf);
         }
     }
