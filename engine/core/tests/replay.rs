@@ -424,6 +424,44 @@ fn a_bad_record_is_found_exactly_with_the_check_ahead_thread() {
     }
 }
 
+/// Three tapes or more plan their merge order on a second thread and the
+/// run loop follows it; a bad record is still found exactly: a bad side
+/// code inside a run, and a time beyond the header's `last_ts` where a run
+/// ends (reported as the run reaches it, with no other stream's later
+/// events delivered first), on the first and the second run of a replay.
+#[test]
+fn a_bad_record_is_found_exactly_when_the_merge_order_is_planned_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 200_000usize; // three tapes, 600 k records: planned
+    let every = |k: i64| -> Vec<i64> { (0..n as i64).map(|i| 3 * i + k).collect() };
+    let b = forged(dir.path(), "b.tape", "B", &every(1), |_| ());
+    let c = forged(dir.path(), "c.tape", "C", &every(2), |_| ());
+    let late = (T0 + 3 * n as i64).to_le_bytes();
+    for bad in [5, 3_000, 199_998, 145_679] {
+        let cases: [(Box<dyn Fn(&mut Vec<u8>)>, u64); 2] = [
+            (Box::new(move |b: &mut Vec<u8>| b[rec(bad, 40)] = 3), 3 * bad as u64),
+            (Box::new(move |b: &mut Vec<u8>| b[rec(bad, 0)..rec(bad, 8)].copy_from_slice(&late)), 3 * bad as u64 - 2),
+        ];
+        for (patch, delivered) in cases {
+            let a = forged(dir.path(), "a.tape", "A", &every(0), |b| patch(b));
+            let r = Replay::open(&[&a, &b, &c]).unwrap();
+            for pass in 0..2 {
+                let mut d = Delivered(0);
+                let e = r.run(&mut d).unwrap_err().to_string();
+                assert!(e.contains("a.tape") && e.contains(&format!("byte offset {}", rec(bad, 0))), "{e}");
+                assert_eq!(d.0, delivered, "bad record {bad}, pass {pass}");
+            }
+        }
+    }
+    let a = forged(dir.path(), "a.tape", "A", &every(0), |_| ());
+    let r = Replay::open(&[&a, &b, &c]).unwrap();
+    for _ in 0..2 {
+        let mut d = Delivered(0);
+        let out = r.run(&mut d).unwrap();
+        assert_eq!((d.0, out.events, out.runs), (3 * n as u64, 3 * n as u64, 3 * n as u64));
+    }
+}
+
 /// The replay against two independent models on one symbol (the
 /// two-stream loop) and three symbols (6 tapes, the k-way merge): events
 /// come in a stable sort of every record by (time, kind code, symbol,
