@@ -623,6 +623,8 @@ fn deliver_range<'a, R: Record>(
 struct Stamps<'a> {
     words: &'a [i64],
     stride: usize,
+    /// Records.
+    len: usize,
     /// The header's `last_ts`.
     last: i64,
 }
@@ -633,7 +635,7 @@ impl<'a> Stamps<'a> {
         // Records are 8-byte aligned in the map (the typed views rely on it
         // too); an unreadable tape plans as empty and fails in the run loop.
         let words = bytemuck::try_cast_slice(tape.record_bytes()).unwrap_or_default();
-        Stamps { words, stride, last: tape.header().last_ts }
+        Stamps { words, stride, len: words.len() / stride, last: tape.header().last_ts }
     }
 }
 
@@ -710,8 +712,7 @@ impl Planner<'_, '_> {
     /// run ends at a record beyond `last_ts`, where the follower fails).
     #[inline(always)]
     fn run(&mut self, stream: usize, start: usize, bound: i64) -> Option<(usize, Option<i64>)> {
-        let Stamps { words, stride, last } = self.stamps[stream];
-        let len = words.len() / stride;
+        let Stamps { words, stride, len, last } = self.stamps[stream];
         if !self.done[stream] && self.checked[stream] < (start + 2 * check::CHUNK).min(len) {
             self.check(stream, len, last);
         }
