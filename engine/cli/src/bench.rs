@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use ticktape_engine::book::Book;
-use ticktape_engine::replay::{Event, Handler, Replay};
+use ticktape_engine::replay::{Event, Handler, Replay, ReplayOptions};
 use ticktape_engine::synth::{SymbolSpec, SynthConfig, generate};
 
 use crate::{alloc, fmt};
@@ -343,7 +343,8 @@ pub(crate) fn tapes_or_generate(
 fn replay(a: ReplayBench) -> Result<()> {
     let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &a.symbols, a.quotes)?;
     let heap_before_open = alloc::live();
-    let replay = Replay::open(&paths)?;
+    // Like `ticktape replay`: three tapes or more plan the merge order ahead.
+    let replay = Replay::open_with(&paths, ReplayOptions { plan_ahead: true, ..ReplayOptions::default() })?;
     let bytes: u64 = replay.tapes().iter().map(|t| t.file_len()).sum();
     let events = replay.total_records();
     println!("machine: {}", machine());

@@ -424,12 +424,14 @@ fn a_bad_record_is_found_exactly_with_the_check_ahead_thread() {
     }
 }
 
-/// The k-way loop (three tapes) finds a bad record exactly too: a bad side
-/// code inside a run, and a time beyond the header's `last_ts` where a run
-/// ends (reported as the run reaches it, with no other stream's later
-/// events delivered first), on the first and the second run of a replay.
+/// The k-way loop (three tapes) finds a bad record exactly too, and so does
+/// the replay that plans the merge order on a second thread (`plan_ahead`):
+/// a bad side code inside a run, and a time beyond the header's `last_ts`
+/// where a run ends (reported as the run reaches it, with no other
+/// stream's later events delivered first), on the first and the second run
+/// of a replay.
 #[test]
-fn a_bad_record_is_found_exactly_by_the_k_way_loop() {
+fn a_bad_record_is_found_exactly_by_the_k_way_loop_and_the_planned_one() {
     let dir = tempfile::tempdir().unwrap();
     let n = 400_000usize; // three tapes, 1.2 M records: checked ahead on a second thread
     let every = |k: i64| -> Vec<i64> { (0..n as i64).map(|i| 3 * i + k).collect() };
@@ -443,21 +445,26 @@ fn a_bad_record_is_found_exactly_by_the_k_way_loop() {
         ];
         for (patch, delivered) in cases {
             let a = forged(dir.path(), "a.tape", "A", &every(0), |b| patch(b));
-            let r = Replay::open(&[&a, &b, &c]).unwrap();
-            for pass in 0..2 {
-                let mut d = Delivered(0);
-                let e = r.run(&mut d).unwrap_err().to_string();
-                assert!(e.contains("a.tape") && e.contains(&format!("byte offset {}", rec(bad, 0))), "{e}");
-                assert_eq!(d.0, delivered, "bad record {bad}, pass {pass}");
+            for plan_ahead in [false, true] {
+                let opts = ReplayOptions { plan_ahead, ..ReplayOptions::default() };
+                let r = Replay::open_with(&[&a, &b, &c], opts).unwrap();
+                for pass in 0..2 {
+                    let mut d = Delivered(0);
+                    let e = r.run(&mut d).unwrap_err().to_string();
+                    assert!(e.contains("a.tape") && e.contains(&format!("byte offset {}", rec(bad, 0))), "{e}");
+                    assert_eq!(d.0, delivered, "bad record {bad}, pass {pass}, plan_ahead {plan_ahead}");
+                }
             }
         }
     }
     let a = forged(dir.path(), "a.tape", "A", &every(0), |_| ());
-    let r = Replay::open(&[&a, &b, &c]).unwrap();
-    for _ in 0..2 {
-        let mut d = Delivered(0);
-        let out = r.run(&mut d).unwrap();
-        assert_eq!((d.0, out.events, out.runs), (3 * n as u64, 3 * n as u64, 3 * n as u64));
+    for plan_ahead in [false, true] {
+        let r = Replay::open_with(&[&a, &b, &c], ReplayOptions { plan_ahead, ..ReplayOptions::default() }).unwrap();
+        for _ in 0..2 {
+            let mut d = Delivered(0);
+            let out = r.run(&mut d).unwrap();
+            assert_eq!((d.0, out.events, out.runs), (3 * n as u64, 3 * n as u64, 3 * n as u64));
+        }
     }
 }
 
@@ -469,11 +476,13 @@ fn a_bad_record_is_found_exactly_by_the_k_way_loop() {
 /// starts clear it). Guards the merge loops and the book's fast paths.
 #[test]
 fn replay_order_and_final_books_match_models() {
-    replay_matches_models(&["BTCUSDT"], 200_000, 12);
-    replay_matches_models(&["BTCUSDT", "ETHUSDT", "SOLUSDT"], 300_000, 11);
+    replay_matches_models(&["BTCUSDT"], 200_000, 12, false);
+    replay_matches_models(&["BTCUSDT", "ETHUSDT", "SOLUSDT"], 300_000, 11, false);
+    // The merge order planned on a second thread (`plan_ahead`).
+    replay_matches_models(&["BTCUSDT", "ETHUSDT", "SOLUSDT"], 300_000, 11, true);
 }
 
-fn replay_matches_models(symbols: &[&str], events: u64, seed: u64) {
+fn replay_matches_models(symbols: &[&str], events: u64, seed: u64, plan_ahead: bool) {
     use std::collections::BTreeMap;
 
     use ticktape_tape::{Level, RecordKind};
@@ -505,7 +514,7 @@ fn replay_matches_models(symbols: &[&str], events: u64, seed: u64) {
             self.0.push((ev.ts_exchange(), ev.kind().code() as u8, p, q));
         }
     }
-    let replay = Replay::open(&paths).unwrap();
+    let replay = Replay::open_with(&paths, ReplayOptions { plan_ahead, ..ReplayOptions::default() }).unwrap();
     let mut trace = Trace::default();
     let out = replay.run(&mut trace).unwrap();
     let want_trace: Vec<(i64, u8, i64, i64)> = want

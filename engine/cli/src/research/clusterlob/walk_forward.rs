@@ -255,6 +255,7 @@ impl Backtests {
                 from: plan.slice.from,
                 to: plan.slice.to,
                 bar_slippage_bps: plan.bar_slippage_bps,
+                ..ReplayOptions::default()
             },
         )?;
         let plugin = crate::run::load_strategy(&plan.strategy)?;
