@@ -1283,7 +1283,10 @@ impl Replay {
     /// already checked by an earlier run of this replay, a scoped thread
     /// checks ahead of the loop on another core, so the loop itself only
     /// compares each record's time with its run's bound; the
-    /// thread ends with the run.
+    /// thread ends with the run. With [`ReplayOptions::plan_ahead`], three
+    /// tapes or more and at least 64 k records, that thread plans the merge
+    /// order (and checks) instead, and the loop follows the planned runs
+    /// ([`Replay::run_planned`]).
     pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
         let unchecked = self.tapes.iter().zip(&self.checked).any(|(t, c)| c.load(Ordering::Acquire) < t.len());
         if self.plan_ahead && self.tapes.len() >= 3 && self.total_records() >= PLAN_MIN {
