@@ -1286,7 +1286,7 @@ impl Replay {
     /// thread ends with the run. With [`ReplayOptions::plan_ahead`], three
     /// tapes or more and at least 64 k records, that thread plans the merge
     /// order (and checks) instead, and the loop follows the planned runs
-    /// ([`Replay::run_planned`]).
+    /// (see `Replay::run_planned`).
     pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
         let unchecked = self.tapes.iter().zip(&self.checked).any(|(t, c)| c.load(Ordering::Acquire) < t.len());
         if self.plan_ahead && self.tapes.len() >= 3 && self.total_records() >= PLAN_MIN {
