@@ -47,13 +47,8 @@ pub(crate) struct ReplayArgs {
 
 pub(crate) fn run(a: ReplayArgs) -> Result<()> {
     let slice = a.slice.check()?;
-    let options = ReplayOptions {
-        allow_gaps: a.allow_gaps,
-        from: slice.from,
-        to: slice.to,
-        plan_ahead: true,
-        ..ReplayOptions::default()
-    };
+    let options =
+        ReplayOptions { allow_gaps: a.allow_gaps, from: slice.from, to: slice.to, ..ReplayOptions::default() };
     let replay = Replay::open_with(&a.tapes, options)?;
     let bytes: u64 = replay.tapes().iter().map(|t| t.file_len()).sum();
     let t0 = Instant::now();
