@@ -439,7 +439,8 @@ fn a_bad_record_is_found_exactly_by_the_k_way_loop_and_the_planned_one() {
     let c = forged(dir.path(), "c.tape", "C", &every(2), |_| ());
     let late = (T0 + 3 * n as i64).to_le_bytes();
     for bad in [5, 3_000, 399_998, 345_679] {
-        let cases: [(Box<dyn Fn(&mut Vec<u8>)>, u64); 2] = [
+        type Patch = Box<dyn Fn(&mut Vec<u8>)>;
+        let cases: [(Patch, u64); 2] = [
             (Box::new(move |b: &mut Vec<u8>| b[rec(bad, 40)] = 3), 3 * bad as u64),
             (Box::new(move |b: &mut Vec<u8>| b[rec(bad, 0)..rec(bad, 8)].copy_from_slice(&late)), 3 * bad as u64 - 2),
         ];
