@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use ticktape_engine::book::Book;
-use ticktape_engine::replay::{Event, Handler, Replay};
+use ticktape_engine::replay::{Event, Handler, Replay, ReplayOptions};
 use ticktape_engine::synth::{SymbolSpec, SynthConfig, generate};
 
 use crate::{alloc, fmt};
@@ -344,6 +344,18 @@ fn replay(a: ReplayBench) -> Result<()> {
     let (paths, _tmp) = tapes_or_generate(&a.tapes, a.events, &a.symbols, a.quotes)?;
     let heap_before_open = alloc::live();
     let replay = Replay::open(&paths)?;
+    // Three tapes or more: also timed with the merge order planned on a
+    // second thread (`plan_ahead`), after a first pass that checks its tapes.
+    let planned = if replay.tapes().len() >= 3 {
+        let p = Replay::open_with(&paths, ReplayOptions { plan_ahead: true, ..ReplayOptions::default() })?;
+        p.run(&mut ())?;
+        Some(p)
+    } else {
+        None
+    };
+    let mut planned_ratios = Vec::new();
+    let mut planned_cpu_ratios = Vec::new();
+    let mut planned_rates = Vec::new();
     let bytes: u64 = replay.tapes().iter().map(|t| t.file_len()).sum();
     let events = replay.total_records();
     println!("machine: {}", machine());
@@ -402,6 +414,23 @@ fn replay(a: ReplayBench) -> Result<()> {
         limits.push(limit);
         ratios.push(r / limit);
         cpu_ratios.push(r_cpu / limit_cpu);
+        if let Some(p) = &planned {
+            let (t0, c0) = (Instant::now(), thread_cpu_seconds());
+            let out = p.run(&mut ())?;
+            let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu_seconds() - c0);
+            let (r, r_cpu) = (out.events as f64 / secs, out.events as f64 / cpu);
+            println!(
+                "  run {} planned: {secs:.3}s  {}  (ratio {:.2}; by the replay thread's CPU time {}, ratio {:.2})",
+                i + 1,
+                fmt::rate(r),
+                r / limit,
+                fmt::rate(r_cpu),
+                r_cpu / limit_cpu
+            );
+            planned_rates.push(r);
+            planned_ratios.push(r / limit);
+            planned_cpu_ratios.push(r_cpu / limit_cpu);
+        }
     }
     let heap_peak = alloc::peak().saturating_sub(heap_base);
     let (lo, hi) = rates.iter().fold((f64::MAX, 0f64), |(l, h), &r| (l.min(r), h.max(r)));
@@ -425,6 +454,15 @@ fn replay(a: ReplayBench) -> Result<()> {
         "replay / scan limit by thread CPU time: {:.2} (median; steadier than wall time on a busy machine)",
         median(&mut cpu_ratios)
     );
+    if planned.is_some() {
+        println!(
+            "merge order planned on a second thread (ReplayOptions::plan_ahead, tapes checked): median {}, \
+             replay / scan limit {:.2} by wall, {:.2} by the replay thread's CPU time (the planner's CPU not counted)",
+            fmt::rate(median(&mut planned_rates)),
+            median(&mut planned_ratios),
+            median(&mut planned_cpu_ratios)
+        );
+    }
 
     let mut timer = WindowTimer::new(a.window)?;
     replay.run(&mut timer)?;

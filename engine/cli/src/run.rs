@@ -465,6 +465,7 @@ fn execute_probed<P: ticktape_engine::sim::Probe>(
         from: plan.slice.from,
         to: plan.slice.to,
         bar_slippage_bps: plan.bar_slippage_bps,
+        ..ReplayOptions::default()
     };
     let replay = Replay::open_with(&plan.tapes, options)?;
     let plugin = load_strategy(&plan.strategy)?;

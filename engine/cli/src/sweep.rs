@@ -585,6 +585,7 @@ impl Work<'_> {
                     from: self.plan.slice.from,
                     to: self.plan.slice.to,
                     bar_slippage_bps: self.plan.bar_slippage_bps,
+                    ..ReplayOptions::default()
                 };
                 replays[set] = Some(Replay::open_with(&self.plan.sets[set], opts).map_err(|e| e.to_string()));
             }

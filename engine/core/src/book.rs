@@ -96,11 +96,16 @@ struct Slots {
     top: usize,
     /// Occupied slots.
     levels: usize,
+    /// XOR mask from a window slot to this side's slot: 0 for bids, `W − 1`
+    /// for asks (kept here, so the update loads it with the side's arrays
+    /// instead of computing it from the side code).
+    mirror: usize,
 }
 
 impl Slots {
-    fn new(w: usize) -> Self {
-        Slots { qty: vec![0; w], bits: vec![0; w / 64], top: 0, levels: 0 }
+    fn new(w: usize, mirrored: bool) -> Self {
+        let mirror = if mirrored { w - 1 } else { 0 };
+        Slots { qty: vec![0; w], bits: vec![0; w / 64], top: 0, levels: 0, mirror }
     }
 
     /// Sets slot `s` to `qty` (0 empties it). Branch-free except when the
@@ -272,7 +277,7 @@ impl Book {
             w,
             span,
             reach: 0,
-            sides: [Slots::new(w), Slots::new(w)],
+            sides: [Slots::new(w, false), Slots::new(w, true)],
             far_bids: Vec::new(),
             far_asks: Vec::new(),
             scratch: Vec::new(),
@@ -315,7 +320,10 @@ impl Book {
         }
         let qty = qty.max(0);
         match self.slot(price) {
-            Some(s) => self.sides[k].set(s ^ self.mirror(k), qty),
+            Some(s) => {
+                let side = &mut self.sides[k];
+                side.set(s ^ side.mirror, qty);
+            }
             None => self.set_outside(side_code, price, qty),
         }
     }
@@ -323,7 +331,7 @@ impl Book {
     /// XOR mask turning a window slot into side `k`'s slot (0 for bids).
     #[inline(always)]
     fn mirror(&self, k: usize) -> usize {
-        (self.w - 1) & usize::from(k == 1).wrapping_neg()
+        self.sides[k].mirror
     }
 
     /// The cold path: a price outside the window or off the grid.

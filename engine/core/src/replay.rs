@@ -12,6 +12,8 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crossbeam::channel::{Receiver, Sender};
+
 use ticktape_tape::check;
 use ticktape_tape::{Bar, Fill, Funding, Level, Merge, Quote, Record, RecordKind, Series, Tape, Trade};
 
@@ -181,6 +183,13 @@ pub struct ReplayOptions {
     /// the bid and the ask from the close, basis points of the close
     /// (rounded to the tick, at least 0). Default 0: both at the close.
     pub bar_slippage_bps: f64,
+    /// Plan the merge order on a second thread when there are three tapes or
+    /// more ([`Replay::run`]): faster by wall time on an otherwise idle
+    /// second core, but the planner costs CPU of its own and stalls the loop
+    /// when the cores are contended, so it is for a lone replay
+    /// (`ticktape replay`, `bench replay`), not for backtests and sweeps.
+    /// Off by default. Events, order, books and errors are the same.
+    pub plan_ahead: bool,
 }
 
 /// Depth of each side of a bar-driven book, quantity units: 2^53, the
@@ -226,6 +235,7 @@ pub struct Replay {
     instruments: Vec<Instrument>,
     tape_instrument: Vec<usize>,
     bar_slippage_bps: f64,
+    plan_ahead: bool,
     /// Per tape: records `..checked[i]` are known good ([`check::check_range`]),
     /// shared by every run of this replay and by its check-ahead thread.
     checked: Vec<AtomicUsize>,
@@ -497,6 +507,307 @@ fn run_pair<'a, A: Deliver, B: Deliver, H: Handler<'a> + ?Sized>(
         }
         if handler.stop() {
             return Ok(true);
+        }
+    }
+}
+
+/// Replays of at least this many records over two or more tapes plan their
+/// merge order on a second thread ([`Replay::run_planned`]).
+const PLAN_MIN: u64 = 1 << 16;
+
+/// Planned runs per buffer, and buffers in flight: the planner runs at most
+/// about 16 k runs ahead of the loop that follows it (a few hundred KiB of
+/// records, still in cache when the follower reads them).
+const PLAN_CHUNK: usize = 2048;
+const PLAN_CHUNKS: usize = 8;
+
+/// A planned run's token: the stream in the bits from this one up, the run's
+/// length in records below [`PLAN_BAD_END`].
+const PLAN_STREAM_SHIFT: u32 = 48;
+
+/// Set in a token when the record after the run has an exchange time beyond
+/// its tape's `last_ts`: a bad record, which the run loop reports as it
+/// reaches it (its time is beyond the run's bound, but no later run can
+/// take it).
+const PLAN_BAD_END: u64 = 1 << 47;
+
+/// Follows the runs that [`Replay::plan`] sends, delivering each run's
+/// records from its tape's next position (`pos`, advanced here), calling
+/// [`Handler::begin_run`] before and [`Handler::stop`] after each run, and
+/// handing every emptied buffer back. Returns the number of runs, or the
+/// stream and index of the first bad record reached.
+#[inline(never)]
+fn follow<'a, H: Handler<'a> + ?Sized>(
+    full: &Receiver<Vec<u64>>,
+    empty: &Sender<Vec<u64>>,
+    pos: &mut [usize],
+    lanes: &mut [Lane<'a, '_>],
+    books: &mut [Book],
+    ctx: &Ctx,
+    handler: &mut H,
+) -> Result<u64, (usize, usize)> {
+    let mut runs = 0u64;
+    while let Ok(chunk) = full.recv() {
+        for &token in &chunk {
+            let stream = (token >> PLAN_STREAM_SHIFT) as usize;
+            let len = (token & (PLAN_BAD_END - 1)) as usize;
+            runs += 1;
+            handler.begin_run(stream);
+            let (Some(lane), Some(at)) = (lanes.get_mut(stream), pos.get_mut(stream)) else { return Ok(runs) };
+            let start = *at;
+            let end = start + len;
+            let out = follow_lane(lane, start, end, books, ctx, handler);
+            *at = end;
+            if let Err(bad) = out {
+                *at = bad;
+                return Err((stream, bad));
+            }
+            if token & PLAN_BAD_END != 0 {
+                return Err((stream, end));
+            }
+            if handler.stop() {
+                return Ok(runs);
+            }
+        }
+        let _ = empty.send(chunk);
+    }
+    Ok(runs)
+}
+
+/// Delivers records `start..end` of `lane` (one planned run), each checked
+/// first (see [`drive`]): a bad record among them ends the run there, with
+/// the records before it delivered.
+#[inline(always)]
+fn follow_lane<'a, H: Handler<'a> + ?Sized>(
+    lane: &mut Lane<'a, '_>,
+    start: usize,
+    end: usize,
+    books: &mut [Book],
+    ctx: &Ctx,
+    handler: &mut H,
+) -> Result<(), usize> {
+    let (inst, last, ck) = (lane.inst, lane.last, &mut lane.checked);
+    match lane.source {
+        Source::Level(recs) => deliver_range(recs, start, end, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Trade(recs) => deliver_range(recs, start, end, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Quote(recs) => deliver_range(recs, start, end, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Funding(recs) => deliver_range(recs, start, end, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Bar(recs) => deliver_range(recs, start, end, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Series(recs) => deliver_range(recs, start, end, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+        Source::Fill(recs) => deliver_range(recs, start, end, last, ck, |r| r.deliver(inst, books, ctx, handler)),
+    }
+}
+
+/// Runs `f` over `recs[start..end]` once checked ([`Checked::extend`]);
+/// returns the index of a bad record among them after delivering the
+/// records before it.
+#[inline(always)]
+fn deliver_range<'a, R: Record>(
+    recs: &'a [R],
+    start: usize,
+    end: usize,
+    last: i64,
+    checked: &mut Checked<'_>,
+    mut f: impl FnMut(&'a R),
+) -> Result<(), usize> {
+    let mut stop = end.min(recs.len());
+    while checked.to < stop {
+        if checked.bad != usize::MAX {
+            // `extend` stopped at the bad record: `to == bad`.
+            stop = checked.bad;
+            break;
+        }
+        checked.extend(recs, last);
+    }
+    for r in recs.get(start..stop).unwrap_or_default() {
+        f(r);
+    }
+    if stop < end { Err(stop) } else { Ok(()) }
+}
+
+/// A tape's exchange times in place: the records as 8-byte words, a record
+/// every `stride` words, its time first.
+#[derive(Clone, Copy)]
+struct Stamps<'a> {
+    words: &'a [i64],
+    stride: usize,
+    /// Records.
+    len: usize,
+    /// The header's `last_ts`.
+    last: i64,
+}
+
+impl<'a> Stamps<'a> {
+    fn of(tape: &'a Tape) -> Self {
+        let stride = (tape.header().record_size as usize / 8).max(1);
+        // Records are 8-byte aligned in the map (the typed views rely on it
+        // too); an unreadable tape plans as empty and fails in the run loop.
+        let words = bytemuck::try_cast_slice(tape.record_bytes()).unwrap_or_default();
+        Stamps { words, stride, len: words.len() / stride, last: tape.header().last_ts }
+    }
+}
+
+/// The merge keys of [`Merge`] packed in 64 bits for [`Planner::kway`]:
+/// `(ts − t0) << bits | rank`, which orders like Merge's `(ts, rank)` when
+/// every time that can become a key lies in `t0 ..= t0 + 2^(64 − bits) − 2`
+/// (a key is a stream's next record's time, between the earliest
+/// `first_ts` and the latest `last_ts`; a record beyond its `last_ts` ends
+/// the plan instead). `u64::MAX` marks an exhausted stream.
+struct PackedKeys {
+    /// Indexed by rank.
+    keys: Vec<u64>,
+    /// Next record per rank.
+    pos: Vec<usize>,
+    /// Stream of each rank.
+    stream: Vec<usize>,
+    t0: i64,
+    bits: u32,
+}
+
+impl PackedKeys {
+    /// `None` when there are fewer than three streams (the pair loop's
+    /// case) or more than 64, or their time span does not fit.
+    fn new(merge: &Merge<'_>, tapes: &[Tape]) -> Option<Self> {
+        let n = tapes.len();
+        if !(3..=64).contains(&n) {
+            return None;
+        }
+        let bits = usize::BITS - (n - 1).leading_zeros();
+        let full = || tapes.iter().filter(|t| !t.is_empty());
+        let t0 = full().map(|t| t.header().first_ts).min()?;
+        let t1 = full().map(|t| t.header().last_ts).max()?;
+        let span = u64::try_from(i128::from(t1) - i128::from(t0)).ok()?;
+        if span >= (u64::MAX >> bits) {
+            return None;
+        }
+        let mut keys = vec![u64::MAX; n];
+        let mut stream = vec![0; n];
+        for (i, t) in tapes.iter().enumerate() {
+            let rank = merge.rank(i) as usize;
+            stream[rank] = i;
+            if let Some(ts) = t.ts_at(0) {
+                keys[rank] = Self::pack(ts, t0, bits, rank);
+            }
+        }
+        Some(PackedKeys { keys, pos: vec![0; n], stream, t0, bits })
+    }
+
+    #[inline(always)]
+    fn pack(ts: i64, t0: i64, bits: u32, rank: usize) -> u64 {
+        ((ts.wrapping_sub(t0) as u64) << bits) | rank as u64
+    }
+}
+
+/// The state of [`Replay::plan`]: the buffer being filled, the channels,
+/// and the checks it makes ahead of the runs it plans.
+struct Planner<'a, 'c> {
+    full: &'c Sender<Vec<u64>>,
+    empty: &'c Receiver<Vec<u64>>,
+    buf: Vec<u64>,
+    stamps: Vec<Stamps<'a>>,
+    /// Per tape, with checks: the tape's records, how far they are checked
+    /// and whether that is done (all checked or a bad record found).
+    sources: Vec<Option<Source<'a>>>,
+    checked: Vec<usize>,
+    done: Vec<bool>,
+    shared: &'a [AtomicUsize],
+}
+
+impl Planner<'_, '_> {
+    /// Plans one run of `stream` from `start` while times are within
+    /// `bound`: returns where it ends and the time of the record there (if
+    /// any), or `None` when planning is over (the follower hung up, or the
+    /// run ends at a record beyond `last_ts`, where the follower fails).
+    #[inline(always)]
+    fn run(&mut self, stream: usize, start: usize, bound: i64) -> Option<(usize, Option<i64>)> {
+        let Stamps { words, stride, len, last } = self.stamps[stream];
+        if !self.done[stream] && self.checked[stream] < (start + 2 * check::CHUNK).min(len) {
+            self.check(stream, len, last);
+        }
+        let mut end = start;
+        let mut next = None;
+        while let Some(&ts) = words.get(end * stride) {
+            if ts > bound {
+                next = Some(ts);
+                break;
+            }
+            end += 1;
+        }
+        let bad_end = next.is_some_and(|ts| ts > last);
+        let token = ((stream as u64) << PLAN_STREAM_SHIFT) | (end - start) as u64;
+        self.buf.push(token | if bad_end { PLAN_BAD_END } else { 0 });
+        if bad_end {
+            let _ = self.full.send(std::mem::take(&mut self.buf));
+            return None;
+        }
+        if self.buf.len() >= PLAN_CHUNK {
+            self.full.send(std::mem::take(&mut self.buf)).ok()?;
+            self.buf = self.empty.recv().ok()?;
+            self.buf.clear();
+        }
+        Some((end, next))
+    }
+
+    /// Checks the next stretch of `stream` and publishes how far it is good.
+    #[cold]
+    fn check(&mut self, stream: usize, len: usize, last: i64) {
+        let from = self.checked[stream];
+        let to = (from + 16 * check::CHUNK).min(len);
+        let bad = self.sources[stream].as_ref().and_then(|src| src.check_range(from, to, last));
+        self.checked[stream] = bad.unwrap_or(to);
+        self.shared[stream].fetch_max(self.checked[stream], Ordering::Release);
+        self.done[stream] = bad.is_some() || self.checked[stream] >= len;
+    }
+
+    /// The k-way plan over packed keys: each run is the stream of the
+    /// smallest key, bounded by the second smallest (minus one when that
+    /// stream ranks lower: it wins the tie), both found by a pass of
+    /// selects over every key (no branch on which stream wins). The same
+    /// runs as [`Merge`]. Returns whether every stream was planned to its
+    /// end (`false`: planning stopped early, see [`Planner::run`]).
+    fn kway(&mut self, mut k: PackedKeys) -> bool {
+        let (mask, bits) = ((1u64 << k.bits) - 1, k.bits);
+        loop {
+            let (mut first, mut second) = (u64::MAX, u64::MAX);
+            for &key in &k.keys {
+                second = second.min(first.max(key));
+                first = first.min(key);
+            }
+            if first == u64::MAX {
+                return true;
+            }
+            let rank = (first & mask) as usize;
+            let bound = if second == u64::MAX {
+                i64::MAX
+            } else {
+                let ts = k.t0.wrapping_add((second >> bits) as i64);
+                ts - i64::from(rank as u64 > second & mask)
+            };
+            let Some((end, next)) = self.run(k.stream[rank], k.pos[rank], bound) else { return false };
+            k.pos[rank] = end;
+            k.keys[rank] = next.map_or(u64::MAX, |ts| PackedKeys::pack(ts, k.t0, bits, rank));
+        }
+    }
+
+    /// The two-stream plan: runs alternate strictly (see [`run_pair`]).
+    /// `lo` and `hi` are (stream, next record, its time or `None` once
+    /// done), updated as planned. Returns `Some(true)` when a stream is
+    /// exhausted, `None` when planning is over.
+    fn pair(
+        &mut self,
+        lo: &mut (usize, usize, Option<i64>),
+        hi: &mut (usize, usize, Option<i64>),
+        hi_first: bool,
+    ) -> Option<bool> {
+        let mut skip_lo = hi_first;
+        loop {
+            if !skip_lo {
+                let Some(bound) = hi.2 else { return Some(true) };
+                (lo.1, lo.2) = self.run(lo.0, lo.1, bound)?;
+            }
+            skip_lo = false;
+            let Some(lo_ts) = lo.2 else { return Some(true) };
+            (hi.1, hi.2) = self.run(hi.0, hi.1, lo_ts.saturating_sub(1))?;
         }
     }
 }
@@ -831,6 +1142,7 @@ impl Replay {
             instruments: sorted,
             tape_instrument,
             bar_slippage_bps: options.bar_slippage_bps.max(0.0),
+            plan_ahead: options.plan_ahead,
             checked,
         })
     }
@@ -971,9 +1283,15 @@ impl Replay {
     /// already checked by an earlier run of this replay, a scoped thread
     /// checks ahead of the loop on another core, so the loop itself only
     /// compares each record's time with its run's bound; the
-    /// thread ends with the run.
+    /// thread ends with the run. With [`ReplayOptions::plan_ahead`], three
+    /// tapes or more and at least 64 k records, that thread plans the merge
+    /// order (and checks) instead, and the loop follows the planned runs
+    /// (see `Replay::run_planned`).
     pub fn run<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
         let unchecked = self.tapes.iter().zip(&self.checked).any(|(t, c)| c.load(Ordering::Acquire) < t.len());
+        if self.plan_ahead && self.tapes.len() >= 3 && self.total_records() >= PLAN_MIN {
+            return self.run_planned(handler, unchecked);
+        }
         if !unchecked || self.total_records() < CHECK_AHEAD_MIN {
             return self.run_loop(handler);
         }
@@ -1033,7 +1351,108 @@ impl Replay {
         }
     }
 
-    fn run_loop<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
+    /// The replay with its merge order computed ahead on a second thread
+    /// ([`Replay::plan`], which also checks the tapes when `unchecked`):
+    /// this thread follows the planned runs ([`follow`]), so it compares no
+    /// heads and no times, only delivers. Same events, order, runs, books
+    /// and errors as [`Replay::run_loop`].
+    fn run_planned<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H, unchecked: bool) -> Result<ReplayOutcome> {
+        let (mut books, ctx, mut lanes) = self.prepare()?;
+        let (full_tx, full_rx) = crossbeam::channel::bounded::<Vec<u64>>(PLAN_CHUNKS);
+        let (empty_tx, empty_rx) = crossbeam::channel::bounded::<Vec<u64>>(PLAN_CHUNKS);
+        for _ in 0..PLAN_CHUNKS {
+            let _ = empty_tx.send(Vec::with_capacity(PLAN_CHUNK));
+        }
+        std::thread::scope(|s| {
+            let planner = std::thread::Builder::new()
+                .name("ticktape-plan".into())
+                .spawn_scoped(s, move || self.plan(&full_tx, &empty_rx, unchecked));
+            let Ok(planner) = planner else {
+                // No second thread: the single-threaded loop (its own checks).
+                drop((full_rx, empty_tx));
+                return self.run_loop(handler);
+            };
+            let mut pos = vec![0usize; self.tapes.len()];
+            let out = follow(&full_rx, &empty_tx, &mut pos, &mut lanes, &mut books, &ctx, handler);
+            // Dropping the channels ends the planner wherever it waits.
+            drop((full_rx, empty_tx));
+            let _ = planner.join();
+            let runs = match out {
+                Ok(runs) => runs,
+                Err((stream, bad)) => return Err(self.tapes[stream].record_error(bad).into()),
+            };
+            handler.end(&books);
+            let mut by_kind = [0u64; 8];
+            for (t, &p) in self.tapes.iter().zip(&pos) {
+                by_kind[t.kind().code() as usize] += p as u64;
+            }
+            Ok(ReplayOutcome { events: by_kind.iter().sum(), by_kind, runs, books })
+        })
+    }
+
+    /// The merge order of a replay, as planned runs for [`follow`]: the
+    /// tape crate's [`Merge`] over the records' exchange times (8 bytes
+    /// each, read in place), each run sent as one token (see [`PLAN_BAD_END`]),
+    /// [`PLAN_CHUNK`] tokens at a time through a pool of [`PLAN_CHUNKS`]
+    /// buffers, so nothing is allocated per run. With `check`, it checks
+    /// each tape a stretch ahead of the runs it plans (as
+    /// [`Replay::check_ahead`] would), publishing in `checked`. Ends when
+    /// the merge does, at a run that ends at a record beyond its tape's
+    /// `last_ts` (the follower fails there), or when the follower hangs up.
+    fn plan(&self, full: &Sender<Vec<u64>>, empty: &Receiver<Vec<u64>>, check: bool) {
+        let Ok(buf) = empty.recv() else { return };
+        let sources: Vec<Option<Source<'_>>> =
+            self.tapes.iter().map(|t| if check { Source::of(t).ok() } else { None }).collect();
+        let mut planner = Planner {
+            full,
+            empty,
+            buf,
+            stamps: self.tapes.iter().map(Stamps::of).collect(),
+            done: sources.iter().map(Option::is_none).collect(),
+            checked: self.checked.iter().map(|c| c.load(Ordering::Acquire)).collect(),
+            sources,
+            shared: &self.checked,
+        };
+        planner.buf.clear();
+        let mut merge = Merge::new(self.tapes.iter().collect());
+        if let Some(keys) = PackedKeys::new(&merge, self.tapes()) {
+            if planner.kway(keys) {
+                let _ = full.send(planner.buf);
+            }
+            return;
+        }
+        // Whether two streams are left and were planned by the pair loop.
+        let mut paired = false;
+        let finished = loop {
+            if !paired && merge.active() == 2 {
+                paired = true;
+                let (Some(a), Some(b)) = (merge.head(0), merge.head(1)) else { break false };
+                // `lo`: the stream of lower rank (it wins ties).
+                let hi_first = merge.rank(a.0) > merge.rank(b.0);
+                let (lo, hi) = if hi_first { (b, a) } else { (a, b) };
+                let mut lo = (lo.0, lo.1, Some(lo.2));
+                let mut hi = (hi.0, hi.1, Some(hi.2));
+                let out = planner.pair(&mut lo, &mut hi, hi_first);
+                for (stream, pos, ts) in [lo, hi] {
+                    merge.advance_to(stream, pos, ts);
+                }
+                match out {
+                    Some(true) => continue,
+                    _ => break out.is_some(),
+                }
+            }
+            let Some(run) = merge.next_run() else { break true };
+            let Some((end, next)) = planner.run(run.stream, run.start, run.bound) else { break false };
+            merge.advance_to(run.stream, end, next);
+        };
+        if finished && !planner.buf.is_empty() {
+            let _ = full.send(planner.buf);
+        }
+    }
+
+    /// The books (warmed for a time slice), the delivery context and one
+    /// lane per tape: everything a run loop needs before its first run.
+    fn prepare(&self) -> Result<(Vec<Book>, Ctx, Vec<Lane<'_, '_>>)> {
         let mut books: Vec<Book> = self.instruments.iter().map(Instrument::new_book).collect();
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
         let ctx = Ctx {
@@ -1043,9 +1462,8 @@ impl Replay {
             slip: self.bar_slippage_bps,
         };
         self.warm_books(&mut books)?;
-        let mut merge = Merge::new(self.tapes.iter().collect());
         // Everything a run needs about its tape, behind one index.
-        let mut lanes: Vec<Lane<'_, '_>> = sources
+        let lanes: Vec<Lane<'_, '_>> = sources
             .into_iter()
             .zip(&self.checked)
             .enumerate()
@@ -1056,6 +1474,12 @@ impl Replay {
                 checked: Checked { to: 0, bad: usize::MAX, shared },
             })
             .collect();
+        Ok((books, ctx, lanes))
+    }
+
+    fn run_loop<'a, H: Handler<'a> + ?Sized>(&'a self, handler: &mut H) -> Result<ReplayOutcome> {
+        let (mut books, ctx, mut lanes) = self.prepare()?;
+        let mut merge = Merge::new(self.tapes.iter().collect());
         let mut by_kind = [0u64; 8];
         let mut runs = 0u64;
         // Whether two streams are left and were offered to `run_pair` (the

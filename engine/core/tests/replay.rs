@@ -424,6 +424,51 @@ fn a_bad_record_is_found_exactly_with_the_check_ahead_thread() {
     }
 }
 
+/// The k-way loop (three tapes) finds a bad record exactly too, and so does
+/// the replay that plans the merge order on a second thread (`plan_ahead`):
+/// a bad side code inside a run, and a time beyond the header's `last_ts`
+/// where a run ends (reported as the run reaches it, with no other
+/// stream's later events delivered first), on the first and the second run
+/// of a replay.
+#[test]
+fn a_bad_record_is_found_exactly_by_the_k_way_loop_and_the_planned_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 400_000usize; // three tapes, 1.2 M records: checked ahead on a second thread
+    let every = |k: i64| -> Vec<i64> { (0..n as i64).map(|i| 3 * i + k).collect() };
+    let b = forged(dir.path(), "b.tape", "B", &every(1), |_| ());
+    let c = forged(dir.path(), "c.tape", "C", &every(2), |_| ());
+    let late = (T0 + 3 * n as i64).to_le_bytes();
+    for bad in [5, 3_000, 399_998, 345_679] {
+        type Patch = Box<dyn Fn(&mut Vec<u8>)>;
+        let cases: [(Patch, u64); 2] = [
+            (Box::new(move |b: &mut Vec<u8>| b[rec(bad, 40)] = 3), 3 * bad as u64),
+            (Box::new(move |b: &mut Vec<u8>| b[rec(bad, 0)..rec(bad, 8)].copy_from_slice(&late)), 3 * bad as u64 - 2),
+        ];
+        for (patch, delivered) in cases {
+            let a = forged(dir.path(), "a.tape", "A", &every(0), |b| patch(b));
+            for plan_ahead in [false, true] {
+                let opts = ReplayOptions { plan_ahead, ..ReplayOptions::default() };
+                let r = Replay::open_with(&[&a, &b, &c], opts).unwrap();
+                for pass in 0..2 {
+                    let mut d = Delivered(0);
+                    let e = r.run(&mut d).unwrap_err().to_string();
+                    assert!(e.contains("a.tape") && e.contains(&format!("byte offset {}", rec(bad, 0))), "{e}");
+                    assert_eq!(d.0, delivered, "bad record {bad}, pass {pass}, plan_ahead {plan_ahead}");
+                }
+            }
+        }
+    }
+    let a = forged(dir.path(), "a.tape", "A", &every(0), |_| ());
+    for plan_ahead in [false, true] {
+        let r = Replay::open_with(&[&a, &b, &c], ReplayOptions { plan_ahead, ..ReplayOptions::default() }).unwrap();
+        for _ in 0..2 {
+            let mut d = Delivered(0);
+            let out = r.run(&mut d).unwrap();
+            assert_eq!((d.0, out.events, out.runs), (3 * n as u64, 3 * n as u64, 3 * n as u64));
+        }
+    }
+}
+
 /// The replay against two independent models on one symbol (the
 /// two-stream loop) and three symbols (6 tapes, the k-way merge): events
 /// come in a stable sort of every record by (time, kind code, symbol,
@@ -432,11 +477,13 @@ fn a_bad_record_is_found_exactly_with_the_check_ahead_thread() {
 /// starts clear it). Guards the merge loops and the book's fast paths.
 #[test]
 fn replay_order_and_final_books_match_models() {
-    replay_matches_models(&["BTCUSDT"], 200_000, 12);
-    replay_matches_models(&["BTCUSDT", "ETHUSDT", "SOLUSDT"], 300_000, 11);
+    replay_matches_models(&["BTCUSDT"], 200_000, 12, false);
+    replay_matches_models(&["BTCUSDT", "ETHUSDT", "SOLUSDT"], 300_000, 11, false);
+    // The merge order planned on a second thread (`plan_ahead`).
+    replay_matches_models(&["BTCUSDT", "ETHUSDT", "SOLUSDT"], 300_000, 11, true);
 }
 
-fn replay_matches_models(symbols: &[&str], events: u64, seed: u64) {
+fn replay_matches_models(symbols: &[&str], events: u64, seed: u64, plan_ahead: bool) {
     use std::collections::BTreeMap;
 
     use ticktape_tape::{Level, RecordKind};
@@ -468,7 +515,7 @@ fn replay_matches_models(symbols: &[&str], events: u64, seed: u64) {
             self.0.push((ev.ts_exchange(), ev.kind().code() as u8, p, q));
         }
     }
-    let replay = Replay::open(&paths).unwrap();
+    let replay = Replay::open_with(&paths, ReplayOptions { plan_ahead, ..ReplayOptions::default() }).unwrap();
     let mut trace = Trace::default();
     let out = replay.run(&mut trace).unwrap();
     let want_trace: Vec<(i64, u8, i64, i64)> = want

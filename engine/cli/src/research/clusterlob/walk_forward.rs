@@ -284,6 +284,7 @@ impl Backtests {
             from: plan.slice.from,
             to: plan.slice.to,
             bar_slippage_bps: plan.bar_slippage_bps,
+            ..ReplayOptions::default()
         };
         // Opened once here so a bad tape or run file fails before the first fit.
         Replay::open_with(&plan.tapes, options)?;
