@@ -102,6 +102,7 @@ enum Command {
   ticktape gen --out data --events 20M --symbols BTCUSDT,ETHUSDT,SOLUSDT --seed 7
   ticktape gen --out /big --events 130M                    # a ~5 GB tape pair
   ticktape gen --out data --quotes                         # trades + best bid/offer quotes
+  ticktape gen --out week --events 304M --trade-rate 0.4   # a week at seed 002's scale (~28 M trades)
   ticktape gen --out fills --fills 10M --accounts 100k     # a fills tape of 100k accounts (profile bench)
   ticktape gen --out fills --fills 50k --accounts 200 --coins 5 --days 7 --seed 3")]
 struct GenArgs {
@@ -125,6 +126,11 @@ struct GenArgs {
     /// message, like a bookTicker feed) instead of L2 level updates.
     #[arg(long)]
     quotes: bool,
+    /// How often the market trades, against book messages: 1 is the default
+    /// mix (about 4.3 book updates per trade), 0.4 about 10 (the mix of the
+    /// seed 002 week: 27.6 M trades and 276 M book updates). In (0, 2.5].
+    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    trade_rate: f64,
     /// Generate a fills tape of this many fills instead of a market: many
     /// accounts (market makers, directional, basis, TWAP, retail and
     /// liquidator kinds) on many coins, with opens, adds, partial closes,
@@ -201,6 +207,7 @@ fn gen_cmd(a: GenArgs) -> anyhow::Result<()> {
         start_ns,
         venue: "synthetic".into(),
         quotes: a.quotes,
+        trade_rate: a.trade_rate,
     };
     let t0 = std::time::Instant::now();
     let written = generate(&cfg, &a.out)?;

@@ -101,6 +101,11 @@ pub struct SynthConfig {
     /// Publish the book as quotes (best bid/offer, one per book message)
     /// instead of L2 level updates.
     pub quotes: bool,
+    /// Scales the chance that a step is a taker burst rather than a book
+    /// message: 1.0 is the default mix (about 4.3 book updates per trade),
+    /// smaller values give more book updates per trade (0.4: about 10, the
+    /// mix of seed 002's week). In (0, 2.5].
+    pub trade_rate: f64,
 }
 
 impl SynthConfig {
@@ -113,6 +118,7 @@ impl SynthConfig {
             start_ns: 1_714_521_600_000_000_000,
             venue: "synthetic".to_owned(),
             quotes: false,
+            trade_rate: 1.0,
         }
     }
 }
@@ -123,6 +129,12 @@ impl SynthConfig {
 pub fn generate(cfg: &SynthConfig, out_dir: &Path) -> Result<Vec<TapeSummary>> {
     if cfg.symbols.is_empty() {
         return Err(Error::Config { what: "symbols", why: "at least one symbol is needed".into() });
+    }
+    if !(cfg.trade_rate > 0.0 && cfg.trade_rate <= 2.5) {
+        return Err(Error::Config {
+            what: "trade rate",
+            why: format!("{} is outside (0, 2.5]; give 1 for the default mix, 0.4 for about 10 book updates per trade", cfg.trade_rate),
+        });
     }
     let mut seen = std::collections::BTreeSet::new();
     for s in &cfg.symbols {
@@ -187,6 +199,7 @@ fn generate_one(spec: &SymbolSpec, cfg: &SynthConfig, events: u64, seed: u64, di
         BookSink::Levels(TapeWriter::create(dir.join(meta.file_name(RecordKind::Level)), &meta)?)
     };
     let mut m = Market::new(spec, seed, cfg.start_ns, trades, book);
+    m.trade_rate = cfg.trade_rate;
     m.snapshot()?;
     while m.emitted < events {
         m.step()?;
@@ -217,6 +230,8 @@ struct Market<'a> {
     t: i64,
     local_lag: i64,
     burst: bool,
+    /// [`SynthConfig::trade_rate`].
+    trade_rate: f64,
     alpha: f64,
     trade_id: u64,
     emitted: u64,
@@ -244,6 +259,7 @@ impl<'a> Market<'a> {
             t: start_ns,
             local_lag: 0,
             burst: false,
+            trade_rate: 1.0,
             alpha: 0.0,
             trade_id: 1,
             emitted: 0,
@@ -353,7 +369,7 @@ impl<'a> Market<'a> {
         self.alpha = 0.998 * self.alpha + 0.06 * z;
         let speed = if self.burst { 0.2 } else { 1.0 };
         self.new_message_time(speed);
-        let p_trade = if self.burst { 0.35 } else { 0.22 };
+        let p_trade = (if self.burst { 0.35 } else { 0.22 }) * self.trade_rate;
         if self.rng.random::<f64>() < p_trade { self.taker_burst() } else { self.book_message() }
     }
 
