@@ -133,7 +133,10 @@ pub fn generate(cfg: &SynthConfig, out_dir: &Path) -> Result<Vec<TapeSummary>> {
     if !(cfg.trade_rate > 0.0 && cfg.trade_rate <= 2.5) {
         return Err(Error::Config {
             what: "trade rate",
-            why: format!("{} is outside (0, 2.5]; give 1 for the default mix, 0.4 for about 10 book updates per trade", cfg.trade_rate),
+            why: format!(
+                "{} is outside (0, 2.5]; give 1 for the default mix, 0.4 for about 10 book updates per trade",
+                cfg.trade_rate
+            ),
         });
     }
     let mut seen = std::collections::BTreeSet::new();
