@@ -1173,6 +1173,17 @@ impl Replay {
         self.tapes.iter().map(|t| t.len() as u64).sum()
     }
 
+    /// One book per instrument as it stands when the replay starts: empty
+    /// for whole tapes, rebuilt from the records before the slice for a
+    /// time slice ([`ReplayOptions::from`]). The replay's own books start
+    /// so; a simulator starts the strategy's view of the books from the
+    /// same state, so that both agree on the market from the first event.
+    pub fn books_at_start(&self) -> Result<Vec<Book>> {
+        let mut books: Vec<Book> = self.instruments.iter().map(Instrument::new_book).collect();
+        self.warm_books(&mut books)?;
+        Ok(books)
+    }
+
     /// For tapes narrowed to a time slice ([`ReplayOptions::from`]): the
     /// books as they stood at the slice's start, rebuilt from the records
     /// before it, which are not delivered. An L2 tape replays its records
@@ -1453,7 +1464,7 @@ impl Replay {
     /// The books (warmed for a time slice), the delivery context and one
     /// lane per tape: everything a run loop needs before its first run.
     fn prepare(&self) -> Result<(Vec<Book>, Ctx, Vec<Lane<'_, '_>>)> {
-        let mut books: Vec<Book> = self.instruments.iter().map(Instrument::new_book).collect();
+        let books = self.books_at_start()?;
         let sources = self.tapes.iter().map(Source::of).collect::<Result<Vec<_>>>()?;
         let ctx = Ctx {
             quote_driven: self.instruments.iter().map(|i| !i.has_l2).collect(),
@@ -1461,7 +1472,6 @@ impl Replay {
             bar_ticks: self.instruments.iter().map(|i| i.price_tick.max(1)).collect(),
             slip: self.bar_slippage_bps,
         };
-        self.warm_books(&mut books)?;
         // Everything a run needs about its tape, behind one index.
         let lanes: Vec<Lane<'_, '_>> = sources
             .into_iter()

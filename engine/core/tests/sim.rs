@@ -1069,3 +1069,48 @@ fn book_tops_deliver_exactly_the_message_ends_that_move_the_top() {
         assert!(tops.0.seen == want, "the BOOK_TOPS run saw other books, times or calls than the LEVELS run");
     }
 }
+
+/// Reads its book at its first callback of each kind.
+#[derive(Default)]
+struct FirstLook {
+    at_start: Option<ticktape_sdk::BookTop>,
+    at_trade: Option<ticktape_sdk::BookTop>,
+}
+
+impl Strategy for FirstLook {
+    type Config = ticktape_sdk::NoConfig;
+    fn new(_: ticktape_sdk::NoConfig) -> Result<Self, String> {
+        Ok(FirstLook::default())
+    }
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        self.at_start = Some(ctx.book_top(0, 5));
+    }
+    fn on_trade(&mut self, ctx: &mut Context<'_>, _: u32, _: &Trade) {
+        self.at_trade.get_or_insert(ctx.book_top(0, 5));
+    }
+}
+
+#[test]
+fn a_time_slice_starts_the_strategy_with_the_book_as_it_stood() {
+    use ticktape_engine::replay::ReplayOptions;
+    // The snapshot at 0 ms (bid 99.9 x 10, ask 100.1 x 10) is before the
+    // slice; the updates after it only touch 99.0. The strategy's first
+    // look at its book must show the snapshot's levels, as the exchange's
+    // book has them, whether it subscribes to the levels or not.
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = write(dir.path(), "b.l2.tape", &book(1_000));
+    let trades = write(dir.path(), "t.trades.tape", &[trade(120, 1001, 1, side::BUY), trade(600, 1001, 1, side::BUY)]);
+    let from = T0 + 300 * MS;
+    let replay =
+        Replay::open_with(&[&l2, &trades], ReplayOptions { from: Some(from), ..ReplayOptions::default() }).unwrap();
+    let want = ticktape_sdk::BookTop { bid: Some((999, 10)), ask: Some((1001, 10)), bid_depth: 11, ask_depth: 10 };
+    let mut plain = Native(FirstLook::default());
+    assert_eq!(sim::run(&replay, &cfg(1, 1), &mut plain).unwrap().error, None);
+    assert_eq!(plain.0.at_start, Some(want), "at start");
+    assert_eq!(plain.0.at_trade, Some(want), "at the first trade of the slice");
+    let mut levels =
+        Native(Watch::<{ ticktape_sdk::abi::subscribe::LEVELS | ticktape_sdk::abi::subscribe::TRADES }>::default());
+    assert_eq!(sim::run(&replay, &cfg(1, 1), &mut levels).unwrap().error, None);
+    let first = levels.0.seen.first().expect("a callback");
+    assert_eq!(first.2, want, "at the first callback when levels are subscribed");
+}

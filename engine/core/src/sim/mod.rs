@@ -440,11 +440,15 @@ impl<'a> Sim<'a> {
     fn new(replay: &'a Replay, cfg: SimConfig, subscriptions: u32) -> Result<Self> {
         cfg.validate()?;
         let n = replay.instruments().len();
+        // The strategy's view starts as the exchange's books do: warmed to
+        // the slice's start when the replay is a time slice.
+        let views = replay.books_at_start()?;
         let venues: Vec<Venue> = replay
             .instruments()
             .iter()
-            .map(|i| Venue {
-                view: i.new_book(),
+            .zip(views)
+            .map(|(i, view)| Venue {
+                view,
                 scale: Scale::new(i.price_exponent, i.qty_exponent),
                 tick: i.price_tick.max(1),
                 lot: i.qty_lot.max(1),
