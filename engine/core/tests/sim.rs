@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use ticktape_engine::plugin::Native;
 use ticktape_engine::replay::Replay;
 use ticktape_engine::sim::{self, FillModel, LatencySpec, RunOutput, SimConfig};
-use ticktape_engine::synth::{SynthConfig, generate};
+use ticktape_engine::synth::{SymbolSpec, SynthConfig, generate};
 use ticktape_sdk::abi::{OrderRequest, OrderUpdate, order_kind, reason, tif, update_kind};
 use ticktape_sdk::{Context, Strategy};
 use ticktape_tape::{
@@ -998,9 +998,11 @@ fn book_top_is_best_and_depth_in_one_call() {
 // `subscribe::BOOK_TOPS`: the message ends that move the top, and nothing
 // else changes.
 
-/// What a strategy saw: per callback, its kind (0 timer, 1 trade, 2 level),
-/// the clock, and the top of its book (prices, sizes, 5-level depths).
-type Seen = Vec<(u8, i64, ticktape_sdk::BookTop)>;
+/// What a strategy saw: per callback, its kind (0 timer, 1 trade, 2 level,
+/// 3 quote),
+/// the instrument it was about (0 for a timer), the clock, and the top of
+/// the books of instruments 0 and 1 (prices, sizes, 5-level depths).
+type Seen = Vec<(u8, u32, i64, [ticktape_sdk::BookTop; 2])>;
 
 /// Records every trade, every level it is given (with the book then) and,
 /// every 7 ms, the book at a timer; subscribes to `S`.
@@ -1019,16 +1021,22 @@ impl<const S: u32> Strategy for Watch<S> {
         ctx.set_timer(ctx.now() + 7 * MS, 0);
     }
     fn on_timer(&mut self, ctx: &mut Context<'_>, _: u64) {
-        self.seen.push((0, ctx.now(), ctx.book_top(0, 5)));
+        self.seen.push((0, 0, ctx.now(), [ctx.book_top(0, 5), ctx.book_top(1, 5)]));
         ctx.set_timer(ctx.now() + 7 * MS, 0);
     }
-    fn on_trade(&mut self, ctx: &mut Context<'_>, _: u32, _: &Trade) {
-        self.seen.push((1, ctx.now(), ctx.book_top(0, 5)));
+    fn on_trade(&mut self, ctx: &mut Context<'_>, i: u32, _: &Trade) {
+        self.seen.push((1, i, ctx.now(), [ctx.book_top(0, 5), ctx.book_top(1, 5)]));
     }
-    fn on_level(&mut self, ctx: &mut Context<'_>, _: u32, l: &Level) {
+    fn on_level(&mut self, ctx: &mut Context<'_>, i: u32, l: &Level) {
         if l.is_batch_end() {
-            self.seen.push((2, ctx.now(), ctx.book_top(0, 5)));
+            self.seen.push((2, i, ctx.now(), [ctx.book_top(0, 5), ctx.book_top(1, 5)]));
         }
+    }
+    fn on_quote(&mut self, ctx: &mut Context<'_>, i: u32, _: &ticktape_tape::Quote) {
+        // Not the books: a quote shares its batch with the messages at the
+        // same time after it, and a LEVELS run ends a batch at every message
+        // end where a BOOK_TOPS run goes on past those that move no top.
+        self.seen.push((3, i, ctx.now(), Default::default()));
     }
 }
 
@@ -1038,13 +1046,24 @@ fn book_tops_deliver_exactly_the_message_ends_that_move_the_top() {
     const LEVELS: u32 = subscribe::TRADES | subscribe::LEVELS;
     const TOPS: u32 = subscribe::TRADES | subscribe::BOOK_TOPS;
     let dir = tempfile::tempdir().unwrap();
-    let paths: Vec<PathBuf> =
-        generate(&SynthConfig::new(60_000), dir.path()).unwrap().into_iter().map(|s| s.path).collect();
-    let replay = Replay::open(&paths).unwrap();
-    for feed in [
-        LatencySpec::Local { fallback: Box::new(LatencySpec::Constant(MS)) },
-        LatencySpec::LogNormal { median: 2 * MS, sigma: 0.8 },
+    let one = dir.path().join("one");
+    let paths: Vec<PathBuf> = generate(&SynthConfig::new(60_000), &one).unwrap().into_iter().map(|s| s.path).collect();
+    // Two instruments: two L2 channels whose deliveries interleave out of
+    // order under random latency.
+    let two = dir.path().join("two");
+    let cfg2 = SynthConfig {
+        symbols: vec![SymbolSpec::preset("BTCUSDT"), SymbolSpec::preset("ETHUSDT")],
+        trade_rate: 0.5,
+        ..SynthConfig::new(80_000)
+    };
+    let paths2: Vec<PathBuf> = generate(&cfg2, &two).unwrap().into_iter().map(|s| s.path).collect();
+    for (paths, feed) in [
+        (&paths, LatencySpec::Local { fallback: Box::new(LatencySpec::Constant(MS)) }),
+        (&paths, LatencySpec::LogNormal { median: 2 * MS, sigma: 0.8 }),
+        (&paths2, LatencySpec::Local { fallback: Box::new(LatencySpec::Constant(MS)) }),
+        (&paths2, LatencySpec::LogNormal { median: 2 * MS, sigma: 0.8 }),
     ] {
+        let replay = Replay::open(paths).unwrap();
         let cfg = SimConfig { feed, ..SimConfig::default() };
         let mut all = Native(Watch::<LEVELS>::default());
         let mut tops = Native(Watch::<TOPS>::default());
@@ -1052,19 +1071,14 @@ fn book_tops_deliver_exactly_the_message_ends_that_move_the_top() {
         assert_eq!(sim::run(&replay, &cfg, &mut tops).unwrap().error, None);
         // Expected: every callback of the LEVELS run, less the message ends
         // whose best prices (or empty sides) equal the previous message end's.
-        let price = |t: &ticktape_sdk::BookTop| (t.bid.map(|b| b.0), t.ask.map(|a| a.0));
-        let mut last = None;
-        let want: Seen = all
-            .0
-            .seen
-            .iter()
-            .filter(|(kind, _, top)| *kind != 2 || last.replace(price(top)) != Some(price(top)))
-            .copied()
-            .collect();
+        let want = tops_of(&all.0.seen);
         let levels = all.0.seen.iter().filter(|s| s.0 == 2).count();
         let moved = want.iter().filter(|s| s.0 == 2).count();
         assert!(moved > 100 && moved < levels / 2, "{moved} of {levels} message ends moved the top");
         assert!(want.iter().filter(|s| s.0 == 1).count() > 1_000);
+        if paths.len() > 2 {
+            assert!(want.iter().filter(|s| s.0 == 2 && s.1 == 1).count() > 100, "few tops of the second book");
+        }
         assert_eq!(tops.0.seen.len(), want.len());
         assert!(tops.0.seen == want, "the BOOK_TOPS run saw other books, times or calls than the LEVELS run");
     }
@@ -1112,5 +1126,146 @@ fn a_time_slice_starts_the_strategy_with_the_book_as_it_stood() {
         Native(Watch::<{ ticktape_sdk::abi::subscribe::LEVELS | ticktape_sdk::abi::subscribe::TRADES }>::default());
     assert_eq!(sim::run(&replay, &cfg(1, 1), &mut levels).unwrap().error, None);
     let first = levels.0.seen.first().expect("a callback");
-    assert_eq!(first.2, want, "at the first callback when levels are subscribed");
+    assert_eq!(first.3[0], want, "at the first callback when levels are subscribed");
+}
+
+/// Every callback of a LEVELS run, less the message ends whose best prices
+/// (or empty sides) equal the previous message end's of that instrument:
+/// what a BOOK_TOPS run must see.
+fn tops_of(all: &Seen) -> Seen {
+    let price = |t: &ticktape_sdk::BookTop| (t.bid.map(|b| b.0), t.ask.map(|a| a.0));
+    let mut last = [None; 2];
+    all.iter()
+        .filter(|(kind, i, _, tops)| {
+            let (i, top) = (*i as usize, &tops[*i as usize]);
+            *kind != 2 || last[i].replace(price(top)) != Some(price(top))
+        })
+        .copied()
+        .collect()
+}
+
+/// A tape of `recs` for `symbol`, with receive times.
+fn write_as<R: Record>(dir: &Path, symbol: &str, name: &str, recs: &[R]) -> PathBuf {
+    let p = dir.join(name);
+    let m = TapeMeta { symbol: symbol.into(), has_local_ts: true, ..meta() };
+    let mut w = TapeWriter::<R>::create(&p, &m).unwrap();
+    for r in recs {
+        w.push(r).unwrap();
+    }
+    w.finish().unwrap();
+    p
+}
+
+/// (exchange ms, receive delay ms, side or kind, price offset, qty, flag).
+type Draw = (i64, i64, bool, i64, i64, bool);
+
+fn stamp(ms: i64, delay: i64) -> Stamp {
+    Stamp { exchange: T0 + ms * MS, local: T0 + (ms + delay) * MS }
+}
+
+/// Two L2 books (A with quotes and trades, B with trades) on a 1 ms clock
+/// with receive delays of 0-5 ms: many deliveries at equal times, and
+/// channels whose deliveries cross.
+fn coarse_market(dir: &Path, draws: [Vec<Draw>; 5]) -> Vec<PathBuf> {
+    let sorted = |v: &Vec<Draw>| {
+        let mut v = v.clone();
+        v.sort_by_key(|d| d.0);
+        v
+    };
+    let levels = |v: &Vec<Draw>| {
+        let mut out = vec![
+            Level {
+                ts: stamp(0, 0),
+                price: 995,
+                qty: 5,
+                side: side::BID,
+                flags: level_flags::SNAPSHOT_START | level_flags::SNAPSHOT,
+                reserved: [0; 6],
+            },
+            Level {
+                ts: stamp(0, 0),
+                price: 1005,
+                qty: 5,
+                side: side::ASK,
+                flags: level_flags::SNAPSHOT | level_flags::BATCH_END,
+                reserved: [0; 6],
+            },
+        ];
+        let v = sorted(v);
+        for (k, &(ms, delay, bid, off, qty, end)) in v.iter().enumerate() {
+            let (side_code, price) = if bid { (side::BID, 999 - off) } else { (side::ASK, 1001 + off) };
+            // A message never spans two exchange times.
+            let last = k + 1 == v.len() || v[k + 1].0 != ms;
+            let flags = if end || last { level_flags::BATCH_END } else { 0 };
+            out.push(Level { ts: stamp(ms, delay), price, qty, side: side_code, flags, reserved: [0; 6] });
+        }
+        out
+    };
+    let trades = |v: &Vec<Draw>| -> Vec<Trade> {
+        sorted(v)
+            .iter()
+            .enumerate()
+            .map(|(k, &(ms, delay, buy, off, qty, _))| Trade {
+                ts: stamp(ms, delay),
+                price: if buy { 1001 + off } else { 999 - off },
+                qty: qty + 1,
+                trade_id: k as u64,
+                side: if buy { side::BUY } else { side::SELL },
+                ..Trade::default()
+            })
+            .collect()
+    };
+    let quotes: Vec<ticktape_tape::Quote> = sorted(&draws[4])
+        .iter()
+        .map(|&(ms, delay, _, off, qty, _)| ticktape_tape::Quote {
+            ts: stamp(ms, delay),
+            bid_price: 999 - off,
+            bid_qty: qty + 1,
+            ask_price: 1001 + off,
+            ask_qty: qty + 1,
+        })
+        .collect();
+    vec![
+        write_as(dir, "A", "a.l2.tape", &levels(&draws[0])),
+        write_as(dir, "B", "b.l2.tape", &levels(&draws[1])),
+        write_as(dir, "A", "a.trades.tape", &trades(&draws[2])),
+        write_as(dir, "B", "b.trades.tape", &trades(&draws[3])),
+        write_as(dir, "A", "a.quotes.tape", &quotes),
+    ]
+}
+
+fn draws(n: usize) -> impl proptest::strategy::Strategy<Value = Vec<Draw>> {
+    prop::collection::vec((1i64..300, 0i64..6, any::<bool>(), 0i64..4, 0i64..4, any::<bool>()), 1..n)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// BOOK_TOPS on a coarse clock, where deliveries tie with each other and
+    /// with the strategy's timers and channels cross: the callbacks and the
+    /// books in them are those of a LEVELS run, less the message ends that
+    /// leave the top where it was.
+    #[test]
+    fn book_tops_match_levels_on_a_coarse_clock(
+        a in draws(200), b in draws(200), ta in draws(60), tb in draws(60), q in draws(60), constant in any::<bool>(),
+    ) {
+        use ticktape_sdk::abi::subscribe;
+        const LEVELS: u32 = subscribe::TRADES | subscribe::QUOTES | subscribe::LEVELS;
+        const TOPS: u32 = subscribe::TRADES | subscribe::QUOTES | subscribe::BOOK_TOPS;
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ticktape_engine::replay::ReplayOptions { allow_gaps: true, ..Default::default() };
+        let replay = Replay::open_with(&coarse_market(dir.path(), [a, b, ta, tb, q]), opts).unwrap();
+        let feed = if constant {
+            LatencySpec::Constant(MS)
+        } else {
+            LatencySpec::Local { fallback: Box::new(LatencySpec::Constant(MS)) }
+        };
+        let cfg = SimConfig { feed, ..SimConfig::default() };
+        let mut all = Native(Watch::<LEVELS>::default());
+        let mut tops = Native(Watch::<TOPS>::default());
+        prop_assert_eq!(sim::run(&replay, &cfg, &mut all).unwrap().error, None);
+        prop_assert_eq!(sim::run(&replay, &cfg, &mut tops).unwrap().error, None);
+        let want = tops_of(&all.0.seen);
+        prop_assert!(tops.0.seen == want, "BOOK_TOPS saw {:?}\nLEVELS less unmoved tops {:?}", tops.0.seen, want);
+    }
 }

@@ -171,8 +171,23 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
             // ends with the level that ends an exchange message. So during
             // `on_trade` the book is the one just before the trade, and
             // during `on_book` the one after that message, as at the exchange.
+            //
+            // With `tops`, the levels before an event that are not delivered
+            // (its gaps) count as levels here: the batch takes them, and the
+            // event after them, only if they all came at `t` and it holds no
+            // trade. The first event of a batch takes its gaps whatever their
+            // times: `t` is when the last of them is due (`next_time`).
             let mut holds_trade = false;
+            let mut first = true;
             while let Some(p) = self.sim.feed.queue.front().copied() {
+                if p.gmax != i64::MIN && !first && (holds_trade || p.gmin != t || p.gmax != t) {
+                    break;
+                }
+                // The gaps before `p` are taken now (into the view), even if
+                // `p` itself waits for a later batch.
+                if p.gmax != i64::MIN || p.gaps > 0 {
+                    self.sim.feed.take_front_gaps(&mut self.sim.venues);
+                }
                 if p.ts != t {
                     break;
                 }
@@ -180,15 +195,16 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                     break;
                 }
                 self.sim.feed.queue.pop_front();
+                first = false;
                 let v = &mut self.sim.venues[p.instrument as usize];
                 let (kind, record): (RecordKind, *const std::ffi::c_void) = match p.event {
                     Event::Level(r) => {
                         v.view.apply(r);
                         let kind = RecordKind::Level;
                         let feed = &self.sim.feed;
-                        // With `tops`, the other levels are applied and not
-                        // delivered (`wants` is false for them below).
-                        if r.is_batch_end() && (feed.wants[kind.code() as usize] || (feed.tops && v.top_moved())) {
+                        // With `tops`, only the message ends that move the
+                        // top are queued (`Feed::push_top`).
+                        if r.is_batch_end() && (feed.wants[kind.code() as usize] || feed.tops) {
                             self.batch.push(EventRef {
                                 kind: u32::from(kind.code()),
                                 instrument: p.instrument,
@@ -222,7 +238,7 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Backtest<'_, 'a, D, P> {
                 }
             }
             if !self.batch.is_empty() {
-                self.sim.set_clock(t);
+                self.sim.set_batch_clock(t);
                 if let Err(e) = self.driver.events(self.api, self.sim, &self.batch) {
                     self.error = Some(e);
                 }
@@ -290,6 +306,14 @@ impl<'a, D: Driver<Sim<'a>>, P: Probe> Handler<'a> for Backtest<'_, 'a, D, P> {
             Event::Level(r) => {
                 if sim.cfg.fills.queue || sim.cfg.fills.book_cross {
                     sim.on_book_change(instrument, r, books);
+                }
+                if sim.feed.tops {
+                    // Every L2 tape is queued with `tops`.
+                    let moved = r.is_batch_end() && sim.venues[instrument].top_moved(&books[instrument]);
+                    if let Some(t) = sim.feed.push_top(instrument, r, moved) {
+                        sim.next_due = sim.next_due.min(t);
+                    }
+                    return;
                 }
                 r.ts.local
             }

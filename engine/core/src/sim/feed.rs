@@ -17,7 +17,32 @@ use crate::replay::{Event, Replay};
 pub(super) struct Pending<'a> {
     pub(super) ts: i64,
     pub(super) instrument: u32,
+    /// How many [`Feed::gaps`] (at the ring's front once this event is at
+    /// the queue's) came before it and are not yet in the strategy's view.
+    pub(super) gaps: u32,
+    /// Smallest and largest delivery time of the gaps before this event
+    /// that still hold it back (`gmax == i64::MIN`: none). A gap is a level
+    /// that moves no top (see [`Gap`]); it still takes its place in the
+    /// tape's FIFO channel, so the event cannot reach the strategy before
+    /// the clock has passed every gap ahead of it.
+    pub(super) gmin: i64,
+    pub(super) gmax: i64,
     pub(super) event: Event<'a>,
+}
+
+/// With [`subscribe::BOOK_TOPS`]: a level record the strategy is not
+/// called for (not a message end, or one that leaves the top where it
+/// was, decided on the exchange's book, which the strategy's view follows
+/// record for record). It is not queued as an event: it waits in a ring, in
+/// delivery order, and is applied to the strategy's view just before the
+/// next callback that must see it. So the simulator wakes only for the
+/// events the strategy is called for, not for every book update.
+#[derive(Clone, Copy, Debug)]
+struct Gap<'a> {
+    /// Delivery time.
+    d: i64,
+    instrument: u32,
+    record: &'a Level,
 }
 
 /// One tape's channel to the strategy: delivery times in FIFO order.
@@ -80,6 +105,11 @@ pub(super) struct Feed<'a> {
     pub(super) tops: bool,
     /// Per tape: whether its events go through the queue.
     queued: Vec<bool>,
+    /// With `tops`: the levels not delivered, in merge order, each owned by
+    /// the first queued event after it (or by none yet: `trailing`).
+    gaps: VecDeque<Gap<'a>>,
+    /// How many gaps at the ring's back no queued event owns yet.
+    trailing: u32,
     /// The tape of the current merge run.
     pub(super) tape: usize,
 }
@@ -129,7 +159,17 @@ impl<'a> Feed<'a> {
             }
             queued.push(wanted && kind != RecordKind::Fill);
         }
-        Ok(Feed { queue: VecDeque::with_capacity(4096), channels, cursors, wants, tops, queued, tape: 0 })
+        Ok(Feed {
+            queue: VecDeque::with_capacity(4096),
+            channels,
+            cursors,
+            wants,
+            tops,
+            queued,
+            gaps: VecDeque::with_capacity(if tops { 4096 } else { 0 }),
+            trailing: 0,
+            tape: 0,
+        })
     }
 
     /// Queues an event of the current tape if the strategy subscribed to
@@ -141,20 +181,105 @@ impl<'a> Feed<'a> {
             return None;
         }
         let ts = self.channels[self.tape].delivery(te, local);
-        self.queue.push_back(Pending { ts, instrument: instrument as u32, event });
-        Some(ts)
+        Some(self.enqueue(ts, instrument, event, te))
     }
 
-    /// Delivery time of the next queued event (`i64::MAX` when none).
+    /// With `tops`, for a level of the current (L2) tape at exchange time
+    /// `te`: queues it if `moved` (a message end that moved the top of the
+    /// exchange's book, so of the strategy's view once it gets there), else
+    /// keeps it as a gap. Returns the queued event's due time, if queued.
+    #[inline(always)]
+    pub(super) fn push_top(&mut self, instrument: usize, r: &'a Level, moved: bool) -> Option<i64> {
+        let d = self.channels[self.tape].delivery(r.ts.exchange, r.ts.local);
+        if moved {
+            return Some(self.enqueue(d, instrument, Event::Level(r), r.ts.exchange));
+        }
+        self.gaps.push_back(Gap { d, instrument: instrument as u32, record: r });
+        self.trailing += 1;
+        None
+    }
+
+    /// Queues `event` (delivery `ts`), handed at exchange time `te`, as the
+    /// owner of the trailing gaps; returns when it is due.
+    #[inline(always)]
+    fn enqueue(&mut self, ts: i64, instrument: usize, event: Event<'a>, te: i64) -> i64 {
+        let (gaps, gmin, gmax) = if self.trailing == 0 { (0, i64::MAX, i64::MIN) } else { self.take_trailing(te) };
+        self.queue.push_back(Pending { ts, instrument: instrument as u32, gaps, gmin, gmax, event });
+        ts.max(gmax)
+    }
+
+    /// The trailing gaps, for an event queued at exchange time `te`: their
+    /// count and the delivery times of those that still hold it back. With
+    /// nothing queued, the clock has already passed (up to `te`, exclusive)
+    /// the gaps at the front whose time came, as it would have taken them
+    /// one by one; the rest, from the first not yet due, hold it back.
+    #[inline(never)]
+    fn take_trailing(&mut self, te: i64) -> (u32, i64, i64) {
+        let n = std::mem::take(&mut self.trailing);
+        let start = self.gaps.len() - n as usize;
+        let passed = if self.queue.is_empty() {
+            self.gaps.range(start..).position(|g| g.d >= te).unwrap_or(n as usize)
+        } else {
+            0
+        };
+        let rest = self.gaps.range(start + passed..);
+        let (lo, hi) = rest.fold((i64::MAX, i64::MIN), |(lo, hi), g| (lo.min(g.d), hi.max(g.d)));
+        (n, lo, hi)
+    }
+
+    /// When the next queued event is due (`i64::MAX` when none): at its
+    /// delivery time, or later while gaps before it hold it back.
     #[inline]
     pub(super) fn next_time(&self) -> i64 {
-        self.queue.front().map_or(i64::MAX, |p| p.ts)
+        self.queue.front().map_or(i64::MAX, |p| p.ts.max(p.gmax))
+    }
+
+    /// The gaps before the front event have all been delivered: applies
+    /// them to the strategy's view, and the event waits for no gap now.
+    #[inline]
+    pub(super) fn take_front_gaps(&mut self, venues: &mut [Venue]) {
+        let Some(p) = self.queue.front_mut() else { return };
+        p.gmax = i64::MIN;
+        for g in self.gaps.drain(..std::mem::take(&mut p.gaps) as usize) {
+            venues[g.instrument as usize].view.apply(g.record);
+        }
+    }
+
+    /// Before a callback at `t` that is not a market-data batch (a timer,
+    /// order updates, the end): applies the gaps the clock has reached, in
+    /// order, up to the first not yet delivered or owned by an event still
+    /// queued behind the front one.
+    fn sync_gaps(&mut self, venues: &mut [Venue], t: i64) {
+        let owned = match self.queue.front_mut() {
+            Some(p) => &mut p.gaps,
+            None => &mut self.trailing,
+        };
+        while *owned > 0 {
+            let Some(g) = self.gaps.front().filter(|g| g.d <= t) else { break };
+            venues[g.instrument as usize].view.apply(g.record);
+            self.gaps.pop_front();
+            *owned -= 1;
+        }
     }
 
     /// Brings the strategy's view of the books up to local time `t`: applies
     /// every record of the view cursors delivered at or before `t`.
     #[inline]
     pub(super) fn sync(&mut self, venues: &mut [Venue], t: i64) {
+        if !self.cursors.is_empty() {
+            self.sync_cursors(venues, t);
+        }
+        if !self.gaps.is_empty() {
+            self.sync_gaps(venues, t);
+        }
+    }
+
+    /// [`sync`](Self::sync) for a market-data batch at `t`: the view cursors
+    /// only, as the batch itself applied the gaps its events own, and the
+    /// gaps after its last event are not delivered before that event's
+    /// batch ends.
+    #[inline]
+    pub(super) fn sync_batch(&mut self, venues: &mut [Venue], t: i64) {
         if !self.cursors.is_empty() {
             self.sync_cursors(venues, t);
         }

@@ -352,10 +352,12 @@ struct Venue {
     has_l2: bool,
     /// Whether bars drive the book ([`crate::replay::Instrument::bar_driven`]).
     bar_driven: bool,
-    /// Best bid and ask prices of `view` at the last message end
-    /// ([`NO_PRICE`] for an empty side), `None` before the first: what
+    /// Best bid and ask prices of the exchange's book at the last message
+    /// end ([`NO_PRICE`] for an empty side), `None` before the first: what
     /// [`subscribe::BOOK_TOPS`](ticktape_sdk::abi::subscribe::BOOK_TOPS)
-    /// compares against.
+    /// compares against. The strategy's `view` starts from the same book
+    /// and takes the same records in the same order, only later, so its top
+    /// moves at exactly the message ends where this one does.
     top: Option<[i64; 2]>,
     symbol: String,
     venue: String,
@@ -368,13 +370,13 @@ struct Venue {
 const NO_PRICE: i64 = i64::MIN;
 
 impl Venue {
-    /// At a message end: whether the best bid or ask price of the
-    /// strategy's book (or whether a side is empty) differs from the last
+    /// At a message end: whether the best bid or ask price of `book` (the
+    /// exchange's), or whether a side is empty, differs from the last
     /// message end's (always true at the first); remembers the new top.
     #[inline]
-    fn top_moved(&mut self) -> bool {
+    fn top_moved(&mut self, book: &Book) -> bool {
         let price = |l: Option<(i64, i64)>| l.map_or(NO_PRICE, |l| l.0);
-        let top = [price(self.view.best_bid()), price(self.view.best_ask())];
+        let top = [price(book.best_bid()), price(book.best_ask())];
         self.top.replace(top) != Some(top)
     }
 }
@@ -496,6 +498,13 @@ impl<'a> Sim<'a> {
     fn set_clock(&mut self, t: i64) {
         self.now = t;
         self.feed.sync(&mut self.venues, t);
+    }
+
+    /// [`set_clock`](Self::set_clock) for a market-data batch at `t`.
+    #[inline]
+    fn set_batch_clock(&mut self, t: i64) {
+        self.now = t;
+        self.feed.sync_batch(&mut self.venues, t);
     }
 
     fn finish(mut self, error: Option<String>) -> RunOutput {
